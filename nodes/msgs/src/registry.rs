@@ -1,0 +1,90 @@
+//! Type-erased access to every supported message, by name: what `kotoba topic
+//! echo` and `pub` and the recorder use when the type is only known at run time.
+
+use crate::{DecodeError, Message};
+
+/// One supported message type, usable without knowing it at compile time.
+pub struct TypeEntry {
+    /// `pkg/msg/Name`.
+    pub ros_name: &'static str,
+    /// `pkg::msg::dds_::Name_`.
+    pub dds_name: fn() -> &'static str,
+    /// `RIHS01_…`.
+    pub type_hash: fn() -> String,
+    /// rosbag2 `ros2msg` schema text.
+    pub schema: &'static str,
+    /// CDR payload → JSON value of the message.
+    pub to_json: fn(&[u8]) -> Result<serde_json::Value, DecodeError>,
+    /// JSON (possibly partial: missing fields take their defaults) → CDR payload.
+    pub from_json: fn(serde_json::Value) -> Result<Vec<u8>, String>,
+}
+
+fn to_json<M: Message>(bytes: &[u8]) -> Result<serde_json::Value, DecodeError> {
+    let m: M = crate::decode(bytes)?;
+    serde_json::to_value(&m).map_err(|e| DecodeError::Malformed { type_name: M::ROS_NAME, reason: e.to_string() })
+}
+
+fn from_json<M: Message>(v: serde_json::Value) -> Result<Vec<u8>, String> {
+    // Like `ros2 topic pub`: fields left out keep their default values.
+    let mut full = serde_json::to_value(M::default()).map_err(|e| e.to_string())?;
+    merge(&mut full, v);
+    let m: M = serde_json::from_value(full).map_err(|e| format!("not a valid {}: {e}", M::ROS_NAME))?;
+    Ok(crate::encode(&m))
+}
+
+fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+    match (base, patch) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+macro_rules! entry {
+    ($ty:ty) => {
+        TypeEntry {
+            ros_name: <$ty as Message>::ROS_NAME,
+            dds_name: <$ty as Message>::dds_name,
+            type_hash: <$ty as Message>::type_hash,
+            schema: <$ty as Message>::SCHEMA,
+            to_json: to_json::<$ty>,
+            from_json: from_json::<$ty>,
+        }
+    };
+}
+
+static REGISTRY: std::sync::LazyLock<Vec<TypeEntry>> = std::sync::LazyLock::new(|| {
+    let mut v = Vec::new();
+    macro_rules! push {
+        ($ty:ty) => {
+            v.push(entry!($ty));
+        };
+    }
+    crate::for_each_message!(push);
+    v
+});
+
+/// All supported types.
+pub fn registry() -> &'static [TypeEntry] {
+    &REGISTRY
+}
+
+/// Finds a type by `pkg/msg/Name`, `pkg/Name` or `pkg::msg::dds_::Name_`.
+pub fn lookup(name: &str) -> Option<&'static TypeEntry> {
+    let canonical = if let Some(rest) = name.strip_suffix('_') {
+        rest.replace("::dds_::", "::").replace("::", "/")
+    } else if name.matches('/').count() == 1 {
+        name.replacen('/', "/msg/", 1)
+    } else {
+        name.to_string()
+    };
+    registry().iter().find(|e| e.ros_name == canonical)
+}

@@ -1,0 +1,1 @@
+//! kotoba-recorder (placeholder: filled in by its issue)

@@ -1,0 +1,37 @@
+//! `kotoba bench <name>`: every benchmark of the project behind one command.
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use kotoba_core::BenchReport;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Which benchmark to run.
+    pub name: BenchName,
+    /// Print machine-readable JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Shorter run (fewer samples) for smoke tests; figures are noisier.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum BenchName {
+    /// JointState publish→receive latency: loopback Zenoh, in-process, Python zenoh peer.
+    Transport,
+    // -- benchmarks added by later issues go below this line --
+}
+
+pub fn run(a: BenchArgs) -> Result<()> {
+    let report: BenchReport = match a.name {
+        BenchName::Transport => crate::cmd::bench_transport::run(a.quick)?,
+        // -- dispatch for later benchmarks goes below this line --
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_table());
+    }
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! One module per `kotoba` subcommand.
+
+pub mod bench;
+mod bench_transport;
+pub mod conn;
+pub mod router;
+pub mod topic;
+// -- modules added by later issues go below this line --

@@ -1,0 +1,161 @@
+//! `kotoba train`: train the language-conditioned SARNN (kotoba-dpl), and the
+//! `kotoba bench policy` entry point.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use kotoba_core::BenchReport;
+use kotoba_dpl::synthetic::SyntheticConfig;
+use kotoba_dpl::{AugmentConfig, Conditioning, FitOptions, ModelConfig, TrainConfig};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum CondArg {
+    /// Append the language latent to the LSTM input.
+    Concat,
+    /// Scale and shift the LSTM input by the language latent (FiLM).
+    Film,
+}
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Directory of recorded episodes (recorder output). Default: `demos/` when it exists.
+    #[arg(long, conflicts_with = "synthetic")]
+    pub dataset: Option<PathBuf>,
+    /// Train on the built-in synthetic task (a blob moving where the instruction says).
+    #[arg(long)]
+    pub synthetic: bool,
+    /// Synthetic task: number of episodes.
+    #[arg(long, default_value_t = 16)]
+    pub synthetic_episodes: usize,
+    /// Synthetic task: steps per episode.
+    #[arg(long, default_value_t = 20)]
+    pub synthetic_steps: usize,
+    /// Synthetic task: joint count (>= 3).
+    #[arg(long, default_value_t = 4)]
+    pub synthetic_joints: usize,
+    /// Output directory: losses.csv, losses.json, last/ and best/ checkpoints.
+    #[arg(long, default_value = "runs/dpl")]
+    pub out: PathBuf,
+    /// Continue the run in `<out>/last` (model, optimizer, epoch counter, seed).
+    #[arg(long)]
+    pub resume: bool,
+    /// Total epochs (a resumed run continues up to this number).
+    #[arg(long, default_value_t = 300)]
+    pub epochs: usize,
+    /// Sequences per batch (EIPL: 5).
+    #[arg(long, default_value_t = 5)]
+    pub batch_size: usize,
+    /// Adam learning rate (EIPL: 1e-3).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Seed for weights, split, shuffling and augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Fraction of episodes held out for validation (whole episodes).
+    #[arg(long, default_value_t = 0.2)]
+    pub val_fraction: f64,
+    /// Batches over which the attention-point loss ramps in (EIPL: 1000).
+    #[arg(long, default_value_t = 1000)]
+    pub point_ramp: u64,
+    /// Turn input augmentation off.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// How language enters the recurrent core.
+    #[arg(long, value_enum, default_value = "concat")]
+    pub conditioning: CondArg,
+    /// Model image side (square; episodes must already be this size).
+    #[arg(long, default_value_t = 64)]
+    pub image_size: usize,
+    /// Spatial attention points.
+    #[arg(long, default_value_t = 5)]
+    pub keypoints: usize,
+    /// LSTM hidden size.
+    #[arg(long, default_value_t = 50)]
+    pub hidden: usize,
+    /// Size of the learned language latent.
+    #[arg(long, default_value_t = 16)]
+    pub lang_dim: usize,
+    /// Model rate in Hz (episodes must be resampled to it).
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    /// Run on the CPU even when built with CUDA.
+    #[arg(long)]
+    pub cpu: bool,
+    /// No progress bar (per-epoch lines are still printed).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    let data = if a.synthetic {
+        let cfg = SyntheticConfig {
+            episodes: a.synthetic_episodes,
+            steps: a.synthetic_steps,
+            height: a.image_size,
+            width: a.image_size,
+            joints: a.synthetic_joints,
+            ..SyntheticConfig::default()
+        };
+        kotoba_dpl::synthetic::generate(&cfg)
+    } else {
+        let dir = a.dataset.clone().unwrap_or_else(|| PathBuf::from("demos"));
+        if !dir.exists() {
+            bail!("no dataset at {}: pass --dataset DIR or --synthetic", dir.display());
+        }
+        // The recorder's episode reader plugs in here (episodes -> kotoba_dpl::Dataset).
+        bail!("reading recorded episodes from {} is not wired yet (needs the recorder's reader); use --synthetic", dir.display());
+    };
+    let shape = data.validate().context("dataset")?;
+    let model = ModelConfig {
+        image_height: a.image_size,
+        image_width: a.image_size,
+        keypoints: a.keypoints,
+        hidden: a.hidden,
+        joints: shape.joints,
+        embed_dim: shape.embed_dim,
+        labels: shape.labels,
+        lang_dim: a.lang_dim,
+        conditioning: match a.conditioning {
+            CondArg::Concat => Conditioning::Concat,
+            CondArg::Film => Conditioning::Film,
+        },
+        rate_hz: a.rate,
+        ..ModelConfig::default()
+    };
+    let train = TrainConfig {
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        seed: a.seed,
+        val_fraction: a.val_fraction,
+        lr: a.lr,
+        point_ramp_batches: a.point_ramp,
+        augment: AugmentConfig { enabled: !a.no_augment, ..AugmentConfig::default() },
+        ..TrainConfig::default()
+    };
+    let device = kotoba_dpl::device(!a.cpu)?;
+    let mut trainer = kotoba_dpl::build_trainer(&model, train, data, &a.out, a.resume, &device)?;
+    eprintln!(
+        "training {} params on {} train / {} val episodes ({} steps max), device {:?}, from epoch {}",
+        trainer.model().params().count(),
+        trainer.train_idx.len(),
+        trainer.val_idx.len(),
+        shape.max_len,
+        device,
+        trainer.state.epoch
+    );
+    let log = kotoba_dpl::fit(&mut trainer, &FitOptions { out_dir: a.out.clone(), progress: !a.quiet, console: true })?;
+    if let Some(last) = log.last() {
+        println!("{}", kotoba_dpl::format_epoch(last));
+    }
+    println!("checkpoints in {}/{{last,best}}, losses in {0}/losses.csv", a.out.display());
+    Ok(())
+}
+
+/// `kotoba bench policy`: candle vs the PyTorch script in `bench/policy/`.
+pub fn bench_policy(quick: bool) -> Result<BenchReport> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join(".venv/bin/python");
+    let python = if venv.exists() { venv } else { PathBuf::from("python3") };
+    Ok(kotoba_dpl::bench::bench_policy(quick, &python, &root.join("bench/policy/sarnn_torch.py"))?)
+}

@@ -1,0 +1,57 @@
+//! `kotoba`: record, train, run and replay language-conditioned robot policies on ROS 2.
+//!
+//! Each subcommand lives in its own module under `cmd/` and stays thin: parse
+//! arguments, build a typed config, call into a library crate.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "kotoba", version, about = "言葉 — language-conditioned robot learning on ROS 2", long_about = None)]
+struct Cli {
+    /// Log filter, e.g. `info`, `kotoba=debug,zenoh=warn` (RUST_LOG syntax).
+    #[arg(long, global = true, default_value = "info,zenoh=warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect and publish ROS 2 topics (like `ros2 topic`).
+    #[command(subcommand)]
+    Topic(cmd::topic::TopicCmd),
+    /// Run an embedded Zenoh router on the rmw_zenoh default port (like `rmw_zenohd`).
+    Router(cmd::router::RouterArgs),
+    /// Run a benchmark and print a table (or JSON).
+    Bench(cmd::bench::BenchArgs),
+    // -- subcommands added by later issues go below this line --
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let result = match cli.command {
+        Command::Topic(c) => cmd::topic::run(c),
+        Command::Router(a) => cmd::router::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+        // -- dispatch for later subcommands goes below this line --
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
