@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+
+mod camera;
+mod config;
+mod encoder;
+mod episode;
+mod error;
+mod grasp;
+pub mod ik;
+mod mjcf;
+mod robot;
+mod sim;
+
+pub use camera::{Camera, Frame};
+pub use config::{CameraConfig, EncoderConfig, GraspConfig, RandomizeConfig, ServoGains, SimConfig, TowelConfig};
+pub use encoder::{Encoder, JointReading};
+pub use episode::EpisodeParams;
+pub use error::{Result, SimError};
+pub use robot::{DEFAULT_URDF, JointSpec, RobotModel};
+pub use sim::{Mode, Sim, StepEvent};
+
+/// Default arm start pose (rad): tool above the towel, pointing down.
+pub const HOME: [f64; 6] = [0.0, -1.9, 1.9, -1.57, -1.57, 0.0];
