@@ -7,6 +7,7 @@ mod gravity;
 mod limits;
 pub mod metrics;
 mod pd;
+pub mod lockstep;
 pub mod plant;
 mod reference;
 pub mod rt;
@@ -15,6 +16,8 @@ mod supervisor;
 mod types;
 mod uaic;
 mod urdf_chain;
+
+pub mod bench;
 
 
 

@@ -1,0 +1,277 @@
+//! `kotoba bench controller` and `kotoba bench rt`.
+//!
+//! Honest about the machine: the numbers come from whatever computer runs
+//! them (a shared 2-core VM in CI), with whatever scheduling it grants; the
+//! notes say what was granted. Tracking figures are on the unit-test plant
+//! ([`crate::plant`]), not on an arm.
+
+use crate::lockstep::Lockstep;
+use crate::metrics::{Histogram, HistogramSnapshot, LoopMetrics};
+use crate::plant::{DecoupledPlant, PendulumGravity};
+use crate::rt::{RtConfig, RtSetup};
+use crate::*;
+use kotoba_core::{BenchReport, BenchRow, Better, ManualClock, Stamp, SystemClock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const TICK_P99_TARGET_US: f64 = 10.0;
+const JITTER_P999_TARGET_US: f64 = 200.0;
+const MISS_TARGET_PCT: f64 = 0.1;
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+fn machine_note(r: &mut BenchReport) {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let rt = std::path::Path::new("/sys/kernel/realtime").exists();
+    r.note(format!(
+        "machine: {cpus} CPUs, kernel {} ({}), shared and noisy unless stated otherwise",
+        kernel.trim(),
+        if rt { "PREEMPT_RT" } else { "not PREEMPT_RT" }
+    ));
+}
+
+fn setup_note(r: &mut BenchReport, s: &RtSetup) {
+    r.note(format!(
+        "RT set-up: SCHED_FIFO {}, mlockall {}{}",
+        if s.sched_fifo { "granted" } else { "refused" },
+        if s.memory_locked { "granted" } else { "refused" },
+        if s.warnings.is_empty() { String::new() } else { format!(" ({})", s.warnings.join("; ")) }
+    ));
+}
+
+/// Times `sup.tick` alone (supervisor + interpolation + controller), `n` ticks
+/// against the plant, policy chunks at 20 Hz.
+fn time_ticks<const N: usize, C: JointController<N>>(sup: Supervisor<N, C>, n: u64) -> HistogramSnapshot {
+    let q0 = JVec::<N>::from_element(0.2);
+    let mut plant = DecoupledPlant::<N>::arm_like(q0);
+    let mut sup = sup;
+    let h = Histogram::default();
+    let mut now = Stamp { sec: 1, nanosec: 0 };
+    for k in 0..n {
+        let t = k as f64 * 1e-3;
+        let s = plant.state;
+        let sample = EncoderSample { stamp: now, q: s.q, qd: Some(s.qd) };
+        let chunk = (k % 50 == 0).then(|| {
+            TargetChunk::single(now.add(Duration::from_millis(50)), q0 + JVec::from_fn(|i, _| 0.2 * (t + 0.05 + i as f64).sin()))
+        });
+        let t0 = rtsys::monotonic_ns();
+        let cmd = sup.tick(now, Some(&sample), chunk.as_ref(), false);
+        let t1 = rtsys::monotonic_ns();
+        while sup.pop_event().is_some() {}
+        if k > 100 {
+            h.record(t1 - t0);
+        }
+        plant.step(&cmd.effort, &JVec::zeros(), 1e-3);
+        now = now.add(Duration::from_millis(1));
+    }
+    h.snapshot()
+}
+
+fn limits<const N: usize>() -> JointLimits<N> {
+    JointLimits::uniform(2.5, 2.0, 87.0)
+}
+
+fn cfg() -> SupervisorConfig {
+    SupervisorConfig { policy_period: 0.05, ..Default::default() }
+}
+
+fn pd_gains<const N: usize>(plant: &DecoupledPlant<N>) -> PdGains {
+    let w = 20.0;
+    PdGains {
+        kp: PerJoint::Each(plant.inertia.iter().map(|i| i * w * w).collect()),
+        kd: PerJoint::Each(plant.inertia.iter().map(|i| 2.0 * i * w).collect()),
+    }
+}
+
+fn tick_rows<const N: usize>(r: &mut BenchReport, n: u64) {
+    let g = DecoupledPlant::<N>::arm_like(JVec::zeros()).gravity_model();
+    let aic = ActiveInference::new(&AicGains::default(), g).expect("default gains");
+    let pd = PdGravity::new(&PdGains::default(), g).expect("default gains");
+    let uaic = UnbiasedActiveInference::new(&UaicGains::default(), g).expect("default gains");
+    let a = time_ticks(Supervisor::new(cfg(), limits::<N>(), aic), n);
+    let p = time_ticks(Supervisor::new(cfg(), limits::<N>(), pd), n);
+    let u = time_ticks(Supervisor::new(cfg(), limits::<N>(), uaic), n);
+    for (q, name) in [(0.5, "p50"), (0.99, "p99"), (1.0, "max")] {
+        let mut row =
+            BenchRow::new(format!("tick aic {N}j {name}"), us(a.quantile(q)), "us").peer(us(p.quantile(q)), Better::Lower);
+        if name == "p99" {
+            row = row.target(TICK_P99_TARGET_US, Better::Lower);
+        }
+        r.push(row);
+    }
+    r.push(BenchRow::new(format!("tick uaic {N}j p99"), us(u.quantile(0.99)), "us").peer(us(p.quantile(0.99)), Better::Lower));
+}
+
+/// Runs the 1 kHz loop for `secs` with the AIC on 7 joints; a feeder thread
+/// plays the transport (plant stepped with the latest command, encoder
+/// samples and 20 Hz targets pushed through the lock-free ports).
+fn loop_rows(r: &mut BenchReport, secs: f64) -> std::io::Result<()> {
+    let nominal = DecoupledPlant::<7>::arm_like(JVec::from_element(0.2));
+    let aic = ActiveInference::new(&AicGains::default(), nominal.gravity_model()).expect("default gains");
+    let sup = Supervisor::new(cfg(), limits::<7>(), aic);
+    let rt_cfg = RtConfig::default();
+    let (core, mut ports) = rt::channel(sup, &rt_cfg);
+    let metrics = ports.metrics.clone();
+    let handle = rt::spawn(core, SystemClock, &rt_cfg)?;
+    setup_note(r, &handle.setup);
+    let clock = SystemClock;
+    let mut plant = nominal;
+    let start = rtsys::monotonic_ns();
+    let end = start + (secs * 1e9) as u64;
+    let mut effort = JVec::<7>::zeros();
+    let mut k = 0u64;
+    let mut events = 0u64;
+    let base = metrics.snapshot();
+    while rtsys::monotonic_ns() < end {
+        use kotoba_core::Clock;
+        let now = clock.now();
+        while let Ok(c) = ports.commands.pop() {
+            effort = c.effort;
+        }
+        while ports.events.pop().is_ok() {
+            events += 1;
+        }
+        plant.step(&effort, &JVec::zeros(), 1e-3);
+        ports.encoder.write(Some(EncoderSample { stamp: now, q: plant.state.q, qd: Some(plant.state.qd) }));
+        if k % 50 == 0 {
+            let t = k as f64 * 1e-3;
+            let goal = JVec::from_element(0.2) + JVec::from_fn(|i, _| 0.2 * (t + 0.05 + i as f64).sin());
+            ports.target.write(Some(TargetChunk::single(now.add(Duration::from_millis(50)), goal)));
+        }
+        k += 1;
+        std::thread::sleep(Duration::from_micros(1000));
+    }
+    drop(handle.stop());
+    let m = metrics.snapshot().since(&base);
+    let lat = &m.wakeup_latency;
+    r.note(format!(
+        "loop: {secs:.0} s at 1 kHz, AIC 7 joints, transport played by a normal thread (plant + 20 Hz targets); \
+         {} ticks, {events} supervisor events, {} commands dropped",
+        m.ticks, m.commands_dropped
+    ));
+    let miss_pct = 100.0 * m.deadline_misses as f64 / (m.ticks + m.deadline_misses).max(1) as f64;
+    r.push(BenchRow::new("loop wake-up jitter p99", us(lat.quantile(0.99)), "us"));
+    r.push(BenchRow::new("loop wake-up jitter p99.9", us(lat.quantile(0.999)), "us").target(JITTER_P999_TARGET_US, Better::Lower));
+    r.push(BenchRow::new("loop wake-up jitter max", us(lat.window_max()), "us"));
+    r.push(BenchRow::new("loop tick compute p99", us(m.compute.quantile(0.99)), "us"));
+    r.push(BenchRow::new("loop deadline misses", miss_pct, "%").target(MISS_TARGET_PCT, Better::Lower));
+    Ok(())
+}
+
+/// Tracking on the unit-test plant: sine RMS/max and step settling.
+struct Track {
+    rms: f64,
+    max: f64,
+    settle: f64,
+}
+
+fn track<C: JointController<7>>(mk: impl Fn() -> C, plant: &DecoupledPlant<7>) -> Track {
+    let q0 = JVec::<7>::from_fn(|i, _| 0.3 - 0.1 * i as f64);
+    let traj = |t: f64| q0 + JVec::from_fn(|i, _| 0.25 * ((std::f64::consts::TAU * 0.5 * t + i as f64).sin() - (i as f64).sin()));
+    let run = |goal: &dyn Fn(f64) -> JVec<7>, secs: f64| {
+        let mut p = plant.clone();
+        p.state = JointState::at_rest(q0);
+        let mut ls = Lockstep::new(Supervisor::new(cfg(), limits::<7>(), mk()), p, ManualClock::new(Stamp { sec: 100, nanosec: 0 }));
+        ls.tick(None);
+        let t0 = ls.now_secs();
+        let mut err = Vec::new();
+        for k in 0..(secs * 1000.0) as u64 {
+            let t = k as f64 * 1e-3;
+            let chunk = (k % 50 == 0).then(|| TargetChunk::single(Stamp::from_secs_f64(t0 + t + 0.05), goal(t + 0.05)));
+            ls.tick(chunk.as_ref());
+            err.push((ls.plant.state.q - goal(t + 1e-3)).abs().max());
+        }
+        err
+    };
+    let err = run(&traj, 6.0);
+    let s = &err[1000..];
+    let rms = (s.iter().map(|x| x * x).sum::<f64>() / s.len() as f64).sqrt();
+    let max = s.iter().cloned().fold(0.0, f64::max);
+    let step = 0.08;
+    let err = run(&|_| q0 + JVec::from_element(step), 10.0);
+    // Settling: last time the error was outside 5 % of the step.
+    let settle = err.iter().rposition(|e| *e > 0.05 * step).map(|i| (i + 1) as f64 * 1e-3).unwrap_or(0.0);
+    Track { rms, max, settle }
+}
+
+fn tracking_rows(r: &mut BenchReport) {
+    let nominal = DecoupledPlant::<7>::arm_like(JVec::zeros());
+    let g: PendulumGravity<7> = nominal.gravity_model();
+    for (label, plant) in [("nominal", nominal.clone()), ("payload +1.5 kg @0.4 m", nominal.clone().with_payload(1.5, 0.4))] {
+        let aic = track(|| ActiveInference::new(&AicGains::default(), g).expect("gains"), &plant);
+        let uaic = track(|| UnbiasedActiveInference::new(&UaicGains::default(), g).expect("gains"), &plant);
+        let pd = track(|| PdGravity::new(&pd_gains(&nominal), g).expect("gains"), &plant);
+        for (name, t) in [("aic", &aic), ("uaic", &uaic)] {
+            r.push(BenchRow::new(format!("{name} sine error rms, {label}"), t.rms * 1e3, "mrad").peer(pd.rms * 1e3, Better::Lower));
+            r.push(BenchRow::new(format!("{name} sine error max, {label}"), t.max * 1e3, "mrad").peer(pd.max * 1e3, Better::Lower));
+            r.push(BenchRow::new(format!("{name} step settling (5%), {label}"), t.settle, "s").peer(pd.settle, Better::Lower));
+        }
+    }
+}
+
+/// `kotoba bench controller`.
+pub fn controller(quick: bool) -> std::io::Result<BenchReport> {
+    let mut r = BenchReport::new("controller");
+    machine_note(&mut r);
+    let n = if quick { 20_000 } else { 200_000 };
+    r.note(format!("tick: supervisor + interpolation + controller step, {n} ticks timed with CLOCK_MONOTONIC (~20-50 ns overhead); peer = PD + gravity compensation in the same run"));
+    tick_rows::<6>(&mut r, n);
+    tick_rows::<7>(&mut r, n);
+    loop_rows(&mut r, if quick { 5.0 } else { 60.0 })?;
+    r.note("tracking: on the UNIT-TEST PLANT (decoupled joints, inertia + damping + pendulum gravity, see kotoba_controller::plant), NOT the MuJoCo arm; 0.5 Hz sine of 0.25 rad via 20 Hz targets + cubic interpolation, error vs the true sine after 1 s; 0.08 rad step (1.6 rad/s over one policy period, under the 2 rad/s limit); controllers get the nominal gravity model; peer = PD (critically damped at 20 rad/s on the nominal plant)");
+    tracking_rows(&mut r);
+    Ok(r)
+}
+
+/// `kotoba bench rt`: the machine's own 1 kHz wake-up jitter, an empty tick on
+/// a SCHED_FIFO thread (when granted), like `cyclictest -m -p50 -i1000`.
+pub fn rt(quick: bool) -> std::io::Result<BenchReport> {
+    let mut r = BenchReport::new("rt");
+    machine_note(&mut r);
+    let secs = if quick { 5.0 } else { 60.0 };
+    let cfg = RtConfig::default();
+    let metrics = Arc::new(LoopMetrics::default());
+    let h = rt::spawn_loop(&cfg, metrics.clone(), (), |_| {})?;
+    setup_note(&mut r, &h.setup);
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    drop(h.stop());
+    let m = metrics.snapshot();
+    let lat = &m.wakeup_latency;
+    r.note(format!("{secs:.0} s at 1 kHz, empty tick, {} wake-ups, histogram resolution 1/64", m.ticks));
+    let peer = cyclictest(secs.min(10.0));
+    match &peer {
+        Some(c) => r.note(format!("peer: cyclictest -m -p50 -t1 -i1000 for {:.0} s in the same run (avg {} us)", secs.min(10.0), c.1)),
+        None => r.note("peer: cyclictest not found (apt-get install rt-tests to compare)"),
+    };
+    r.push(BenchRow::new("wake-up latency p50", us(lat.quantile(0.5)), "us"));
+    r.push(BenchRow::new("wake-up latency p99", us(lat.quantile(0.99)), "us"));
+    r.push(BenchRow::new("wake-up latency p99.9", us(lat.quantile(0.999)), "us").target(JITTER_P999_TARGET_US, Better::Lower));
+    let mut max = BenchRow::new("wake-up latency max", us(lat.max), "us");
+    if let Some((cmax, _)) = peer {
+        max = max.peer(cmax, Better::Lower);
+    }
+    r.push(max);
+    let miss_pct = 100.0 * m.deadline_misses as f64 / (m.ticks + m.deadline_misses).max(1) as f64;
+    r.push(BenchRow::new("deadline misses", miss_pct, "%").target(MISS_TARGET_PCT, Better::Lower));
+    let _ = metrics.ticks.load(Ordering::Relaxed);
+    Ok(r)
+}
+
+/// Runs cyclictest if installed; returns (max µs, avg µs).
+fn cyclictest(secs: f64) -> Option<(f64, f64)> {
+    let loops = (secs * 1000.0) as u64;
+    let out = std::process::Command::new("cyclictest")
+        .args(["-m", "-p50", "-t1", "-i1000", "-q", "-l", &loops.to_string()])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |name: &str| -> Option<f64> {
+        let i = text.find(name)? + name.len();
+        text[i..].split_whitespace().next()?.parse().ok()
+    };
+    Some((field("Max:")?, field("Avg:")?))
+}
