@@ -12,7 +12,6 @@ use crate::rt::{RtConfig, RtSetup};
 use crate::*;
 use kotoba_core::{BenchReport, BenchRow, Better, ManualClock, Stamp, SystemClock};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 const TICK_P99_TARGET_US: f64 = 10.0;
@@ -27,6 +26,8 @@ fn machine_note(r: &mut BenchReport) {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let rt = std::path::Path::new("/sys/kernel/realtime").exists();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    r.note(format!("load average at start: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")));
     r.note(format!(
         "machine: {cpus} CPUs, kernel {} ({}), shared and noisy unless stated otherwise",
         kernel.trim(),
@@ -36,9 +37,10 @@ fn machine_note(r: &mut BenchReport) {
 
 fn setup_note(r: &mut BenchReport, s: &RtSetup) {
     r.note(format!(
-        "RT set-up: SCHED_FIFO {}, mlockall {}{}",
+        "RT set-up: SCHED_FIFO {}, mlockall {}, cpu_dma_latency=0 {}{}",
         if s.sched_fifo { "granted" } else { "refused" },
         if s.memory_locked { "granted" } else { "refused" },
+        if s.cpu_dma_latency_zero { "held" } else { "not held" },
         if s.warnings.is_empty() { String::new() } else { format!(" ({})", s.warnings.join("; ")) }
     ));
 }
@@ -193,8 +195,14 @@ fn track<C: JointController<7>>(mk: impl Fn() -> C, plant: &DecoupledPlant<7>) -
     let max = s.iter().cloned().fold(0.0, f64::max);
     let step = 0.08;
     let err = run(&|_| q0 + JVec::from_element(step), 10.0);
-    // Settling: last time the error was outside 5 % of the step.
-    let settle = err.iter().rposition(|e| *e > 0.05 * step).map(|i| (i + 1) as f64 * 1e-3).unwrap_or(0.0);
+    // Settling: last time the error was outside 5 % of the step; infinite
+    // when it is still outside at the end of the run (a steady-state offset).
+    let band = 0.05 * step;
+    let settle = match err.iter().rposition(|e| *e > band) {
+        Some(i) if i + 1 == err.len() => f64::INFINITY,
+        Some(i) => (i + 1) as f64 * 1e-3,
+        None => 0.0,
+    };
     Track { rms, max, settle }
 }
 
@@ -218,11 +226,12 @@ pub fn controller(quick: bool) -> std::io::Result<BenchReport> {
     let mut r = BenchReport::new("controller");
     machine_note(&mut r);
     let n = if quick { 20_000 } else { 200_000 };
+    r.note(if cfg!(debug_assertions) { "build: debug profile (opt-level 1 here, 3 for nalgebra): tick times are pessimistic; use --release for the real figure" } else { "build: release" });
     r.note(format!("tick: supervisor + interpolation + controller step, {n} ticks timed with CLOCK_MONOTONIC (~20-50 ns overhead); peer = PD + gravity compensation in the same run"));
     tick_rows::<6>(&mut r, n);
     tick_rows::<7>(&mut r, n);
     loop_rows(&mut r, if quick { 5.0 } else { 60.0 })?;
-    r.note("tracking: on the UNIT-TEST PLANT (decoupled joints, inertia + damping + pendulum gravity, see kotoba_controller::plant), NOT the MuJoCo arm; 0.5 Hz sine of 0.25 rad via 20 Hz targets + cubic interpolation, error vs the true sine after 1 s; 0.08 rad step (1.6 rad/s over one policy period, under the 2 rad/s limit); controllers get the nominal gravity model; peer = PD (critically damped at 20 rad/s on the nominal plant)");
+    r.note("tracking: on the UNIT-TEST PLANT (decoupled joints, inertia + damping + pendulum gravity, see kotoba_controller::plant), NOT the MuJoCo arm; 0.5 Hz sine of 0.25 rad via 20 Hz targets + cubic interpolation, error vs the true sine after 1 s; 0.08 rad step (1.6 rad/s over one policy period, under the 2 rad/s limit); controllers get the nominal gravity model; peer = PD (critically damped at 20 rad/s on the nominal plant); settling inf = still outside the band after 10 s (steady-state offset); errors are the worst joint per tick");
     tracking_rows(&mut r);
     Ok(r)
 }
@@ -242,36 +251,75 @@ pub fn rt(quick: bool) -> std::io::Result<BenchReport> {
     let m = metrics.snapshot();
     let lat = &m.wakeup_latency;
     r.note(format!("{secs:.0} s at 1 kHz, empty tick, {} wake-ups, histogram resolution 1/64", m.ticks));
-    let peer = cyclictest(secs.min(10.0));
+    let peer = cyclictest(secs);
     match &peer {
-        Some(c) => r.note(format!("peer: cyclictest -m -p50 -t1 -i1000 for {:.0} s in the same run (avg {} us)", secs.min(10.0), c.1)),
-        None => r.note("peer: cyclictest not found (apt-get install rt-tests to compare)"),
+        Some(_) => r.note(format!("peer: cyclictest -m -p50 -t1 -i1000 -h2000 for {secs:.0} s right after, same machine (1 us histogram)")),
+        None => r.note("peer: cyclictest not found (nodes/controller/scripts/install-rt-tests.sh installs it)"),
     };
-    r.push(BenchRow::new("wake-up latency p50", us(lat.quantile(0.5)), "us"));
-    r.push(BenchRow::new("wake-up latency p99", us(lat.quantile(0.99)), "us"));
-    r.push(BenchRow::new("wake-up latency p99.9", us(lat.quantile(0.999)), "us").target(JITTER_P999_TARGET_US, Better::Lower));
-    let mut max = BenchRow::new("wake-up latency max", us(lat.max), "us");
-    if let Some((cmax, _)) = peer {
-        max = max.peer(cmax, Better::Lower);
+    let rows = [
+        ("wake-up latency p50", us(lat.quantile(0.5)), peer.as_ref().map(|c| c.p50)),
+        ("wake-up latency p99", us(lat.quantile(0.99)), peer.as_ref().map(|c| c.p99)),
+        ("wake-up latency p99.9", us(lat.quantile(0.999)), peer.as_ref().map(|c| c.p999)),
+        ("wake-up latency max", us(lat.max), peer.as_ref().map(|c| c.max)),
+    ];
+    for (name, v, p) in rows {
+        let mut row = BenchRow::new(name, v, "us");
+        if let Some(p) = p {
+            row = row.peer(p, Better::Lower);
+        }
+        if name.ends_with("p99.9") {
+            row = row.target(JITTER_P999_TARGET_US, Better::Lower);
+        }
+        r.push(row);
     }
-    r.push(max);
     let miss_pct = 100.0 * m.deadline_misses as f64 / (m.ticks + m.deadline_misses).max(1) as f64;
     r.push(BenchRow::new("deadline misses", miss_pct, "%").target(MISS_TARGET_PCT, Better::Lower));
-    let _ = metrics.ticks.load(Ordering::Relaxed);
     Ok(r)
 }
 
-/// Runs cyclictest if installed; returns (max µs, avg µs).
-fn cyclictest(secs: f64) -> Option<(f64, f64)> {
+/// cyclictest's figures from its histogram (1 µs buckets up to 2 ms).
+struct Cyclic {
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+}
+
+/// Runs cyclictest if installed, with the same period, priority and mlockall.
+fn cyclictest(secs: f64) -> Option<Cyclic> {
     let loops = (secs * 1000.0) as u64;
     let out = std::process::Command::new("cyclictest")
-        .args(["-m", "-p50", "-t1", "-i1000", "-q", "-l", &loops.to_string()])
+        .args(["-m", "-p50", "-t1", "-i1000", "-q", "-h", "2000", "-l", &loops.to_string()])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let field = |name: &str| -> Option<f64> {
-        let i = text.find(name)? + name.len();
-        text[i..].split_whitespace().next()?.parse().ok()
+    let mut hist: Vec<(f64, u64)> = Vec::new();
+    let mut max = None;
+    let mut overflows = 0;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# Max Latencies:") {
+            max = rest.split_whitespace().next().and_then(|x| x.parse::<f64>().ok());
+        } else if let Some(rest) = line.strip_prefix("# Histogram Overflows:") {
+            overflows = rest.split_whitespace().next().and_then(|x| x.parse().ok()).unwrap_or(0);
+        } else if !line.starts_with('#') {
+            let mut it = line.split_whitespace().map(|x| x.parse::<u64>());
+            if let (Some(Ok(us)), Some(Ok(n))) = (it.next(), it.next()) {
+                hist.push((us as f64, n));
+            }
+        }
+    }
+    let max = max?;
+    let total: u64 = hist.iter().map(|h| h.1).sum::<u64>() + overflows;
+    let q = |p: f64| {
+        let rank = ((p * total as f64).ceil() as u64).max(1);
+        let mut acc = 0;
+        for (us, n) in &hist {
+            acc += n;
+            if acc >= rank {
+                return *us;
+            }
+        }
+        max // in the overflow bucket
     };
-    Some((field("Max:")?, field("Avg:")?))
+    Some(Cyclic { p50: q(0.5), p99: q(0.99), p999: q(0.999), max })
 }

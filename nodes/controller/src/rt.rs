@@ -46,6 +46,8 @@ pub struct RtSetup {
     pub sched_fifo: bool,
     pub memory_locked: bool,
     pub pinned: bool,
+    /// /dev/cpu_dma_latency held at 0 while the loop runs.
+    pub cpu_dma_latency_zero: bool,
     pub warnings: Vec<String>,
 }
 
@@ -199,7 +201,12 @@ where
     let stop2 = stop.clone();
     let join = std::thread::Builder::new().name("kotoba-rt".into()).spawn(move || {
         let mut state = state;
-        let setup = crate::rtsys::setup_thread(&cfg2);
+        let mut setup = crate::rtsys::setup_thread(&cfg2);
+        let _pm_qos = crate::rtsys::hold_cpu_dma_latency_zero();
+        setup.cpu_dma_latency_zero = _pm_qos.is_some();
+        if _pm_qos.is_none() {
+            setup.warnings.push("could not hold /dev/cpu_dma_latency at 0: deep C-states may add wake-up latency".into());
+        }
         let _ = tx.send(setup);
         crate::rtsys::run_periodic(cfg2.period_ns, &metrics, &stop2, || tick(&mut state));
         state

@@ -83,6 +83,16 @@ pub fn setup_thread(cfg: &RtConfig) -> RtSetup {
     s
 }
 
+/// Asks the kernel to keep CPUs out of deep idle states while the returned
+/// file is open (PM QoS `/dev/cpu_dma_latency` = 0, as cyclictest does), so a
+/// wake-up does not wait for a CPU to leave C-states.
+pub fn hold_cpu_dma_latency_zero() -> Option<std::fs::File> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().write(true).open("/dev/cpu_dma_latency").ok()?;
+    f.write_all(&0i32.to_ne_bytes()).ok()?;
+    Some(f)
+}
+
 /// Touch the stack the loop will use so its pages are resident (and locked).
 #[inline(never)]
 fn prefault_stack() {

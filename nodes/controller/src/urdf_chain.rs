@@ -19,25 +19,36 @@ fn movable(t: &JointType) -> bool {
 }
 
 impl<const N: usize> ChainGravity<N> {
-    pub fn from_urdf(path: &Path) -> Result<Self, LimitsError> {
+    /// `joints` names the controlled joints; other movable joints (a gripper)
+    /// then count as fixed at zero. `None` takes every movable joint of the chain.
+    pub fn from_urdf(path: &Path, joints: Option<&[&str]>) -> Result<Self, LimitsError> {
         let robot = urdf_rs::read_file(path)
             .map_err(|source| LimitsError::Urdf { path: path.display().to_string(), source })?;
-        Self::from_robot(&robot)
+        Self::from_robot(&robot, joints)
     }
 
-    pub fn from_urdf_str(xml: &str) -> Result<Self, LimitsError> {
+    pub fn from_urdf_str(xml: &str, joints: Option<&[&str]>) -> Result<Self, LimitsError> {
         let robot =
             urdf_rs::read_from_string(xml).map_err(|source| LimitsError::Urdf { path: "<string>".into(), source })?;
-        Self::from_robot(&robot)
+        Self::from_robot(&robot, joints)
     }
 
     /// Walks from the root link along the branch that holds movable joints,
     /// folding fixed joints (and their links' masses) into the joint before them.
-    pub fn from_robot(robot: &Robot) -> Result<Self, LimitsError> {
+    pub fn from_robot(robot: &Robot, joints: Option<&[&str]>) -> Result<Self, LimitsError> {
+        if let Some(names) = joints {
+            if let Some(n) = names.iter().find(|n| !robot.joints.iter().any(|j| j.name == **n)) {
+                return Err(LimitsError::MissingJoint(n.to_string()));
+            }
+        }
+        let movable = |j: &urdf_rs::Joint| match joints {
+            Some(names) => names.contains(&j.name.as_str()),
+            None => movable(&j.joint_type),
+        };
         let is_child = |l: &str| robot.joints.iter().any(|j| j.child.link == l);
         let root = robot.links.iter().find(|l| !is_child(&l.name)).map(|l| l.name.clone()).unwrap_or_default();
         // Movable joints below a link, to pick the arm's branch at a fork.
-        fn below(robot: &Robot, link: &str, depth: usize) -> usize {
+        fn below(robot: &Robot, link: &str, depth: usize, m: &dyn Fn(&urdf_rs::Joint) -> bool) -> usize {
             if depth > 64 {
                 return 0;
             }
@@ -45,7 +56,7 @@ impl<const N: usize> ChainGravity<N> {
                 .joints
                 .iter()
                 .filter(|j| j.parent.link == link)
-                .map(|j| movable(&j.joint_type) as usize + below(robot, &j.child.link, depth + 1))
+                .map(|j| m(j) as usize + below(robot, &j.child.link, depth + 1, m))
                 .max()
                 .unwrap_or(0)
         }
@@ -69,10 +80,10 @@ impl<const N: usize> ChainGravity<N> {
                 .joints
                 .iter()
                 .filter(|j| j.parent.link == cur)
-                .max_by_key(|j| movable(&j.joint_type) as usize + below(robot, &j.child.link, 0));
+                .max_by_key(|j| movable(j) as usize + below(robot, &j.child.link, 0, &movable));
             let Some(j) = next else { break };
             let origin = pending * iso(&j.origin);
-            if movable(&j.joint_type) {
+            if movable(j) {
                 let a = j.axis.xyz.0;
                 let axis = Vector3::new(a[0], a[1], a[2]);
                 let norm = axis.norm();
