@@ -1,0 +1,199 @@
+//! A BERT-family sentence-transformers model (all-MiniLM-L6-v2 by default) in candle.
+
+mod files;
+mod pooling;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::BertModel;
+use tokenizers::{Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::config::{BertEncoderConfig, DeviceConfig};
+use crate::encoder::TextEncoder;
+use crate::error::{Result, TextError};
+
+/// Tokenises with the model's `tokenizer.json`, runs BERT, mean-pools the last hidden
+/// state over the attention mask and L2-normalises: the same pipeline as
+/// sentence-transformers' `Transformer → Pooling(mean) → Normalize` modules.
+pub struct BertEncoder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    device: Device,
+    model_id: String,
+    dim: usize,
+    max_tokens: usize,
+    batch_size: usize,
+    pad_id: u32,
+    lower_case: bool,
+}
+
+impl std::fmt::Debug for BertEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BertEncoder")
+            .field("model_id", &self.model_id)
+            .field("dim", &self.dim)
+            .field("max_tokens", &self.max_tokens)
+            .field("device", &self.device)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BertEncoder {
+    /// Loads and checks the model folder named in `cfg`.
+    pub fn load(cfg: &BertEncoderConfig) -> Result<Self> {
+        let dir = &cfg.model_dir;
+        let files = files::read_model_dir(dir)?;
+        let positions = files.config.max_position_embeddings;
+        let max_tokens = cfg.max_tokens.or(files.max_seq_length).unwrap_or(positions);
+        if !(3..=positions).contains(&max_tokens) {
+            return Err(TextError::Config(format!(
+                "max_tokens {max_tokens} must lie in 3..={positions} (the model's position table)"
+            )));
+        }
+        if cfg.batch_size == 0 {
+            return Err(TextError::Config("batch_size must be at least 1".into()));
+        }
+        let device = device(cfg.device)?;
+
+        let mut tokenizer = files.tokenizer;
+        // tokenizer.json ships with fixed padding to 128 and truncation at 128; replace both:
+        // truncate at max_seq_length like sentence-transformers, pad per batch ourselves.
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_tokens,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| TextError::invalid(dir, format!("tokenizer truncation: {e}")))?;
+        tokenizer.with_padding(None);
+
+        let tensors = candle_core::safetensors::load(&files.weights, &device)
+            .map_err(|e| TextError::invalid(dir, format!("{}: {e}", files::WEIGHTS)))?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let model = BertModel::load(vb, &files.config)
+            .map_err(|e| TextError::invalid(dir, format!("weights do not fit config.json: {e}")))?;
+        Ok(Self {
+            model,
+            tokenizer,
+            device,
+            model_id: cfg.model_id.clone(),
+            dim: files.config.hidden_size,
+            max_tokens,
+            batch_size: cfg.batch_size,
+            pad_id: files.config.pad_token_id as u32,
+            lower_case: files.lower_case,
+        })
+    }
+
+    /// Word pieces per text the model sees, `[CLS]` and `[SEP]` included.
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    /// Word pieces in `text` before truncation, `[CLS]` and `[SEP]` included.
+    pub fn count_tokens(&self, text: &str) -> Result<usize> {
+        let enc = self.tokenize(&[text])?;
+        Ok(enc[0].len() + enc[0].get_overflowing().iter().map(Encoding::len).sum::<usize>()
+            - 2 * enc[0].get_overflowing().len())
+    }
+
+    fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>> {
+        let inputs: Vec<String> = texts
+            .iter()
+            .map(|t| if self.lower_case { t.to_lowercase() } else { (*t).to_owned() })
+            .collect();
+        self.tokenizer
+            .encode_batch_fast(inputs, true)
+            .map_err(|e| TextError::Inference(format!("tokenizer: {e}")))
+    }
+
+    /// One forward pass over texts already checked and trimmed.
+    fn embed_batch(&self, texts: &[&str], indices: &[usize]) -> Result<Vec<Vec<f32>>> {
+        let encodings = self.tokenize(texts)?;
+        for (enc, index) in encodings.iter().zip(indices) {
+            if !enc.get_overflowing().is_empty() {
+                tracing::warn!(
+                    "text #{index} is longer than the {} word pieces {} reads; the rest is ignored",
+                    self.max_tokens,
+                    self.model_id
+                );
+            }
+        }
+        let (batch, len) = (encodings.len(), encodings.iter().map(Encoding::len).max().unwrap_or(0));
+        let mut ids = vec![self.pad_id; batch * len];
+        let mut type_ids = vec![0u32; batch * len];
+        let mut mask = vec![0u32; batch * len];
+        for (row, enc) in encodings.iter().enumerate() {
+            let n = enc.len();
+            let at = row * len;
+            ids[at..at + n].copy_from_slice(enc.get_ids());
+            type_ids[at..at + n].copy_from_slice(enc.get_type_ids());
+            mask[at..at + n].copy_from_slice(enc.get_attention_mask());
+        }
+        let ids = Tensor::from_vec(ids, (batch, len), &self.device)?;
+        let type_ids = Tensor::from_vec(type_ids, (batch, len), &self.device)?;
+        let mask = Tensor::from_vec(mask, (batch, len), &self.device)?;
+        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+        let pooled = pooling::mean_pool(&hidden, &mask)?;
+        Ok(pooling::l2_normalize(&pooled)?.to_vec2::<f32>()?)
+    }
+}
+
+impl TextEncoder for BertEncoder {
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        // sentence-transformers strips each text before tokenising.
+        let trimmed: Vec<&str> = texts.iter().map(|t| t.trim()).collect();
+        if let Some(index) = trimmed.iter().position(|t| t.is_empty()) {
+            return Err(TextError::EmptyText { index });
+        }
+        // Longest first, then fixed-size chunks: similar lengths share a batch, so little
+        // padding (what sentence-transformers' encode does too).
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(trimmed[i].chars().count()));
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(self.batch_size) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| trimmed[i]).collect();
+            for (&i, v) in chunk.iter().zip(self.embed_batch(&batch, chunk)?) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn device(d: DeviceConfig) -> Result<Device> {
+    match d {
+        DeviceConfig::Cpu => Ok(Device::Cpu),
+        #[cfg(feature = "cuda")]
+        DeviceConfig::Cuda(i) => {
+            Device::new_cuda(i).map_err(|e| TextError::Config(format!("CUDA device {i}: {e}")))
+        }
+        #[cfg(not(feature = "cuda"))]
+        DeviceConfig::Cuda(i) => Err(TextError::Config(format!(
+            "device cuda({i}) asked for, but kotoba-text was built without its `cuda` feature"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuda_without_the_feature_is_a_clear_error() {
+        if cfg!(feature = "cuda") {
+            return;
+        }
+        let e = device(DeviceConfig::Cuda(0)).unwrap_err().to_string();
+        assert!(e.contains("`cuda` feature"), "{e}");
+    }
+}
