@@ -189,10 +189,14 @@ impl<const N: usize, C: JointController<N>> Supervisor<N, C> {
         self.events.push(Event { stamp: now, kind, joint: joint.map(|j| j as u8), value });
     }
 
+    /// Hold `q` (clamped into the limits) from now on. The reference is set
+    /// at once, so a target arriving in the same tick is checked against the
+    /// held pose rather than a stale reference.
     fn hold_here(&mut self, q: JVec<N>) {
         let mut q = q;
         self.limits.clamp_position(&mut q, self.cfg.position_margin);
         self.interp.hold(q);
+        self.reference = Reference::hold(q);
         self.mode = Mode::Holding;
     }
 

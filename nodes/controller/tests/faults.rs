@@ -218,3 +218,17 @@ impl NowStamp for kotoba_core::ManualClock {
         self.now()
     }
 }
+
+#[test]
+fn a_target_in_the_same_tick_as_the_first_sample_is_checked_against_the_measured_pose() {
+    let plant = DecoupledPlant::<7>::arm_like(q0());
+    let mut ls = rig(uaic(plant.gravity_model()), plant, cfg());
+    // First encoder sample and first target arrive together; the target is a
+    // small, slow move from the measured pose, so it must be accepted.
+    let goal = q0::<7>() + JVec::from_element(0.05);
+    let chunk = TargetChunk::single(Stamp::from_secs_f64(ls.now_secs() + 0.05), goal);
+    let c = ls.tick(Some(&chunk));
+    assert_eq!(c.mode, Mode::Tracking);
+    assert_eq!(kinds(&events(&mut ls)), vec![EventKind::Started, EventKind::PolicyResumed]);
+    assert!((c.position - q0::<7>()).abs().max() < 1e-9, "starts from the measured pose");
+}
