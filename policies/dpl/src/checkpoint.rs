@@ -1,0 +1,108 @@
+//! A trained model on disk: `model.safetensors` (every weight plus the label
+//! embedding table) and `config.json` (model shape, joint normalisation, label
+//! names), enough to rebuild the network with nothing else.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{JointNorm, ModelConfig};
+use crate::data::LabelVocab;
+use crate::error::{DplError, Result};
+use crate::model::Sarnn;
+
+pub const MODEL_FILE: &str = "model.safetensors";
+pub const CONFIG_FILE: &str = "config.json";
+const FORMAT: u32 = 1;
+const LABEL_TABLE: &str = "label_embeddings";
+
+/// What `config.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    pub format: u32,
+    pub model: ModelConfig,
+    pub norm: JointNorm,
+    pub label_names: Vec<String>,
+    /// Label assumed active at the first step when none is given at run time.
+    pub start_label: usize,
+}
+
+/// A model with everything needed to use it on a robot.
+pub struct Checkpoint {
+    pub model: Sarnn,
+    pub norm: JointNorm,
+    pub labels: LabelVocab,
+    pub start_label: usize,
+}
+
+pub(crate) fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let s = serde_json::to_string_pretty(v).map_err(|source| DplError::Json { path: path.into(), source })?;
+    std::fs::write(path, s).map_err(DplError::io(path))
+}
+
+pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let s = std::fs::read_to_string(path).map_err(DplError::io(path))?;
+    serde_json::from_str(&s).map_err(|source| DplError::Json { path: path.into(), source })
+}
+
+impl Checkpoint {
+    pub fn config(&self) -> CheckpointConfig {
+        CheckpointConfig {
+            format: FORMAT,
+            model: self.model.config().clone(),
+            norm: self.norm.clone(),
+            label_names: self.labels.names.clone(),
+            start_label: self.start_label,
+        }
+    }
+
+    /// Writes `dir/model.safetensors` and `dir/config.json` (creating `dir`).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(DplError::io(dir))?;
+        let mut map: HashMap<String, Tensor> = self.model.params().iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+        let e = self.labels.embed_dim;
+        let table = Tensor::from_slice(&self.labels.embeddings, (self.labels.len(), e), &Device::Cpu)?;
+        map.insert(LABEL_TABLE.to_string(), table);
+        let path = dir.join(MODEL_FILE);
+        candle_core::safetensors::save(&map, &path).map_err(|e| DplError::Checkpoint { path: path.clone(), msg: e.to_string() })?;
+        write_json(&dir.join(CONFIG_FILE), &self.config())
+    }
+
+    /// Reads a checkpoint written by [`Checkpoint::save`], checking that every tensor
+    /// is present with the shape the config implies.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self> {
+        let cfg: CheckpointConfig = read_json(&dir.join(CONFIG_FILE))?;
+        let path = dir.join(MODEL_FILE);
+        let err = |msg: String| DplError::Checkpoint { path: path.clone(), msg };
+        if cfg.format != FORMAT {
+            return Err(err(format!("format {} (this build reads {FORMAT})", cfg.format)));
+        }
+        if cfg.norm.dim() != cfg.model.joints || cfg.norm.max.len() != cfg.model.joints {
+            return Err(err(format!("normalisation has {} joints, model {}", cfg.norm.dim(), cfg.model.joints)));
+        }
+        if cfg.label_names.len() != cfg.model.labels || cfg.start_label >= cfg.model.labels {
+            return Err(err(format!("{} label names / start label {} for a {}-label model", cfg.label_names.len(), cfg.start_label, cfg.model.labels)));
+        }
+        let mut tensors = candle_core::safetensors::load(&path, device).map_err(|e| err(e.to_string()))?;
+        let model = Sarnn::new(&cfg.model, 0, device)?;
+        for (name, var) in model.params().iter() {
+            let t = tensors.remove(name).ok_or_else(|| err(format!("missing tensor {name}")))?;
+            if t.dims() != var.dims() {
+                return Err(err(format!("{name}: shape {:?}, config implies {:?}", t.dims(), var.dims())));
+            }
+            var.set(&t)?;
+        }
+        let table = tensors.remove(LABEL_TABLE).ok_or_else(|| err(format!("missing tensor {LABEL_TABLE}")))?;
+        if table.dims() != [cfg.model.labels, cfg.model.embed_dim] {
+            return Err(err(format!("{LABEL_TABLE}: shape {:?}", table.dims())));
+        }
+        if let Some(extra) = tensors.keys().next() {
+            return Err(err(format!("unexpected tensor {extra} (config and weights disagree)")));
+        }
+        let labels = LabelVocab { names: cfg.label_names, embeddings: table.flatten_all()?.to_vec1()?, embed_dim: cfg.model.embed_dim };
+        Ok(Self { model, norm: cfg.norm, labels, start_label: cfg.start_label })
+    }
+}

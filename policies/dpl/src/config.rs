@@ -1,0 +1,148 @@
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DplError, Result};
+
+/// How the language latent enters the recurrent core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Conditioning {
+    /// The latent is appended to the LSTM input `[points, joints, z]`.
+    #[default]
+    Concat,
+    /// The latent scales and shifts the LSTM input: `x * (1 + gamma(z)) + beta(z)`.
+    Film,
+}
+
+/// Everything that shapes the network. Defaults are EIPL's SARNN (64x64 images,
+/// 5 keypoints, LSTM 50, 3x3 kernels, softmax temperature 1e-4, heatmap 0.1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub image_height: usize,
+    pub image_width: usize,
+    pub keypoints: usize,
+    pub hidden: usize,
+    pub joints: usize,
+    /// Size of the sentence embeddings (instruction and labels), 384 for MiniLM.
+    pub embed_dim: usize,
+    /// Number of action labels the label head predicts.
+    pub labels: usize,
+    /// Size of the learned language latent `z`.
+    pub lang_dim: usize,
+    pub conditioning: Conditioning,
+    pub kernel_size: usize,
+    pub temperature: f64,
+    pub heatmap_size: f64,
+    /// Rate the model was trained at; the runtime must step at the same rate.
+    pub rate_hz: f64,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            image_height: 64,
+            image_width: 64,
+            keypoints: 5,
+            hidden: 50,
+            joints: 8,
+            embed_dim: 384,
+            labels: 4,
+            lang_dim: 16,
+            conditioning: Conditioning::Concat,
+            kernel_size: 3,
+            temperature: 1e-4,
+            heatmap_size: 0.1,
+            rate_hz: 10.0,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// Side of the encoder feature map: three unpadded convolutions shrink it.
+    pub fn feature_hw(&self) -> (usize, usize) {
+        let shrink = 3 * (self.kernel_size - 1);
+        (self.image_height.saturating_sub(shrink), self.image_width.saturating_sub(shrink))
+    }
+
+    /// Width of the LSTM input.
+    pub fn core_input(&self) -> usize {
+        let base = 2 * self.keypoints + self.joints;
+        match self.conditioning {
+            Conditioning::Concat => base + self.lang_dim,
+            Conditioning::Film => base,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let (fh, fw) = self.feature_hw();
+        let bad = |m: &str| Err(DplError::Config(m.to_string()));
+        if self.kernel_size == 0 || self.kernel_size % 2 == 0 {
+            return bad("kernel_size must be odd and > 0");
+        }
+        if fh < 2 || fw < 2 {
+            return bad("image too small for three unpadded convolutions");
+        }
+        if self.keypoints == 0 || self.hidden == 0 || self.joints == 0 || self.embed_dim == 0 {
+            return bad("keypoints, hidden, joints and embed_dim must be > 0");
+        }
+        if self.labels == 0 || self.lang_dim == 0 {
+            return bad("labels and lang_dim must be > 0");
+        }
+        if !(self.temperature > 0.0 && self.heatmap_size > 0.0 && self.rate_hz > 0.0) {
+            return bad("temperature, heatmap_size and rate_hz must be > 0");
+        }
+        Ok(())
+    }
+}
+
+/// Per-joint min-max normalisation (EIPL): raw joints map linearly from
+/// `[min, max]` to `[lo, hi]`. Saved with the model so the runtime scales alike.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JointNorm {
+    pub min: Vec<f32>,
+    pub max: Vec<f32>,
+    pub lo: f32,
+    pub hi: f32,
+}
+
+impl JointNorm {
+    /// Bounds over every step of every episode (EIPL computes them over train and
+    /// test alike). A joint that never moves gets a unit range so it does not divide by zero.
+    pub fn fit<'a>(joints: impl IntoIterator<Item = &'a [f32]>, dim: usize) -> Self {
+        let mut min = vec![f32::INFINITY; dim];
+        let mut max = vec![f32::NEG_INFINITY; dim];
+        for row in joints {
+            for (j, &x) in row.iter().enumerate().take(dim) {
+                min[j] = min[j].min(x);
+                max[j] = max[j].max(x);
+            }
+        }
+        for j in 0..dim {
+            if !min[j].is_finite() || !max[j].is_finite() {
+                min[j] = 0.0;
+                max[j] = 1.0;
+            } else if max[j] - min[j] < 1e-6 {
+                max[j] = min[j] + 1.0;
+            }
+        }
+        Self { min, max, lo: 0.0, hi: 1.0 }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.min.len()
+    }
+
+    pub fn normalize(&self, raw: &[f32], out: &mut [f32]) {
+        for j in 0..raw.len().min(out.len()).min(self.dim()) {
+            let u = (raw[j] - self.min[j]) / (self.max[j] - self.min[j]);
+            out[j] = self.lo + u * (self.hi - self.lo);
+        }
+    }
+
+    pub fn denormalize(&self, norm: &[f32], out: &mut [f32]) {
+        for j in 0..norm.len().min(out.len()).min(self.dim()) {
+            let u = (norm[j] - self.lo) / (self.hi - self.lo);
+            out[j] = self.min[j] + u * (self.max[j] - self.min[j]);
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The in-memory training set: episodes already resampled to the model rate and
+//! resized to the model's image size. The recorder's reader (or anything else)
+//! fills [`Episode`]s; [`crate::prep`] holds the resampling helpers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DplError, Result, check_finite};
+
+/// One demonstration at the model rate.
+#[derive(Debug, Clone)]
+pub struct Episode {
+    /// `T x H x W x 3` RGB, row-major.
+    pub images: Vec<u8>,
+    pub height: usize,
+    pub width: usize,
+    /// `T x D` raw joint positions (not normalised).
+    pub joints: Vec<f32>,
+    pub num_joints: usize,
+    /// Sentence embedding of the spoken/typed instruction.
+    pub instruction: Vec<f32>,
+    /// Index into [`Dataset::labels`] of the label active at each step.
+    pub labels: Vec<usize>,
+}
+
+impl Episode {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    pub fn joint_row(&self, t: usize) -> &[f32] {
+        &self.joints[t * self.num_joints..(t + 1) * self.num_joints]
+    }
+    pub fn image(&self, t: usize) -> &[u8] {
+        let n = self.height * self.width * 3;
+        &self.images[t * n..(t + 1) * n]
+    }
+}
+
+/// The label vocabulary: names and their sentence embeddings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelVocab {
+    pub names: Vec<String>,
+    /// `V x E`.
+    pub embeddings: Vec<f32>,
+    pub embed_dim: usize,
+}
+
+impl LabelVocab {
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+    pub fn embedding(&self, i: usize) -> &[f32] {
+        &self.embeddings[i * self.embed_dim..(i + 1) * self.embed_dim]
+    }
+}
+
+/// Episodes plus their shared label vocabulary.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub episodes: Vec<Episode>,
+    pub labels: LabelVocab,
+}
+
+/// Shape facts every episode of a dataset agrees on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatasetShape {
+    pub height: usize,
+    pub width: usize,
+    pub joints: usize,
+    pub embed_dim: usize,
+    pub labels: usize,
+    pub max_len: usize,
+}
+
+impl Dataset {
+    /// Checks that the dataset is non-empty, consistent and finite, and returns its shape.
+    pub fn validate(&self) -> Result<DatasetShape> {
+        let first = self.episodes.first().ok_or_else(|| DplError::EmptyDataset("no episodes".into()))?;
+        if self.labels.is_empty() {
+            return Err(DplError::EmptyDataset("label vocabulary is empty".into()));
+        }
+        if self.labels.embeddings.len() != self.labels.len() * self.labels.embed_dim {
+            return Err(DplError::mismatch("label embedding table size", self.labels.len() * self.labels.embed_dim, self.labels.embeddings.len()));
+        }
+        check_finite("label embeddings", &self.labels.embeddings)?;
+        let shape = DatasetShape {
+            height: first.height,
+            width: first.width,
+            joints: first.num_joints,
+            embed_dim: self.labels.embed_dim,
+            labels: self.labels.len(),
+            max_len: self.episodes.iter().map(Episode::len).max().unwrap_or(0),
+        };
+        for (i, ep) in self.episodes.iter().enumerate() {
+            let what = |w: &str| format!("episode {i}: {w}");
+            let t = ep.len();
+            if t < 2 {
+                return Err(DplError::EmptyDataset(what("fewer than 2 steps, nothing to predict")));
+            }
+            if (ep.height, ep.width) != (shape.height, shape.width) {
+                return Err(DplError::mismatch(what("image size"), format!("{}x{}", shape.height, shape.width), format!("{}x{}", ep.height, ep.width)));
+            }
+            if ep.num_joints != shape.joints {
+                return Err(DplError::mismatch(what("joint count"), shape.joints, ep.num_joints));
+            }
+            if ep.images.len() != t * ep.height * ep.width * 3 {
+                return Err(DplError::mismatch(what("image bytes"), t * ep.height * ep.width * 3, ep.images.len()));
+            }
+            if ep.joints.len() != t * ep.num_joints {
+                return Err(DplError::mismatch(what("joint values"), t * ep.num_joints, ep.joints.len()));
+            }
+            if ep.instruction.len() != shape.embed_dim {
+                return Err(DplError::mismatch(what("instruction embedding size"), shape.embed_dim, ep.instruction.len()));
+            }
+            if let Some(&bad) = ep.labels.iter().find(|&&l| l >= shape.labels) {
+                return Err(DplError::mismatch(what("label index"), format!("< {}", shape.labels), bad));
+            }
+            check_finite(&what("joints"), &ep.joints)?;
+            check_finite(&what("instruction embedding"), &ep.instruction)?;
+        }
+        Ok(shape)
+    }
+
+    /// Splits episode indices into (train, validation) by whole episodes, shuffled
+    /// by `seed`. At least one episode trains; one validates when there are two or more.
+    pub fn split(&self, val_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+        use rand::{SeedableRng, seq::SliceRandom};
+        let n = self.episodes.len();
+        let mut idx: Vec<usize> = (0..n).collect();
+        idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+        let mut n_val = ((n as f64) * val_fraction).round() as usize;
+        if n >= 2 {
+            n_val = n_val.clamp(1, n - 1);
+        } else {
+            n_val = 0;
+        }
+        let val = idx.split_off(n - n_val);
+        (idx, val)
+    }
+}

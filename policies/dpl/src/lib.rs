@@ -1,0 +1,38 @@
+#![doc = include_str!("../README.md")]
+
+mod augment;
+pub mod bench;
+mod checkpoint;
+mod config;
+mod data;
+mod error;
+mod fit;
+mod model;
+mod optim;
+mod params;
+mod policy;
+pub mod prep;
+mod regress;
+pub mod synthetic;
+mod train;
+
+pub use augment::AugmentConfig;
+pub use checkpoint::{CONFIG_FILE, Checkpoint, CheckpointConfig, MODEL_FILE};
+pub use config::{Conditioning, JointNorm, ModelConfig};
+pub use data::{Dataset, DatasetShape, Episode, LabelVocab};
+pub use error::{DplError, Result};
+pub use model::{LstmState, Sarnn, SeqOut};
+pub use optim::Adam;
+pub use params::Params;
+pub use train::{Batch, Losses, TrainConfig, TrainState, Trainer, check_compatible, point_ramp};
+pub use fit::{BEST_DIR, EpochLog, FitOptions, LAST_DIR, build_trainer, fit, format_epoch, save_run};
+pub use policy::{JointChunk, Observation, Policy, PolicyOutput, PolicySpec, RuntimeConfig, SarnnPolicy};
+pub use regress::{ErrorRegression, RegressConfig, RegressTarget, WindowStep};
+
+pub use candle_core::Device;
+
+/// CUDA device 0 when `prefer_cuda` and the crate was built with the `cuda`
+/// feature and a GPU is present; otherwise the CPU.
+pub fn device(prefer_cuda: bool) -> Result<Device> {
+    if prefer_cuda { Ok(Device::cuda_if_available(0)?) } else { Ok(Device::Cpu) }
+}

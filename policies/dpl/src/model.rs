@@ -1,0 +1,356 @@
+//! SARNN (EIPL `SARNN.py`) with a language latent and a next-label head.
+//!
+//! Per step: two unshared 3-conv stacks read the image; one ends in a spatial
+//! softmax giving K attention points, the other gives K feature maps. The LSTM
+//! reads `[points, joints]` plus the language latent `z` (concatenated or FiLM),
+//! and its state is decoded into next joints, next points and next-label logits.
+//! The next image is decoded from the feature maps gated by Gaussian heatmaps at
+//! the predicted points. Every layer ends in LeakyReLU(0.3), as in EIPL.
+
+use candle_core::{D, Device, Tensor};
+
+use crate::config::{Conditioning, ModelConfig};
+use crate::error::{DplError, Result};
+use crate::params::{Init, Params};
+
+const SLOPE: f64 = 0.3;
+const CH1: usize = 16;
+const CH2: usize = 32;
+
+fn leaky(x: &Tensor) -> candle_core::Result<Tensor> {
+    // max(x, 0.3x) is LeakyReLU(0.3) in two ops.
+    x.maximum(&(x * SLOPE)?)
+}
+
+#[derive(Clone)]
+struct Conv {
+    w: Tensor,
+    b: Tensor,
+    pad: usize,
+}
+
+impl Conv {
+    fn frozen(&self) -> Self {
+        Self { w: self.w.detach(), b: self.b.detach(), pad: self.pad }
+    }
+    fn new(init: &mut Init, name: &str, cin: usize, cout: usize, k: usize, pad: usize) -> Result<Self> {
+        Ok(Self { w: init.xavier(&format!("{name}.weight"), &[cout, cin, k, k])?, b: init.zeros(&format!("{name}.bias"), &[cout])?, pad })
+    }
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let y = x.conv2d(&self.w, self.pad, 1, 1, 1)?;
+        leaky(&y.broadcast_add(&self.b.reshape((1, (), 1, 1))?)?)
+    }
+}
+
+#[derive(Clone)]
+struct Dense {
+    w: Tensor,
+    b: Tensor,
+}
+
+impl Dense {
+    fn frozen(&self) -> Self {
+        Self { w: self.w.detach(), b: self.b.detach() }
+    }
+    fn new(init: &mut Init, name: &str, cin: usize, cout: usize) -> Result<Self> {
+        Ok(Self { w: init.xavier(&format!("{name}.weight"), &[cout, cin])?, b: init.zeros(&format!("{name}.bias"), &[cout])? })
+    }
+    /// `x` is 2-D `(n, cin)`.
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.w.t()?)?.broadcast_add(&self.b)
+    }
+}
+
+/// LSTM state `(h, c)`, each `(batch, hidden)`.
+#[derive(Clone, Debug)]
+pub struct LstmState {
+    pub h: Tensor,
+    pub c: Tensor,
+}
+
+#[derive(Clone)]
+struct Lstm {
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b: Tensor,
+    hidden: usize,
+}
+
+impl Lstm {
+    fn frozen(&self) -> Self {
+        Self { w_ih: self.w_ih.detach(), w_hh: self.w_hh.detach(), b: self.b.detach(), hidden: self.hidden }
+    }
+    /// Input projection for many steps at once: `(n, in) -> (n, 4H)`.
+    fn input_gates(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.w_ih.t()?)?.broadcast_add(&self.b)
+    }
+    /// One step given the precomputed input gates (PyTorch gate order i, f, g, o).
+    fn step(&self, gx: &Tensor, s: &LstmState) -> candle_core::Result<LstmState> {
+        let g = (gx + s.h.matmul(&self.w_hh.t()?)?)?;
+        let hd = self.hidden;
+        let i = candle_nn::ops::sigmoid(&g.narrow(1, 0, hd)?)?;
+        let f = candle_nn::ops::sigmoid(&g.narrow(1, hd, hd)?)?;
+        let c_hat = g.narrow(1, 2 * hd, hd)?.tanh()?;
+        let o = candle_nn::ops::sigmoid(&g.narrow(1, 3 * hd, hd)?)?;
+        let c = ((f * &s.c)? + (i * c_hat)?)?;
+        let h = (o * c.tanh()?)?;
+        Ok(LstmState { h, c })
+    }
+}
+
+/// Outputs for a batch of sequences, time-major inside each batch row.
+pub struct SeqOut {
+    /// `(B*T, 3, H, W)` predicted next images in [0, 1]-ish.
+    pub image: Tensor,
+    /// `(B, T, D)` predicted next joints (normalised).
+    pub joints: Tensor,
+    /// `(B, T, 2K)` attention points read from the current image.
+    pub enc_pts: Tensor,
+    /// `(B, T, 2K)` predicted next attention points.
+    pub dec_pts: Tensor,
+    /// `(B, T, V)` next-label logits.
+    pub label_logits: Tensor,
+    pub last: LstmState,
+}
+
+/// The network. Cheap to clone (tensors share storage with the trainable vars).
+pub struct Sarnn {
+    cfg: ModelConfig,
+    params: Params,
+    device: Device,
+    pos_enc: [Conv; 3],
+    im_enc: [Conv; 3],
+    dec_img: [Conv; 3],
+    lstm: Lstm,
+    dec_joint: Dense,
+    dec_pt: Dense,
+    label_head: Dense,
+    lang: Dense,
+    film: Option<Dense>,
+    /// `(hw, 2)` normalised (x, y) of each feature-map cell.
+    grid: Tensor,
+}
+
+impl Sarnn {
+    /// A fresh network whose every weight follows from `seed`.
+    pub fn new(cfg: &ModelConfig, seed: u64, device: &Device) -> Result<Self> {
+        cfg.validate()?;
+        let mut init = Init::new(seed, device);
+        let (k, kp) = (cfg.kernel_size, cfg.keypoints);
+        let stack = |init: &mut Init, name: &str, chans: [usize; 4], pad: usize| -> Result<[Conv; 3]> {
+            Ok([
+                Conv::new(init, &format!("{name}.0"), chans[0], chans[1], k, pad)?,
+                Conv::new(init, &format!("{name}.1"), chans[1], chans[2], k, pad)?,
+                Conv::new(init, &format!("{name}.2"), chans[2], chans[3], k, pad)?,
+            ])
+        };
+        let pos_enc = stack(&mut init, "pos_encoder", [3, CH1, CH2, kp], 0)?;
+        let im_enc = stack(&mut init, "im_encoder", [3, CH1, CH2, kp], 0)?;
+        // A stride-1 transposed convolution is a full (padding k-1) convolution; we
+        // parametrise it directly in conv2d layout so the fast im2col path runs.
+        let dec_img = stack(&mut init, "decoder_image", [kp, CH2, CH1, 3], k - 1)?;
+        let h = cfg.hidden;
+        let lstm = Lstm {
+            w_ih: init.xavier("rec.weight_ih", &[4 * h, cfg.core_input()])?,
+            w_hh: init.orthogonal("rec.weight_hh", 4 * h, h)?,
+            b: init.zeros("rec.bias", &[4 * h])?,
+            hidden: h,
+        };
+        let dec_joint = Dense::new(&mut init, "decoder_joint", h, cfg.joints)?;
+        let dec_pt = Dense::new(&mut init, "decoder_point", h, 2 * kp)?;
+        let label_head = Dense::new(&mut init, "label_head", h, cfg.labels)?;
+        let lang = Dense::new(&mut init, "lang_proj", 2 * cfg.embed_dim, cfg.lang_dim)?;
+        let film = match cfg.conditioning {
+            Conditioning::Film => Some(Dense::new(&mut init, "film", cfg.lang_dim, 2 * (2 * kp + cfg.joints))?),
+            Conditioning::Concat => None,
+        };
+        let (fh, fw) = cfg.feature_hw();
+        let mut g = Vec::with_capacity(fh * fw * 2);
+        for i in 0..fh {
+            for j in 0..fw {
+                g.push(j as f32 / (fw - 1) as f32);
+                g.push(i as f32 / (fh - 1) as f32);
+            }
+        }
+        let grid = Tensor::from_vec(g, (fh * fw, 2), device)?;
+        Ok(Self {
+            cfg: cfg.clone(),
+            params: init.finish(),
+            device: device.clone(),
+            pos_enc,
+            im_enc,
+            dec_img,
+            lstm,
+            dec_joint,
+            dec_pt,
+            label_head,
+            lang,
+            film,
+            grid,
+        })
+    }
+
+    /// A copy for inference: same storage, but no gradient tracking, so running it
+    /// records no autograd graph and gradients never flow into the weights.
+    pub fn frozen(&self) -> Self {
+        let f3 = |s: &[Conv; 3]| [s[0].frozen(), s[1].frozen(), s[2].frozen()];
+        Self {
+            cfg: self.cfg.clone(),
+            params: self.params.clone(),
+            device: self.device.clone(),
+            pos_enc: f3(&self.pos_enc),
+            im_enc: f3(&self.im_enc),
+            dec_img: f3(&self.dec_img),
+            lstm: self.lstm.frozen(),
+            dec_joint: self.dec_joint.frozen(),
+            dec_pt: self.dec_pt.frozen(),
+            label_head: self.label_head.frozen(),
+            lang: self.lang.frozen(),
+            film: self.film.as_ref().map(Dense::frozen),
+            grid: self.grid.clone(),
+        }
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Images `(N, 3, H, W)` -> (points `(N, 2K)`, feature maps `(N, K, h, w)`).
+    pub fn encode(&self, img: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let mut p = img.clone();
+        for c in &self.pos_enc {
+            p = c.forward(&p)?;
+        }
+        let mut f = img.clone();
+        for c in &self.im_enc {
+            f = c.forward(&f)?;
+        }
+        Ok((self.spatial_softmax(&p)?, f))
+    }
+
+    /// Expected (x, y) of a sharp softmax over each map (Finn et al. 2016).
+    fn spatial_softmax(&self, feat: &Tensor) -> candle_core::Result<Tensor> {
+        let (n, k, h, w) = feat.dims4()?;
+        let logits = (feat.reshape((n * k, h * w))? / self.cfg.temperature)?;
+        let att = candle_nn::ops::softmax(&logits, D::Minus1)?;
+        att.matmul(&self.grid)?.reshape((n, 2 * k))
+    }
+
+    /// Points `(N, 2K)` -> Gaussian heatmaps `(N, K, h, w)`.
+    fn heatmaps(&self, pts: &Tensor) -> candle_core::Result<Tensor> {
+        let n = pts.dim(0)?;
+        let k = self.cfg.keypoints;
+        let (fh, fw) = self.cfg.feature_hw();
+        let p = pts.reshape((n * k, 1, 2))?;
+        let d = self.grid.unsqueeze(0)?.broadcast_sub(&p)?.sqr()?.sum(D::Minus1)?;
+        (d / -self.cfg.heatmap_size)?.exp()?.reshape((n, k, fh, fw))
+    }
+
+    /// Next image from predicted points and current feature maps.
+    pub fn decode_image(&self, dec_pts: &Tensor, feat: &Tensor) -> candle_core::Result<Tensor> {
+        let mut x = (self.heatmaps(dec_pts)? * feat)?;
+        for c in &self.dec_img {
+            x = c.forward(&x)?;
+        }
+        Ok(x)
+    }
+
+    /// Language latent `z = tanh(W [instruction; label] + b)`; inputs `(n, E)` each.
+    pub fn lang_latent(&self, instr: &Tensor, label: &Tensor) -> candle_core::Result<Tensor> {
+        self.lang.forward(&Tensor::cat(&[instr, label], 1)?)?.tanh()
+    }
+
+    /// LSTM input from points `(n, 2K)`, joints `(n, D)` and latent `(n, Z)`.
+    pub fn core_input(&self, pts: &Tensor, joints: &Tensor, z: &Tensor) -> candle_core::Result<Tensor> {
+        let x = Tensor::cat(&[pts, joints], 1)?;
+        match &self.film {
+            None => Tensor::cat(&[&x, z], 1),
+            Some(film) => {
+                let gb = film.forward(z)?;
+                let m = x.dim(1)?;
+                let gamma = (gb.narrow(1, 0, m)? + 1.0)?;
+                x.mul(&gamma)?.add(&gb.narrow(1, m, m)?)
+            }
+        }
+    }
+
+    /// LSTM input gates for `(n, in)` core inputs.
+    pub fn input_gates(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.lstm.input_gates(x)
+    }
+
+    pub fn lstm_step(&self, gx: &Tensor, s: &LstmState) -> candle_core::Result<LstmState> {
+        self.lstm.step(gx, s)
+    }
+
+    pub fn zero_state(&self, batch: usize) -> candle_core::Result<LstmState> {
+        let z = Tensor::zeros((batch, self.cfg.hidden), candle_core::DType::F32, &self.device)?;
+        Ok(LstmState { h: z.clone(), c: z })
+    }
+
+    /// Joint and point heads: `(n, H)` -> (joints `(n, D)`, points `(n, 2K)`).
+    pub fn motor_heads(&self, h: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        Ok((leaky(&self.dec_joint.forward(h)?)?, leaky(&self.dec_pt.forward(h)?)?))
+    }
+
+    pub fn label_logits(&self, h: &Tensor) -> candle_core::Result<Tensor> {
+        self.label_head.forward(h)
+    }
+
+    /// Teacher-forced pass over whole sequences: the encoders and the image decoder
+    /// run on all `B*T` frames at once, only the LSTM steps through time.
+    ///
+    /// `images (B*T, 3, H, W)`, `joints (B, T, D)`, `instr (B, E)`, `labels (B, T, E)`.
+    pub fn forward_seq(&self, images: &Tensor, joints: &Tensor, instr: &Tensor, labels: &Tensor, state: Option<LstmState>) -> Result<SeqOut> {
+        let (b, t, d) = joints.dims3()?;
+        self.check_seq(images, b * t, d, instr, labels)?;
+        let e = self.cfg.embed_dim;
+        let (enc_pts, feat) = self.encode(images)?;
+        let instr_bt = instr.unsqueeze(1)?.broadcast_as((b, t, e))?.reshape((b * t, e))?;
+        let z = self.lang_latent(&instr_bt, &labels.reshape((b * t, e))?)?;
+        let x = self.core_input(&enc_pts, &joints.reshape((b * t, d))?, &z)?;
+        let gx = self.input_gates(&x)?.reshape((b, t, ()))?;
+        let mut s = match state {
+            Some(s) => s,
+            None => self.zero_state(b)?,
+        };
+        let mut hs = Vec::with_capacity(t);
+        for step in 0..t {
+            s = self.lstm_step(&gx.narrow(1, step, 1)?.squeeze(1)?, &s)?;
+            hs.push(s.h.clone());
+        }
+        let h = Tensor::stack(&hs, 1)?.reshape((b * t, self.cfg.hidden))?;
+        let (yj, dec_pts) = self.motor_heads(&h)?;
+        let logits = self.label_logits(&h)?;
+        let image = self.decode_image(&dec_pts, &feat)?;
+        Ok(SeqOut {
+            image,
+            joints: yj.reshape((b, t, d))?,
+            enc_pts: enc_pts.reshape((b, t, ()))?,
+            dec_pts: dec_pts.reshape((b, t, ()))?,
+            label_logits: logits.reshape((b, t, ()))?,
+            last: s,
+        })
+    }
+
+    fn check_seq(&self, images: &Tensor, n: usize, d: usize, instr: &Tensor, labels: &Tensor) -> Result<()> {
+        let c = &self.cfg;
+        let want = [n, 3, c.image_height, c.image_width];
+        if images.dims() != want {
+            return Err(DplError::mismatch("image batch shape", format!("{want:?}"), format!("{:?}", images.dims())));
+        }
+        if d != c.joints {
+            return Err(DplError::mismatch("joint count", c.joints, d));
+        }
+        if instr.dim(D::Minus1)? != c.embed_dim || labels.dim(D::Minus1)? != c.embed_dim {
+            return Err(DplError::mismatch("embedding size", c.embed_dim, format!("{:?} / {:?}", instr.dims(), labels.dims())));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,267 @@
+//! The run-time side: a [`Policy`] trait with plain arrays in and a timestamped
+//! joint-target chunk out, and [`SarnnPolicy`], EIPL's online loop.
+
+use std::time::Duration;
+
+use candle_core::{D, Tensor};
+use kotoba_core::Stamp;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::Checkpoint;
+use crate::error::{DplError, Result, check_finite};
+use crate::model::LstmState;
+use crate::regress::{ErrorRegression, RegressConfig, WindowStep};
+use crate::train::hwc_to_chw;
+
+/// What a policy expects of its inputs; a node checks its robot against this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicySpec {
+    pub image_height: usize,
+    pub image_width: usize,
+    pub joints: usize,
+    pub embed_dim: usize,
+    /// The policy must be stepped at this rate (the rate it was trained at).
+    pub rate_hz: f64,
+    pub label_names: Vec<String>,
+}
+
+/// One tick's sensations, all plain arrays.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation<'a> {
+    pub stamp: Stamp,
+    /// `H x W x 3` RGB at the spec's size.
+    pub image: &'a [u8],
+    /// Raw joint positions.
+    pub joints: &'a [f32],
+    /// Sentence embedding of the current instruction.
+    pub instruction: &'a [f32],
+    /// Embedding of a label the operator just spoke, if any; otherwise the policy
+    /// feeds back its own predicted label.
+    pub label: Option<&'a [f32]>,
+}
+
+/// Joint targets for the next `len()` ticks: target `i` is for `start + i * period`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JointChunk {
+    pub start: Stamp,
+    pub period: Duration,
+    pub joints: usize,
+    /// `len x joints`, raw units.
+    pub targets: Vec<f32>,
+}
+
+impl JointChunk {
+    pub fn len(&self) -> usize {
+        self.targets.len() / self.joints.max(1)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+    pub fn target(&self, i: usize) -> &[f32] {
+        &self.targets[i * self.joints..(i + 1) * self.joints]
+    }
+    pub fn stamp(&self, i: usize) -> Stamp {
+        self.start.add(self.period * i as u32)
+    }
+}
+
+/// What one tick produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyOutput {
+    pub chunk: JointChunk,
+    /// Most likely next label and the whole distribution.
+    pub label: usize,
+    pub label_probs: Vec<f32>,
+    /// Attention points read from the current image, normalised (x, y) in [0, 1].
+    pub attention: Vec<[f32; 2]>,
+    /// Attention points predicted for the next image.
+    pub predicted_attention: Vec<[f32; 2]>,
+    /// Mean squared prediction error over the regression window before/after this
+    /// tick's regression (both `None` when regression is off or the window is short).
+    pub window_error: Option<(f32, f32)>,
+}
+
+pub trait Policy {
+    fn spec(&self) -> &PolicySpec;
+    /// Forgets the recurrent state; call at the start of an episode.
+    fn reset(&mut self);
+    fn step(&mut self, obs: &Observation<'_>) -> Result<PolicyOutput>;
+}
+
+/// Settings of the online loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// EIPL `input_param`: `x = a * sensor + (1 - a) * previous prediction` (1 = pure sensor).
+    pub input_param: f32,
+    /// Ticks of joint targets per chunk; beyond the first, the model rolls out on its own predictions.
+    pub horizon: usize,
+    /// Online error regression; `None` turns it off.
+    pub regression: Option<RegressConfig>,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self { input_param: 0.8, horizon: 1, regression: None }
+    }
+}
+
+/// The SARNN online loop: carries the LSTM state, blends sensors with its own
+/// previous prediction, optionally regresses its latent on recent prediction errors.
+pub struct SarnnPolicy {
+    ckpt: Checkpoint,
+    cfg: RuntimeConfig,
+    spec: PolicySpec,
+    state: Option<LstmState>,
+    prev_image: Option<Tensor>,
+    prev_joints: Option<Tensor>,
+    prev_label: Option<Tensor>,
+    er: Option<ErrorRegression>,
+    chw: Vec<f32>,
+    norm_joints: Vec<f32>,
+}
+
+impl SarnnPolicy {
+    pub fn new(ckpt: Checkpoint, cfg: RuntimeConfig) -> Result<Self> {
+        if !(0.0..=1.0).contains(&cfg.input_param) {
+            return Err(DplError::Config(format!("input_param {} outside [0, 1]", cfg.input_param)));
+        }
+        if cfg.horizon == 0 {
+            return Err(DplError::Config("horizon must be >= 1".into()));
+        }
+        let m = ckpt.model.config();
+        let spec = PolicySpec {
+            image_height: m.image_height,
+            image_width: m.image_width,
+            joints: m.joints,
+            embed_dim: m.embed_dim,
+            rate_hz: m.rate_hz,
+            label_names: ckpt.labels.names.clone(),
+        };
+        let ckpt = Checkpoint { model: ckpt.model.frozen(), ..ckpt };
+        let er = cfg.regression.as_ref().map(|r| ErrorRegression::new(&ckpt.model, r.clone())).transpose()?;
+        let chw = vec![0.0; 3 * m.image_height * m.image_width];
+        let norm_joints = vec![0.0; m.joints];
+        Ok(Self { ckpt, cfg, spec, state: None, prev_image: None, prev_joints: None, prev_label: None, er, chw, norm_joints })
+    }
+
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.ckpt
+    }
+
+    /// Checks an observation against the spec: sizes and finiteness.
+    pub fn check(&self, obs: &Observation<'_>) -> Result<()> {
+        let s = &self.spec;
+        let img = s.image_height * s.image_width * 3;
+        if obs.image.len() != img {
+            return Err(DplError::mismatch("image bytes (H*W*3)", format!("{img} ({}x{})", s.image_height, s.image_width), obs.image.len()));
+        }
+        if obs.joints.len() != s.joints {
+            return Err(DplError::mismatch("joint count", s.joints, obs.joints.len()));
+        }
+        if obs.instruction.len() != s.embed_dim {
+            return Err(DplError::mismatch("instruction embedding size", s.embed_dim, obs.instruction.len()));
+        }
+        if let Some(l) = obs.label {
+            if l.len() != s.embed_dim {
+                return Err(DplError::mismatch("label embedding size", s.embed_dim, l.len()));
+            }
+            check_finite("label embedding", l)?;
+        }
+        check_finite("joints", obs.joints)?;
+        check_finite("instruction embedding", obs.instruction)
+    }
+
+    fn blend(&self, sensor: Tensor, prev: &Option<Tensor>) -> Result<Tensor> {
+        let a = self.cfg.input_param as f64;
+        Ok(match prev {
+            Some(p) if a < 1.0 => ((sensor * a)? + (p * (1.0 - a))?)?,
+            _ => sensor,
+        })
+    }
+}
+
+fn points(t: &Tensor) -> Result<Vec<[f32; 2]>> {
+    let v = t.flatten_all()?.to_vec1::<f32>()?;
+    Ok(v.chunks_exact(2).map(|p| [p[0], p[1]]).collect())
+}
+
+impl Policy for SarnnPolicy {
+    fn spec(&self) -> &PolicySpec {
+        &self.spec
+    }
+
+    fn reset(&mut self) {
+        self.state = None;
+        self.prev_image = None;
+        self.prev_joints = None;
+        self.prev_label = None;
+        if let Some(er) = &mut self.er {
+            er.reset();
+        }
+    }
+
+    fn step(&mut self, obs: &Observation<'_>) -> Result<PolicyOutput> {
+        self.check(obs)?;
+        let m = &self.ckpt.model;
+        let dev = m.device().clone();
+        let (h, w, d, e) = (self.spec.image_height, self.spec.image_width, self.spec.joints, self.spec.embed_dim);
+        hwc_to_chw(obs.image, h, w, &mut self.chw);
+        self.ckpt.norm.normalize(obs.joints, &mut self.norm_joints);
+        let img = self.blend(Tensor::from_slice(&self.chw, (1, 3, h, w), &dev)?, &self.prev_image)?;
+        let jnt = self.blend(Tensor::from_slice(&self.norm_joints, (1, d), &dev)?, &self.prev_joints)?;
+        let instr = Tensor::from_slice(obs.instruction, (1, e), &dev)?;
+        let label = match (obs.label, &self.prev_label) {
+            (Some(l), _) => Tensor::from_slice(l, (1, e), &dev)?,
+            (None, Some(p)) => p.clone(),
+            (None, None) => Tensor::from_slice(self.ckpt.labels.embedding(self.ckpt.start_label), (1, e), &dev)?,
+        };
+        let (enc_pts, feat) = m.encode(&img)?;
+        let z = m.lang_latent(&instr, &label)?;
+        let state = match self.state.take() {
+            Some(s) => s,
+            None => m.zero_state(1)?,
+        };
+        let (z, state, window_error) = match &mut self.er {
+            Some(er) => er.tick(m, WindowStep { pts: enc_pts.clone(), joints: jnt.clone(), z: z.clone() }, state)?,
+            None => (z, state, None),
+        };
+        let x = m.core_input(&enc_pts, &jnt, &z)?;
+        let s = m.lstm_step(&m.input_gates(&x)?, &state)?;
+        let (yj, dec_pts) = m.motor_heads(&s.h)?;
+        let logits = m.label_logits(&s.h)?;
+        let probs = candle_nn::ops::softmax(&logits, D::Minus1)?;
+        let image = m.decode_image(&dec_pts, &feat)?;
+        // The soft label (probability-weighted embedding) stands in for a spoken one next tick.
+        let table = Tensor::from_slice(&self.ckpt.labels.embeddings, (self.ckpt.labels.len(), e), &dev)?;
+        self.prev_label = Some(probs.matmul(&table)?);
+        self.prev_image = Some(image);
+        self.prev_joints = Some(yj.clone());
+        self.state = Some(s.clone());
+
+        let mut targets = Vec::with_capacity(self.cfg.horizon * d);
+        let mut raw = vec![0f32; d];
+        let (mut roll_j, mut roll_p, mut roll_s) = (yj, dec_pts.clone(), s);
+        for k in 0..self.cfg.horizon {
+            if k > 0 {
+                // Beyond one tick there is no image yet: feed back predicted points and joints.
+                let x = m.core_input(&roll_p, &roll_j, &z)?;
+                roll_s = m.lstm_step(&m.input_gates(&x)?, &roll_s)?;
+                (roll_j, roll_p) = m.motor_heads(&roll_s.h)?;
+            }
+            self.ckpt.norm.denormalize(&roll_j.flatten_all()?.to_vec1::<f32>()?, &mut raw);
+            targets.extend_from_slice(&raw);
+        }
+        let label_probs = probs.flatten_all()?.to_vec1::<f32>()?;
+        let label = label_probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+        let period = Duration::from_secs_f64(1.0 / self.spec.rate_hz);
+        Ok(PolicyOutput {
+            chunk: JointChunk { start: obs.stamp.add(period), period, joints: d, targets },
+            label,
+            label_probs,
+            attention: points(&enc_pts)?,
+            predicted_attention: points(&dec_pts)?,
+            window_error,
+        })
+    }
+}

@@ -1,0 +1,338 @@
+//! The EIPL training recipe with language: full BPTT over whole sequences, targets
+//! shifted one step, loss `0.1 img + 1.0 joint + s(n) 0.1 points + w label-CE`,
+//! where `s(n)` ramps the point loss in so that the CNN learns features first.
+
+use candle_core::{DType, Device, Tensor};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::augment::{AugmentConfig, augment_images, augment_joints};
+use crate::checkpoint::Checkpoint;
+use crate::config::{JointNorm, ModelConfig};
+use crate::data::{Dataset, DatasetShape};
+use crate::error::{DplError, Result};
+use crate::model::Sarnn;
+use crate::optim::Adam;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub val_fraction: f64,
+    pub lr: f64,
+    pub adam_eps: f64,
+    pub w_image: f64,
+    pub w_joint: f64,
+    pub w_point: f64,
+    pub w_label: f64,
+    /// Batches over which the point loss ramps from 0 to full weight (EIPL: 1000).
+    pub point_ramp_batches: u64,
+    pub augment: AugmentConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 1000,
+            batch_size: 5,
+            seed: 0,
+            val_fraction: 0.2,
+            lr: 1e-3,
+            adam_eps: 1e-7,
+            w_image: 0.1,
+            w_joint: 1.0,
+            w_point: 0.1,
+            w_label: 0.1,
+            point_ramp_batches: 1000,
+            augment: AugmentConfig::default(),
+        }
+    }
+}
+
+/// Per-term losses, unweighted, plus the weighted total that is optimised.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Losses {
+    pub image: f64,
+    pub joint: f64,
+    pub point: f64,
+    pub label: f64,
+    pub total: f64,
+}
+
+impl Losses {
+    fn add_scaled(&mut self, o: &Losses, s: f64) {
+        self.image += o.image * s;
+        self.joint += o.joint * s;
+        self.point += o.point * s;
+        self.label += o.label * s;
+        self.total += o.total * s;
+    }
+}
+
+/// EIPL's `LossScheduler(curve="s")`: `u - sin(2 pi u) / 2 pi`, `u = n / end` capped at 1.
+pub fn point_ramp(batches: u64, end: u64) -> f64 {
+    if end == 0 {
+        return 1.0;
+    }
+    let u = (batches as f64 / end as f64).min(1.0);
+    u - (2.0 * std::f64::consts::PI * u).sin() / (2.0 * std::f64::consts::PI)
+}
+
+/// One episode turned into model units: CHW images in [0, 1], normalised joints.
+struct Prepared {
+    images: Vec<f32>,
+    joints: Vec<f32>,
+    len: usize,
+}
+
+/// One mini-batch as tensors.
+pub struct Batch {
+    pub images_in: Tensor,
+    pub images_target: Tensor,
+    pub joints_in: Tensor,
+    pub joints_target: Tensor,
+    pub instr: Tensor,
+    pub label_emb: Tensor,
+    pub label_idx: Tensor,
+}
+
+/// Counters that a resumed run continues from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    pub epoch: usize,
+    pub batches: u64,
+    pub best_val: Option<f64>,
+}
+
+pub struct Trainer {
+    pub ckpt: Checkpoint,
+    pub cfg: TrainConfig,
+    pub opt: Adam,
+    pub state: TrainState,
+    pub train_idx: Vec<usize>,
+    pub val_idx: Vec<usize>,
+    data: Dataset,
+    prepared: Vec<Prepared>,
+    shape: DatasetShape,
+}
+
+impl Trainer {
+    /// Validates `data` against `model_cfg` (joint count, image size, embedding size
+    /// and label count must agree), fits the joint normalisation and builds a fresh model.
+    pub fn new(model_cfg: &ModelConfig, cfg: TrainConfig, data: Dataset, device: &Device) -> Result<Self> {
+        let shape = data.validate()?;
+        let norm = JointNorm::fit(data.episodes.iter().flat_map(|e| e.joints.chunks(e.num_joints)), shape.joints);
+        let start_label = most_common_first_label(&data);
+        let model = Sarnn::new(model_cfg, cfg.seed, device)?;
+        let ckpt = Checkpoint { model, norm, labels: data.labels.clone(), start_label };
+        Self::with_checkpoint(ckpt, cfg, data, shape)
+    }
+
+    /// Continues from a checkpoint (its normalisation is kept, not refitted).
+    pub fn from_checkpoint(ckpt: Checkpoint, cfg: TrainConfig, data: Dataset) -> Result<Self> {
+        let shape = data.validate()?;
+        Self::with_checkpoint(ckpt, cfg, data, shape)
+    }
+
+    fn with_checkpoint(ckpt: Checkpoint, cfg: TrainConfig, data: Dataset, shape: DatasetShape) -> Result<Self> {
+        check_compatible(ckpt.model.config(), &shape)?;
+        if cfg.batch_size == 0 {
+            return Err(DplError::Config("batch_size must be > 0".into()));
+        }
+        if ckpt.labels.names != data.labels.names {
+            return Err(DplError::mismatch("label vocabulary", format!("{:?}", ckpt.labels.names), format!("{:?}", data.labels.names)));
+        }
+        let prepared = data.episodes.iter().map(|e| prepare(e, &ckpt.norm)).collect();
+        let (train_idx, val_idx) = data.split(cfg.val_fraction, cfg.seed);
+        let opt = Adam::new(ckpt.model.params(), cfg.lr, cfg.adam_eps)?;
+        Ok(Self { ckpt, cfg, opt, state: TrainState::default(), train_idx, val_idx, data, prepared, shape })
+    }
+
+    pub fn model(&self) -> &Sarnn {
+        &self.ckpt.model
+    }
+
+    /// Builds a batch from episode indices; `rng` enables input augmentation.
+    pub fn batch(&self, idx: &[usize], mut rng: Option<&mut ChaCha8Rng>) -> Result<Batch> {
+        let s = &self.shape;
+        let t_len = idx.iter().map(|&i| self.prepared[i].len).max().unwrap_or(0);
+        let (b, d, e, plane) = (idx.len(), s.joints, s.embed_dim, 3 * s.height * s.width);
+        let mut img_t = Vec::with_capacity(b * t_len * plane);
+        let mut jnt_t = Vec::with_capacity(b * t_len * d);
+        let (mut img_in, mut jnt_in) = (Vec::new(), Vec::new());
+        let mut instr = Vec::with_capacity(b * e);
+        let mut lab_e = Vec::with_capacity(b * t_len * e);
+        let mut lab_i = Vec::with_capacity(b * t_len);
+        for &i in idx {
+            let (p, ep) = (&self.prepared[i], &self.data.episodes[i]);
+            // Short episodes repeat their last step (EIPL pads the same way).
+            let start_img = img_t.len();
+            let start_jnt = jnt_t.len();
+            for t in 0..t_len {
+                let tt = t.min(p.len - 1);
+                img_t.extend_from_slice(&p.images[tt * plane..(tt + 1) * plane]);
+                jnt_t.extend_from_slice(&p.joints[tt * d..(tt + 1) * d]);
+                lab_e.extend_from_slice(self.data.labels.embedding(ep.labels[tt]));
+                lab_i.push(ep.labels[tt] as u32);
+            }
+            instr.extend_from_slice(&ep.instruction);
+            let mut xi = img_t[start_img..].to_vec();
+            let mut xj = jnt_t[start_jnt..].to_vec();
+            if let Some(r) = rng.as_deref_mut() {
+                augment_images(&self.cfg.augment, r, &mut xi, s.height, s.width);
+                augment_joints(&self.cfg.augment, r, &mut xj);
+            }
+            img_in.extend(xi);
+            jnt_in.extend(xj);
+        }
+        let dev = self.ckpt.model.device();
+        let img_shape = (b * t_len, 3, s.height, s.width);
+        Ok(Batch {
+            images_in: Tensor::from_vec(img_in, img_shape, dev)?,
+            images_target: Tensor::from_vec(img_t, img_shape, dev)?,
+            joints_in: Tensor::from_vec(jnt_in, (b, t_len, d), dev)?,
+            joints_target: Tensor::from_vec(jnt_t, (b, t_len, d), dev)?,
+            instr: Tensor::from_vec(instr, (b, e), dev)?,
+            label_emb: Tensor::from_vec(lab_e, (b, t_len, e), dev)?,
+            label_idx: Tensor::from_vec(lab_i, (b, t_len), dev)?,
+        })
+    }
+
+    /// Forward pass and loss for one batch; returns the total as a tensor (for backward) and the terms.
+    pub fn loss(&self, batch: &Batch, ramp: f64) -> Result<(Tensor, Losses)> {
+        let m = &self.ckpt.model;
+        let out = m.forward_seq(&batch.images_in, &batch.joints_in, &batch.instr, &batch.label_emb, None)?;
+        let (b, t, _) = batch.joints_in.dims3()?;
+        let n = t - 1;
+        let img_pred = out.image.reshape((b, t, ()))?.narrow(1, 0, n)?;
+        let img_tgt = batch.images_target.reshape((b, t, ()))?.narrow(1, 1, n)?;
+        let l_img = candle_nn::loss::mse(&img_pred, &img_tgt)?;
+        let l_jnt = candle_nn::loss::mse(&out.joints.narrow(1, 0, n)?, &batch.joints_target.narrow(1, 1, n)?)?;
+        // EIPL does not detach the encoder points used as targets.
+        let l_pt = candle_nn::loss::mse(&out.dec_pts.narrow(1, 0, n)?, &out.enc_pts.narrow(1, 1, n)?)?;
+        let logits = out.label_logits.narrow(1, 0, n)?.reshape((b * n, ()))?;
+        let tgt = batch.label_idx.narrow(1, 1, n)?.reshape(b * n)?;
+        let l_lab = candle_nn::loss::cross_entropy(&logits, &tgt)?;
+        let c = &self.cfg;
+        let total = ((((&l_img * c.w_image)? + (&l_jnt * c.w_joint)?)? + (&l_pt * (c.w_point * ramp))?)? + (&l_lab * c.w_label)?)?;
+        let scalar = |x: &Tensor| -> Result<f64> { Ok(x.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
+        let losses = Losses { image: scalar(&l_img)?, joint: scalar(&l_jnt)?, point: scalar(&l_pt)?, label: scalar(&l_lab)?, total: scalar(&total)? };
+        if !losses.total.is_finite() {
+            return Err(DplError::NonFinite("training loss".into()));
+        }
+        Ok((total, losses))
+    }
+
+    /// One pass over the training episodes (shuffled by seed and epoch, so a resumed
+    /// run draws the same batches). `progress(done, total)` is called after each batch.
+    pub fn train_epoch(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<Losses> {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.cfg.seed.wrapping_mul(0x9e37_79b9).wrapping_add(self.state.epoch as u64));
+        let mut order = self.train_idx.clone();
+        order.shuffle(&mut rng);
+        let chunks: Vec<Vec<usize>> = order.chunks(self.cfg.batch_size).map(<[usize]>::to_vec).collect();
+        let mut sum = Losses::default();
+        let mut seen = 0usize;
+        for (k, idx) in chunks.iter().enumerate() {
+            let batch = self.batch(idx, Some(&mut rng))?;
+            let ramp = point_ramp(self.state.batches, self.cfg.point_ramp_batches);
+            let (total, l) = self.loss(&batch, ramp)?;
+            let grads = total.backward()?;
+            self.opt.step(&grads)?;
+            self.state.batches += 1;
+            sum.add_scaled(&l, idx.len() as f64);
+            seen += idx.len();
+            progress(k + 1, chunks.len());
+        }
+        self.state.epoch += 1;
+        let mut mean = Losses::default();
+        mean.add_scaled(&sum, 1.0 / seen.max(1) as f64);
+        Ok(mean)
+    }
+
+    /// Mean losses over the validation episodes, clean inputs (no augmentation).
+    pub fn evaluate(&self) -> Result<Option<Losses>> {
+        if self.val_idx.is_empty() {
+            return Ok(None);
+        }
+        let ramp = point_ramp(self.state.batches, self.cfg.point_ramp_batches);
+        let mut sum = Losses::default();
+        for idx in self.val_idx.chunks(self.cfg.batch_size) {
+            let (_, l) = self.loss(&self.batch(idx, None)?, ramp)?;
+            sum.add_scaled(&l, idx.len() as f64);
+        }
+        let mut mean = Losses::default();
+        mean.add_scaled(&sum, 1.0 / self.val_idx.len() as f64);
+        Ok(Some(mean))
+    }
+
+    /// Joint MSE of predicting "no motion" (`x_{t+1} = x_t`) on the validation set:
+    /// the bar a model must clear to have learned anything about motion.
+    pub fn hold_still_joint_mse(&self) -> f64 {
+        let d = self.shape.joints;
+        let (mut se, mut n) = (0.0f64, 0usize);
+        for &i in &self.val_idx {
+            let p = &self.prepared[i];
+            for t in 0..p.len - 1 {
+                for j in 0..d {
+                    se += (p.joints[(t + 1) * d + j] - p.joints[t * d + j]).powi(2) as f64;
+                    n += 1;
+                }
+            }
+        }
+        se / n.max(1) as f64
+    }
+}
+
+/// Errors when the model and the data disagree on shapes.
+pub fn check_compatible(m: &ModelConfig, s: &DatasetShape) -> Result<()> {
+    if m.joints != s.joints {
+        return Err(DplError::mismatch("joint count (model vs dataset)", m.joints, s.joints));
+    }
+    if (m.image_height, m.image_width) != (s.height, s.width) {
+        return Err(DplError::mismatch("image size (model vs dataset)", format!("{}x{}", m.image_height, m.image_width), format!("{}x{}", s.height, s.width)));
+    }
+    if m.embed_dim != s.embed_dim {
+        return Err(DplError::mismatch("embedding size (model vs dataset)", m.embed_dim, s.embed_dim));
+    }
+    if m.labels != s.labels {
+        return Err(DplError::mismatch("label count (model vs dataset)", m.labels, s.labels));
+    }
+    Ok(())
+}
+
+fn prepare(ep: &crate::data::Episode, norm: &JointNorm) -> Prepared {
+    let (h, w, d) = (ep.height, ep.width, ep.num_joints);
+    let mut images = vec![0f32; ep.len() * 3 * h * w];
+    for t in 0..ep.len() {
+        hwc_to_chw(ep.image(t), h, w, &mut images[t * 3 * h * w..(t + 1) * 3 * h * w]);
+    }
+    let mut joints = vec![0f32; ep.len() * d];
+    for t in 0..ep.len() {
+        norm.normalize(ep.joint_row(t), &mut joints[t * d..(t + 1) * d]);
+    }
+    Prepared { images, joints, len: ep.len() }
+}
+
+/// u8 HWC -> f32 CHW in [0, 1] (EIPL scales images linearly, no mean/std).
+pub fn hwc_to_chw(src: &[u8], h: usize, w: usize, dst: &mut [f32]) {
+    let plane = h * w;
+    for (p, px) in src.chunks_exact(3).enumerate() {
+        for c in 0..3 {
+            dst[c * plane + p] = px[c] as f32 / 255.0;
+        }
+    }
+}
+
+fn most_common_first_label(data: &Dataset) -> usize {
+    let mut counts = vec![0usize; data.labels.len()];
+    for e in &data.episodes {
+        if let Some(&l) = e.labels.first() {
+            counts[l] += 1;
+        }
+    }
+    counts.iter().enumerate().max_by_key(|(i, c)| (**c, usize::MAX - i)).map(|(i, _)| i).unwrap_or(0)
+}

@@ -1,0 +1,36 @@
+//! Small shared fixtures: a 16x16 synthetic task that trains in seconds on 2 cores.
+#![allow(dead_code)]
+
+use kotoba_dpl::synthetic::{SyntheticConfig, generate};
+use kotoba_dpl::{Conditioning, Dataset, Device, ModelConfig, TrainConfig};
+
+pub fn syn_cfg() -> SyntheticConfig {
+    SyntheticConfig { episodes: 12, steps: 12, height: 16, width: 16, joints: 3, embed_dim: 32, instructions: 2, seed: 3 }
+}
+
+pub fn dataset() -> Dataset {
+    generate(&syn_cfg())
+}
+
+pub fn model_cfg(cond: Conditioning) -> ModelConfig {
+    let s = syn_cfg();
+    ModelConfig {
+        image_height: s.height,
+        image_width: s.width,
+        joints: s.joints,
+        embed_dim: s.embed_dim,
+        labels: 2,
+        lang_dim: 8,
+        hidden: 32,
+        conditioning: cond,
+        ..ModelConfig::default()
+    }
+}
+
+pub fn train_cfg(epochs: usize) -> TrainConfig {
+    TrainConfig { epochs, batch_size: 4, seed: 7, val_fraction: 0.25, point_ramp_batches: 50, ..TrainConfig::default() }
+}
+
+pub fn cpu() -> Device {
+    Device::Cpu
+}
