@@ -70,7 +70,8 @@ impl<const N: usize, G: GravityModel<N>> ActiveInference<N, G> {
             }
         };
         let kappa_a = gains.kappa_a.to_vec::<N>()?;
-        if !(gains.kappa_mu.is_finite() && gains.kappa_mu > 0.0) || !kappa_a.iter().all(|x| x.is_finite() && *x > 0.0) {
+        let positive = |x: &f64| x.is_finite() && *x > 0.0;
+        if !positive(&gains.kappa_mu) || !kappa_a.iter().all(positive) {
             return Err(crate::ConfigError::NotPositive("kappa"));
         }
         Ok(Self {
@@ -157,7 +158,14 @@ mod tests {
         for k in 0..6000 {
             let t = k as f64 * h;
             let mud = 0.25 * (std::f64::consts::TAU * f * t).sin();
-            let u = c.step(&JointState { q: JVec::from_element(q), qd: JVec::from_element(qd) }, &Reference::hold(JVec::from_element(mud)), h)[0];
+            let u = c.step(
+                &JointState {
+                    q: JVec::from_element(q),
+                    qd: JVec::from_element(qd),
+                },
+                &Reference::hold(JVec::from_element(mud)),
+                h,
+            )[0];
             qd += (u - b * qd) / i * h;
             q += qd * h;
             if t > 1.0 {
@@ -170,9 +178,15 @@ mod tests {
 
     #[test]
     fn matches_the_python_reference() {
-        for (f, rms, max) in [(0.05, 0.056723002915365195, 0.07597432546883078), (0.5, 0.2041619316161541, 0.30720222935955743)] {
+        for (f, rms, max) in [
+            (0.05, 0.056723002915365195, 0.07597432546883078),
+            (0.5, 0.2041619316161541, 0.30720222935955743),
+        ] {
             let (r, m) = run(f);
-            assert!((r - rms).abs() < 1e-9 && (m - max).abs() < 1e-9, "f={f}: rust {r} {m}, python {rms} {max}");
+            assert!(
+                (r - rms).abs() < 1e-9 && (m - max).abs() < 1e-9,
+                "f={f}: rust {r} {m}, python {rms} {max}"
+            );
         }
     }
 
@@ -189,9 +203,15 @@ mod tests {
 
     #[test]
     fn bad_gains_are_an_error() {
-        let g = AicGains { sigma_mu: PerJoint::All(0.0), ..AicGains::default() };
+        let g = AicGains {
+            sigma_mu: PerJoint::All(0.0),
+            ..AicGains::default()
+        };
         assert!(ActiveInference::<6, _>::new(&g, NoGravity).is_err());
-        let g = AicGains { kappa_a: PerJoint::Each(vec![1.0; 5]), ..AicGains::default() };
+        let g = AicGains {
+            kappa_a: PerJoint::Each(vec![1.0; 5]),
+            ..AicGains::default()
+        };
         assert_eq!(
             ActiveInference::<6, _>::new(&g, NoGravity).err(),
             Some(crate::ConfigError::TooFewGains { got: 5, need: 6 })

@@ -23,11 +23,19 @@ fn us(ns: u64) -> f64 {
 }
 
 fn machine_note(r: &mut BenchReport) {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let rt = std::path::Path::new("/sys/kernel/realtime").exists();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    r.note(format!("load average at start: {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")));
+    r.note(format!(
+        "load average at start: {}",
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
     r.note(format!(
         "machine: {cpus} CPUs, kernel {} ({}), shared and noisy unless stated otherwise",
         kernel.trim(),
@@ -39,15 +47,30 @@ fn setup_note(r: &mut BenchReport, s: &RtSetup) {
     r.note(format!(
         "RT set-up: SCHED_FIFO {}, mlockall {}, cpu_dma_latency=0 {}{}",
         if s.sched_fifo { "granted" } else { "refused" },
-        if s.memory_locked { "granted" } else { "refused" },
-        if s.cpu_dma_latency_zero { "held" } else { "not held" },
-        if s.warnings.is_empty() { String::new() } else { format!(" ({})", s.warnings.join("; ")) }
+        if s.memory_locked {
+            "granted"
+        } else {
+            "refused"
+        },
+        if s.cpu_dma_latency_zero {
+            "held"
+        } else {
+            "not held"
+        },
+        if s.warnings.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", s.warnings.join("; "))
+        }
     ));
 }
 
 /// Times `sup.tick` alone (supervisor + interpolation + controller), `n` ticks
 /// against the plant, policy chunks at 20 Hz.
-fn time_ticks<const N: usize, C: JointController<N>>(sup: Supervisor<N, C>, n: u64) -> (HistogramSnapshot, f64) {
+fn time_ticks<const N: usize, C: JointController<N>>(
+    sup: Supervisor<N, C>,
+    n: u64,
+) -> (HistogramSnapshot, f64) {
     let mut tracking = 0u64;
     let q0 = JVec::<N>::from_element(0.2);
     let mut plant = DecoupledPlant::<N>::arm_like(q0);
@@ -57,9 +80,16 @@ fn time_ticks<const N: usize, C: JointController<N>>(sup: Supervisor<N, C>, n: u
     for k in 0..n {
         let t = k as f64 * 1e-3;
         let s = plant.state;
-        let sample = EncoderSample { stamp: now, q: s.q, qd: Some(s.qd) };
+        let sample = EncoderSample {
+            stamp: now,
+            q: s.q,
+            qd: Some(s.qd),
+        };
         let chunk = (k % 50 == 0).then(|| {
-            TargetChunk::single(now.add(Duration::from_millis(50)), q0 + JVec::from_fn(|i, _| 0.2 * ((t + 0.05 + i as f64).sin() - (i as f64).sin())))
+            TargetChunk::single(
+                now.add(Duration::from_millis(50)),
+                q0 + JVec::from_fn(|i, _| 0.2 * ((t + 0.05 + i as f64).sin() - (i as f64).sin())),
+            )
         });
         let t0 = rtsys::monotonic_ns();
         let cmd = sup.tick(now, Some(&sample), chunk.as_ref(), false);
@@ -72,7 +102,10 @@ fn time_ticks<const N: usize, C: JointController<N>>(sup: Supervisor<N, C>, n: u
         plant.step(&cmd.effort, &JVec::zeros(), 1e-3);
         now = now.add(Duration::from_millis(1));
     }
-    (h.snapshot(), tracking as f64 / (n.saturating_sub(101)).max(1) as f64)
+    (
+        h.snapshot(),
+        tracking as f64 / (n.saturating_sub(101)).max(1) as f64,
+    )
 }
 
 fn limits<const N: usize>() -> JointLimits<N> {
@@ -80,7 +113,10 @@ fn limits<const N: usize>() -> JointLimits<N> {
 }
 
 fn cfg() -> SupervisorConfig {
-    SupervisorConfig { policy_period: 0.05, ..Default::default() }
+    SupervisorConfig {
+        policy_period: 0.05,
+        ..Default::default()
+    }
 }
 
 fn pd_gains<const N: usize>(plant: &DecoupledPlant<N>) -> PdGains {
@@ -106,14 +142,17 @@ fn tick_rows<const N: usize>(r: &mut BenchReport, n: u64) {
         fu * 100.0
     ));
     for (q, name) in [(0.5, "p50"), (0.99, "p99"), (1.0, "max")] {
-        let mut row =
-            BenchRow::new(format!("tick aic {N}j {name}"), us(a.quantile(q)), "us").peer(us(p.quantile(q)), Better::Lower);
+        let mut row = BenchRow::new(format!("tick aic {N}j {name}"), us(a.quantile(q)), "us")
+            .peer(us(p.quantile(q)), Better::Lower);
         if name == "p99" {
             row = row.target(TICK_P99_TARGET_US, Better::Lower);
         }
         r.push(row);
     }
-    r.push(BenchRow::new(format!("tick uaic {N}j p99"), us(u.quantile(0.99)), "us").peer(us(p.quantile(0.99)), Better::Lower));
+    r.push(
+        BenchRow::new(format!("tick uaic {N}j p99"), us(u.quantile(0.99)), "us")
+            .peer(us(p.quantile(0.99)), Better::Lower),
+    );
 }
 
 /// Runs the 1 kHz loop for `secs` with the AIC on 7 joints; a feeder thread
@@ -121,7 +160,8 @@ fn tick_rows<const N: usize>(r: &mut BenchReport, n: u64) {
 /// samples and 20 Hz targets pushed through the lock-free ports).
 fn loop_rows(r: &mut BenchReport, secs: f64) -> std::io::Result<()> {
     let nominal = DecoupledPlant::<7>::arm_like(JVec::from_element(0.2));
-    let aic = ActiveInference::new(&AicGains::default(), nominal.gravity_model()).expect("default gains");
+    let aic =
+        ActiveInference::new(&AicGains::default(), nominal.gravity_model()).expect("default gains");
     let sup = Supervisor::new(cfg(), limits::<7>(), aic);
     let rt_cfg = RtConfig::default();
     let (core, mut ports) = rt::channel(sup, &rt_cfg);
@@ -146,11 +186,19 @@ fn loop_rows(r: &mut BenchReport, secs: f64) -> std::io::Result<()> {
             *events.entry(format!("{:?}", e.kind)).or_default() += 1;
         }
         plant.step(&effort, &JVec::zeros(), 1e-3);
-        ports.encoder.write(Some(EncoderSample { stamp: now, q: plant.state.q, qd: Some(plant.state.qd) }));
-        if k % 50 == 0 {
+        ports.encoder.write(Some(EncoderSample {
+            stamp: now,
+            q: plant.state.q,
+            qd: Some(plant.state.qd),
+        }));
+        if k.is_multiple_of(50) {
             let t = k as f64 * 1e-3;
-            let goal = JVec::from_element(0.2) + JVec::from_fn(|i, _| 0.2 * ((t + 0.05 + i as f64).sin() - (i as f64).sin()));
-            ports.target.write(Some(TargetChunk::single(now.add(Duration::from_millis(50)), goal)));
+            let goal = JVec::from_element(0.2)
+                + JVec::from_fn(|i, _| 0.2 * ((t + 0.05 + i as f64).sin() - (i as f64).sin()));
+            ports.target.write(Some(TargetChunk::single(
+                now.add(Duration::from_millis(50)),
+                goal,
+            )));
         }
         k += 1;
         std::thread::sleep(Duration::from_micros(1000));
@@ -164,11 +212,28 @@ fn loop_rows(r: &mut BenchReport, secs: f64) -> std::io::Result<()> {
         m.ticks, m.commands_dropped
     ));
     let miss_pct = 100.0 * m.deadline_misses as f64 / (m.ticks + m.deadline_misses).max(1) as f64;
-    r.push(BenchRow::new("loop wake-up jitter p99", us(lat.quantile(0.99)), "us"));
-    r.push(BenchRow::new("loop wake-up jitter p99.9", us(lat.quantile(0.999)), "us").target(JITTER_P999_TARGET_US, Better::Lower));
-    r.push(BenchRow::new("loop wake-up jitter max", us(lat.window_max()), "us"));
-    r.push(BenchRow::new("loop tick compute p99", us(m.compute.quantile(0.99)), "us"));
-    r.push(BenchRow::new("loop deadline misses", miss_pct, "%").target(MISS_TARGET_PCT, Better::Lower));
+    r.push(BenchRow::new(
+        "loop wake-up jitter p99",
+        us(lat.quantile(0.99)),
+        "us",
+    ));
+    r.push(
+        BenchRow::new("loop wake-up jitter p99.9", us(lat.quantile(0.999)), "us")
+            .target(JITTER_P999_TARGET_US, Better::Lower),
+    );
+    r.push(BenchRow::new(
+        "loop wake-up jitter max",
+        us(lat.window_max()),
+        "us",
+    ));
+    r.push(BenchRow::new(
+        "loop tick compute p99",
+        us(m.compute.quantile(0.99)),
+        "us",
+    ));
+    r.push(
+        BenchRow::new("loop deadline misses", miss_pct, "%").target(MISS_TARGET_PCT, Better::Lower),
+    );
     Ok(())
 }
 
@@ -181,17 +246,29 @@ struct Track {
 
 fn track<C: JointController<7>>(mk: impl Fn() -> C, plant: &DecoupledPlant<7>) -> Track {
     let q0 = JVec::<7>::from_fn(|i, _| 0.3 - 0.1 * i as f64);
-    let traj = |t: f64| q0 + JVec::from_fn(|i, _| 0.25 * ((std::f64::consts::TAU * 0.5 * t + i as f64).sin() - (i as f64).sin()));
+    let traj = |t: f64| {
+        q0 + JVec::from_fn(|i, _| {
+            0.25 * ((std::f64::consts::TAU * 0.5 * t + i as f64).sin() - (i as f64).sin())
+        })
+    };
     let run = |goal: &dyn Fn(f64) -> JVec<7>, secs: f64| {
         let mut p = plant.clone();
         p.state = JointState::at_rest(q0);
-        let mut ls = Lockstep::new(Supervisor::new(cfg(), limits::<7>(), mk()), p, ManualClock::new(Stamp { sec: 100, nanosec: 0 }));
+        let mut ls = Lockstep::new(
+            Supervisor::new(cfg(), limits::<7>(), mk()),
+            p,
+            ManualClock::new(Stamp {
+                sec: 100,
+                nanosec: 0,
+            }),
+        );
         ls.tick(None);
         let t0 = ls.now_secs();
         let mut err = Vec::new();
         for k in 0..(secs * 1000.0) as u64 {
             let t = k as f64 * 1e-3;
-            let chunk = (k % 50 == 0).then(|| TargetChunk::single(Stamp::from_secs_f64(t0 + t + 0.05), goal(t + 0.05)));
+            let chunk = (k % 50 == 0)
+                .then(|| TargetChunk::single(Stamp::from_secs_f64(t0 + t + 0.05), goal(t + 0.05)));
             ls.tick(chunk.as_ref());
             err.push((ls.plant.state.q - goal(t + 1e-3)).abs().max());
         }
@@ -217,14 +294,46 @@ fn track<C: JointController<7>>(mk: impl Fn() -> C, plant: &DecoupledPlant<7>) -
 fn tracking_rows(r: &mut BenchReport) {
     let nominal = DecoupledPlant::<7>::arm_like(JVec::zeros());
     let g: PendulumGravity<7> = nominal.gravity_model();
-    for (label, plant) in [("nominal", nominal.clone()), ("payload +1.5 kg @0.4 m", nominal.clone().with_payload(1.5, 0.4))] {
-        let aic = track(|| ActiveInference::new(&AicGains::default(), g).expect("gains"), &plant);
-        let uaic = track(|| UnbiasedActiveInference::new(&UaicGains::default(), g).expect("gains"), &plant);
-        let pd = track(|| PdGravity::new(&pd_gains(&nominal), g).expect("gains"), &plant);
+    for (label, plant) in [
+        ("nominal", nominal.clone()),
+        (
+            "payload +1.5 kg @0.4 m",
+            nominal.clone().with_payload(1.5, 0.4),
+        ),
+    ] {
+        let aic = track(
+            || ActiveInference::new(&AicGains::default(), g).expect("gains"),
+            &plant,
+        );
+        let uaic = track(
+            || UnbiasedActiveInference::new(&UaicGains::default(), g).expect("gains"),
+            &plant,
+        );
+        let pd = track(
+            || PdGravity::new(&pd_gains(&nominal), g).expect("gains"),
+            &plant,
+        );
         for (name, t) in [("aic", &aic), ("uaic", &uaic)] {
-            r.push(BenchRow::new(format!("{name} sine error rms, {label}"), t.rms * 1e3, "mrad").peer(pd.rms * 1e3, Better::Lower));
-            r.push(BenchRow::new(format!("{name} sine error max, {label}"), t.max * 1e3, "mrad").peer(pd.max * 1e3, Better::Lower));
-            r.push(BenchRow::new(format!("{name} step settling (5%), {label}"), t.settle, "s").peer(pd.settle, Better::Lower));
+            r.push(
+                BenchRow::new(
+                    format!("{name} sine error rms, {label}"),
+                    t.rms * 1e3,
+                    "mrad",
+                )
+                .peer(pd.rms * 1e3, Better::Lower),
+            );
+            r.push(
+                BenchRow::new(
+                    format!("{name} sine error max, {label}"),
+                    t.max * 1e3,
+                    "mrad",
+                )
+                .peer(pd.max * 1e3, Better::Lower),
+            );
+            r.push(
+                BenchRow::new(format!("{name} step settling (5%), {label}"), t.settle, "s")
+                    .peer(pd.settle, Better::Lower),
+            );
         }
     }
 }
@@ -258,17 +367,36 @@ pub fn rt(quick: bool) -> std::io::Result<BenchReport> {
     drop(h.stop());
     let m = metrics.snapshot();
     let lat = &m.wakeup_latency;
-    r.note(format!("{secs:.0} s at 1 kHz, empty tick, {} wake-ups, histogram resolution 1/64", m.ticks));
+    r.note(format!(
+        "{secs:.0} s at 1 kHz, empty tick, {} wake-ups, histogram resolution 1/64",
+        m.ticks
+    ));
     let peer = cyclictest(secs);
     match &peer {
         Some(_) => r.note(format!("peer: cyclictest -m -p50 -t1 -i1000 -h2000 for {secs:.0} s right after, same machine (1 us histogram)")),
         None => r.note("peer: cyclictest not found (nodes/controller/scripts/install-rt-tests.sh installs it)"),
     };
     let rows = [
-        ("wake-up latency p50", us(lat.quantile(0.5)), peer.as_ref().map(|c| c.p50)),
-        ("wake-up latency p99", us(lat.quantile(0.99)), peer.as_ref().map(|c| c.p99)),
-        ("wake-up latency p99.9", us(lat.quantile(0.999)), peer.as_ref().map(|c| c.p999)),
-        ("wake-up latency max", us(lat.max), peer.as_ref().map(|c| c.max)),
+        (
+            "wake-up latency p50",
+            us(lat.quantile(0.5)),
+            peer.as_ref().map(|c| c.p50),
+        ),
+        (
+            "wake-up latency p99",
+            us(lat.quantile(0.99)),
+            peer.as_ref().map(|c| c.p99),
+        ),
+        (
+            "wake-up latency p99.9",
+            us(lat.quantile(0.999)),
+            peer.as_ref().map(|c| c.p999),
+        ),
+        (
+            "wake-up latency max",
+            us(lat.max),
+            peer.as_ref().map(|c| c.max),
+        ),
     ];
     for (name, v, p) in rows {
         let mut row = BenchRow::new(name, v, "us");
@@ -297,7 +425,17 @@ struct Cyclic {
 fn cyclictest(secs: f64) -> Option<Cyclic> {
     let loops = (secs * 1000.0) as u64;
     let out = std::process::Command::new("cyclictest")
-        .args(["-m", "-p50", "-t1", "-i1000", "-q", "-h", "2000", "-l", &loops.to_string()])
+        .args([
+            "-m",
+            "-p50",
+            "-t1",
+            "-i1000",
+            "-q",
+            "-h",
+            "2000",
+            "-l",
+            &loops.to_string(),
+        ])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -306,9 +444,16 @@ fn cyclictest(secs: f64) -> Option<Cyclic> {
     let mut overflows = 0;
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# Max Latencies:") {
-            max = rest.split_whitespace().next().and_then(|x| x.parse::<f64>().ok());
+            max = rest
+                .split_whitespace()
+                .next()
+                .and_then(|x| x.parse::<f64>().ok());
         } else if let Some(rest) = line.strip_prefix("# Histogram Overflows:") {
-            overflows = rest.split_whitespace().next().and_then(|x| x.parse().ok()).unwrap_or(0);
+            overflows = rest
+                .split_whitespace()
+                .next()
+                .and_then(|x| x.parse().ok())
+                .unwrap_or(0);
         } else if !line.starts_with('#') {
             let mut it = line.split_whitespace().map(|x| x.parse::<u64>());
             if let (Some(Ok(us)), Some(Ok(n))) = (it.next(), it.next()) {
@@ -329,5 +474,10 @@ fn cyclictest(secs: f64) -> Option<Cyclic> {
         }
         max // in the overflow bucket
     };
-    Some(Cyclic { p50: q(0.5), p99: q(0.99), p999: q(0.999), max })
+    Some(Cyclic {
+        p50: q(0.5),
+        p99: q(0.99),
+        p999: q(0.999),
+        max,
+    })
 }

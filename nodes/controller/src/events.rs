@@ -43,11 +43,17 @@ impl EventKind {
             EncoderRecovered => "encoder samples resumed: holding the measured pose",
             EncoderNonFinite => "encoder sample with NaN/inf rejected",
             TargetNonFinite => "target with NaN/inf rejected: holding",
-            TargetJump => "target jumps further than the allowed step from the reference: rejected, holding",
+            TargetJump => {
+                "target jumps further than the allowed step from the reference: rejected, holding"
+            }
             TargetClamped => "target outside the position limits: clamped",
             TargetOutOfLimits => "target outside the position limits: rejected, holding",
-            TargetTooFast => "target needs a joint faster than its velocity limit: rejected, holding",
-            TargetIgnored => "target arrived while braking, stopped or before the first encoder sample: ignored",
+            TargetTooFast => {
+                "target needs a joint faster than its velocity limit: rejected, holding"
+            }
+            TargetIgnored => {
+                "target arrived while braking, stopped or before the first encoder sample: ignored"
+            }
             PolicyStale => "no target for two policy periods: holding the current pose",
             PolicyResumed => "targets resumed: tracking",
             PositionLimit => "measured position outside the limits: holding inside them",
@@ -91,7 +97,12 @@ pub struct EventQueue<const CAP: usize> {
 
 impl<const CAP: usize> Default for EventQueue<CAP> {
     fn default() -> Self {
-        Self { buf: [None; CAP], head: 0, len: 0, dropped: 0 }
+        Self {
+            buf: [None; CAP],
+            head: 0,
+            len: 0,
+            dropped: 0,
+        }
     }
 }
 

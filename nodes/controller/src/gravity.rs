@@ -57,6 +57,8 @@ pub struct ChainGravity<const N: usize> {
 }
 
 impl<const N: usize> GravityModel<N> for ChainGravity<N> {
+    // Indexing several per-joint arrays by joint number reads clearer than zips.
+    #[allow(clippy::needless_range_loop)]
     fn torque(&self, q: &JVec<N>) -> JVec<N> {
         let mut axis_w = [Vector3::zeros(); N];
         let mut pos_w = [Vector3::zeros(); N];
@@ -65,9 +67,15 @@ impl<const N: usize> GravityModel<N> for ChainGravity<N> {
         for (i, l) in self.links.iter().enumerate() {
             t *= l.origin;
             let motion = if l.prismatic {
-                Isometry3::from_parts(Translation3::from(l.axis * q[i]), UnitQuaternion::identity())
+                Isometry3::from_parts(
+                    Translation3::from(l.axis * q[i]),
+                    UnitQuaternion::identity(),
+                )
             } else {
-                Isometry3::from_parts(Translation3::identity(), UnitQuaternion::from_scaled_axis(l.axis * q[i]))
+                Isometry3::from_parts(
+                    Translation3::identity(),
+                    UnitQuaternion::from_scaled_axis(l.axis * q[i]),
+                )
             };
             t *= motion;
             axis_w[i] = t.rotation * l.axis;

@@ -5,9 +5,9 @@ mod controller;
 mod events;
 mod gravity;
 mod limits;
+pub mod lockstep;
 pub mod metrics;
 mod pd;
-pub mod lockstep;
 pub mod plant;
 mod reference;
 pub mod rt;
@@ -19,17 +19,18 @@ mod urdf_chain;
 
 pub mod bench;
 
-
-
 pub use aic::{ActiveInference, AicGains};
 pub use controller::JointController;
 pub use events::{Event, EventKind, EventQueue, Level};
 pub use gravity::{ChainGravity, ChainLink, GravityModel, NoGravity};
 pub use limits::{JointLimits, LimitsError};
 pub use pd::{PdGains, PdGravity};
-pub use reference::{ChunkError, Interpolation, Interpolator, MAX_POINTS, TargetChunk, VelocityEstimator};
+pub use reference::{
+    ChunkError, Interpolation, Interpolator, MAX_POINTS, TargetChunk, VelocityEstimator,
+};
 pub use supervisor::{
-    Command, EVENT_CAPACITY, EncoderSample, LimitAction, Mode, OutputMode, Supervisor, SupervisorConfig,
+    Command, EVENT_CAPACITY, EncoderSample, LimitAction, Mode, OutputMode, Supervisor,
+    SupervisorConfig,
 };
 pub use types::{JVec, JointState, PerJoint, Reference, all_finite};
 pub use uaic::{UaicGains, UnbiasedActiveInference};

@@ -17,9 +17,16 @@ pub struct JointLimits<const N: usize> {
 #[derive(Debug, thiserror::Error)]
 pub enum LimitsError {
     #[error("reading URDF {path}: {source}")]
-    Urdf { path: String, source: urdf_rs::UrdfError },
+    Urdf {
+        path: String,
+        source: urdf_rs::UrdfError,
+    },
     #[error("URDF has {found} movable joints ({names}), the controller is built for {need}")]
-    JointCount { found: usize, need: usize, names: String },
+    JointCount {
+        found: usize,
+        need: usize,
+        names: String,
+    },
     #[error("URDF has no joint named {0:?}")]
     MissingJoint(String),
     #[error("joint {joint:?}: {what}")]
@@ -41,41 +48,65 @@ impl<const N: usize> JointLimits<N> {
     /// controller's order; `None` takes every revolute, continuous or prismatic
     /// joint in file order (which must then be exactly `N`).
     pub fn from_urdf(path: &Path, names: Option<&[&str]>) -> Result<Self, LimitsError> {
-        let robot = urdf_rs::read_file(path)
-            .map_err(|source| LimitsError::Urdf { path: path.display().to_string(), source })?;
+        let robot = urdf_rs::read_file(path).map_err(|source| LimitsError::Urdf {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_robot(&robot, names)
     }
 
     pub fn from_urdf_str(xml: &str, names: Option<&[&str]>) -> Result<Self, LimitsError> {
-        let robot =
-            urdf_rs::read_from_string(xml).map_err(|source| LimitsError::Urdf { path: "<string>".into(), source })?;
+        let robot = urdf_rs::read_from_string(xml).map_err(|source| LimitsError::Urdf {
+            path: "<string>".into(),
+            source,
+        })?;
         Self::from_robot(&robot, names)
     }
 
     fn from_robot(robot: &urdf_rs::Robot, names: Option<&[&str]>) -> Result<Self, LimitsError> {
         use urdf_rs::JointType::*;
-        let movable: Vec<&urdf_rs::Joint> =
-            robot.joints.iter().filter(|j| matches!(j.joint_type, Revolute | Continuous | Prismatic)).collect();
+        let movable: Vec<&urdf_rs::Joint> = robot
+            .joints
+            .iter()
+            .filter(|j| matches!(j.joint_type, Revolute | Continuous | Prismatic))
+            .collect();
         let picked: Vec<&urdf_rs::Joint> = match names {
             Some(names) => names
                 .iter()
-                .map(|n| movable.iter().find(|j| j.name == *n).copied().ok_or_else(|| LimitsError::MissingJoint(n.to_string())))
+                .map(|n| {
+                    movable
+                        .iter()
+                        .find(|j| j.name == *n)
+                        .copied()
+                        .ok_or_else(|| LimitsError::MissingJoint(n.to_string()))
+                })
                 .collect::<Result<_, _>>()?,
             None => movable,
         };
         if picked.len() != N {
-            let names = picked.iter().map(|j| j.name.as_str()).collect::<Vec<_>>().join(", ");
-            return Err(LimitsError::JointCount { found: picked.len(), need: N, names });
+            let names = picked
+                .iter()
+                .map(|j| j.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(LimitsError::JointCount {
+                found: picked.len(),
+                need: N,
+                names,
+            });
         }
         let mut l = Self::uniform(f64::INFINITY, f64::INFINITY, f64::INFINITY);
         for (i, j) in picked.iter().enumerate() {
-            let bad = |what| LimitsError::Invalid { joint: j.name.clone(), what };
+            let bad = |what| LimitsError::Invalid {
+                joint: j.name.clone(),
+                what,
+            };
             let lim = &j.limit;
             if j.joint_type == Continuous {
                 l.lower[i] = f64::NEG_INFINITY;
                 l.upper[i] = f64::INFINITY;
             } else {
-                if !(lim.lower <= lim.upper) || lim.lower.is_nan() {
+                if lim.lower.is_nan() || lim.upper.is_nan() || lim.lower > lim.upper {
                     return Err(bad("lower limit above upper limit"));
                 }
                 l.lower[i] = lim.lower;
@@ -83,10 +114,10 @@ impl<const N: usize> JointLimits<N> {
             }
             // URDF requires velocity and effort on revolute/prismatic joints; a
             // zero or missing one would make the arm immovable, so refuse it.
-            if !(lim.velocity > 0.0) {
+            if lim.velocity.is_nan() || lim.velocity <= 0.0 {
                 return Err(bad("velocity limit missing or not positive"));
             }
-            if !(lim.effort > 0.0) {
+            if lim.effort.is_nan() || lim.effort <= 0.0 {
                 return Err(bad("effort limit missing or not positive"));
             }
             l.velocity[i] = lim.velocity;
@@ -101,7 +132,11 @@ impl<const N: usize> JointLimits<N> {
         let mut first = None;
         for i in 0..N {
             let (lo, hi) = (self.lower[i] + margin, self.upper[i] - margin);
-            let c = if lo <= hi { q[i].clamp(lo, hi) } else { 0.5 * (self.lower[i] + self.upper[i]) };
+            let c = if lo <= hi {
+                q[i].clamp(lo, hi)
+            } else {
+                0.5 * (self.lower[i] + self.upper[i])
+            };
             if c != q[i] {
                 first.get_or_insert(i);
                 q[i] = c;
@@ -130,28 +165,49 @@ mod tests {
     #[test]
     fn limits_from_urdf_in_file_order_and_by_name() {
         let l = JointLimits::<2>::from_urdf_str(TWO_LINK, None).unwrap();
-        assert_eq!((l.lower[0], l.upper[0], l.velocity[0], l.effort[0]), (-2.0, 2.0, 2.1, 87.0));
+        assert_eq!(
+            (l.lower[0], l.upper[0], l.velocity[0], l.effort[0]),
+            (-2.0, 2.0, 2.1, 87.0)
+        );
         assert!(l.lower[1].is_infinite() && l.upper[1].is_infinite());
         let r = JointLimits::<2>::from_urdf_str(TWO_LINK, Some(&["j2", "j1"])).unwrap();
         assert_eq!(r.effort[0], 12.0);
-        assert!(matches!(JointLimits::<3>::from_urdf_str(TWO_LINK, None), Err(LimitsError::JointCount { found: 2, .. })));
-        assert!(matches!(JointLimits::<1>::from_urdf_str(TWO_LINK, Some(&["nope"])), Err(LimitsError::MissingJoint(_))));
+        assert!(matches!(
+            JointLimits::<3>::from_urdf_str(TWO_LINK, None),
+            Err(LimitsError::JointCount { found: 2, .. })
+        ));
+        assert!(matches!(
+            JointLimits::<1>::from_urdf_str(TWO_LINK, Some(&["nope"])),
+            Err(LimitsError::MissingJoint(_))
+        ));
     }
 
-    const ARM_JOINTS: [&str; 6] =
-        ["shoulder_pan_joint", "shoulder_lift_joint", "elbow_joint", "wrist_1_joint", "wrist_2_joint", "wrist_3_joint"];
+    const ARM_JOINTS: [&str; 6] = [
+        "shoulder_pan_joint",
+        "shoulder_lift_joint",
+        "elbow_joint",
+        "wrist_1_joint",
+        "wrist_2_joint",
+        "wrist_3_joint",
+    ];
 
     #[test]
     fn the_project_arm_urdf_gives_limits_and_gravity() {
         // urdf/kotoba_arm.urdf is the simulation issue's arm (6 joints + gripper).
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../urdf/kotoba_arm.urdf");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../urdf/kotoba_arm.urdf");
         if !path.exists() {
             eprintln!("{} not present yet: skipped", path.display());
             return;
         }
         let l = JointLimits::<6>::from_urdf(&path, Some(&ARM_JOINTS)).unwrap();
         assert!(l.lower.iter().zip(l.upper.iter()).all(|(lo, hi)| lo < hi));
-        assert!(l.velocity.iter().chain(l.effort.iter()).all(|x| *x > 0.0 && x.is_finite()));
+        assert!(
+            l.velocity
+                .iter()
+                .chain(l.effort.iter())
+                .all(|x| *x > 0.0 && x.is_finite())
+        );
         let g = crate::ChainGravity::<6>::from_urdf(&path, Some(&ARM_JOINTS)).unwrap();
         use crate::gravity::GravityModel;
         let tau = g.torque(&crate::JVec::zeros());
@@ -160,8 +216,14 @@ mod tests {
         let t2 = g.torque(&crate::JVec::from_element(0.7));
         assert!(tau[0].abs() < 1e-9 && t2[0].abs() < 1e-9, "{tau:?} {t2:?}");
         // Some joint carries the arm's weight.
-        assert!(tau.abs().max() > 1.0 || t2.abs().max() > 1.0, "{tau:?} {t2:?}");
-        assert!(JointLimits::<6>::from_urdf(&path, None).is_err(), "gripper joints make the count wrong without names");
+        assert!(
+            tau.abs().max() > 1.0 || t2.abs().max() > 1.0,
+            "{tau:?} {t2:?}"
+        );
+        assert!(
+            JointLimits::<6>::from_urdf(&path, None).is_err(),
+            "gripper joints make the count wrong without names"
+        );
     }
 
     #[test]
@@ -175,7 +237,10 @@ mod tests {
         let t1 = 9.81 * (2.0 * 0.5 + 1.0 * 1.25 + 0.5 * 1.5);
         let tau = g.torque(&crate::JVec::zeros());
         // Gravity along −z pulls +x links toward −z: about +y that is +torque; holding needs −.
-        assert!((tau[0].abs() - t1).abs() < 1e-9 && (tau[1].abs() - t2).abs() < 1e-9, "{tau:?}");
+        assert!(
+            (tau[0].abs() - t1).abs() < 1e-9 && (tau[1].abs() - t2).abs() < 1e-9,
+            "{tau:?}"
+        );
         assert!(tau[0].signum() == tau[1].signum());
         // Pointing straight down (rotate +90° about y), no torque is needed.
         let down = g.torque(&crate::JVec::<2>::new(std::f64::consts::FRAC_PI_2, 0.0));

@@ -4,8 +4,8 @@
 //! the unit-test plant; the MuJoCo arm plugs in by implementing [`Plant`].
 
 use crate::controller::JointController;
-use crate::supervisor::{Command, EncoderSample, Supervisor};
 use crate::reference::TargetChunk;
+use crate::supervisor::{Command, EncoderSample, Supervisor};
 use crate::types::{JVec, JointState};
 use kotoba_core::{Clock, ManualClock};
 use std::time::Duration;
@@ -44,15 +44,30 @@ pub struct Lockstep<const N: usize, C, P> {
 impl<const N: usize, C: JointController<N>, P: Plant<N>> Lockstep<N, C, P> {
     pub fn new(supervisor: Supervisor<N, C>, plant: P, clock: ManualClock) -> Self {
         let dt = supervisor.config().dt;
-        Self { supervisor, plant, clock, encoders_on: true, send_velocity: true, external: JVec::zeros(), estop: false, dt }
+        Self {
+            supervisor,
+            plant,
+            clock,
+            encoders_on: true,
+            send_velocity: true,
+            external: JVec::zeros(),
+            estop: false,
+            dt,
+        }
     }
 
     /// One control period; `target` is a policy chunk arriving this tick.
     pub fn tick(&mut self, target: Option<&TargetChunk<N>>) -> Command<N> {
         let now = self.clock.now();
         let s = self.plant.state();
-        let sample = EncoderSample { stamp: now, q: s.q, qd: self.send_velocity.then_some(s.qd) };
-        let cmd = self.supervisor.tick(now, self.encoders_on.then_some(&sample), target, self.estop);
+        let sample = EncoderSample {
+            stamp: now,
+            q: s.q,
+            qd: self.send_velocity.then_some(s.qd),
+        };
+        let cmd =
+            self.supervisor
+                .tick(now, self.encoders_on.then_some(&sample), target, self.estop);
         self.plant.step(&cmd.effort, &self.external, self.dt);
         self.clock.advance(Duration::from_secs_f64(self.dt));
         cmd

@@ -36,7 +36,10 @@ pub struct Histogram {
 
 impl Default for Histogram {
     fn default() -> Self {
-        Self { counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(), max: AtomicU64::new(0) }
+        Self {
+            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            max: AtomicU64::new(0),
+        }
     }
 }
 
@@ -92,14 +95,24 @@ impl HistogramSnapshot {
     /// Counts in `self` not in `earlier`. `max` stays the all-time maximum.
     pub fn since(&self, earlier: &HistogramSnapshot) -> HistogramSnapshot {
         HistogramSnapshot {
-            counts: self.counts.iter().zip(&earlier.counts).map(|(a, b)| a.saturating_sub(*b)).collect(),
+            counts: self
+                .counts
+                .iter()
+                .zip(&earlier.counts)
+                .map(|(a, b)| a.saturating_sub(*b))
+                .collect(),
             max: self.max,
         }
     }
 
     /// Largest bucket's lower edge with a count (the window's max, to 1/64).
     pub fn window_max(&self) -> u64 {
-        self.counts.iter().rposition(|&c| c > 0).map(bucket_low).unwrap_or(0).min(self.max)
+        self.counts
+            .iter()
+            .rposition(|&c| c > 0)
+            .map(bucket_low)
+            .unwrap_or(0)
+            .min(self.max)
     }
 }
 
@@ -149,8 +162,10 @@ impl MetricsSnapshot {
             compute: self.compute.since(&earlier.compute),
             wakeup_latency: self.wakeup_latency.since(&earlier.wakeup_latency),
             ticks: self.ticks - earlier.ticks.min(self.ticks),
-            deadline_misses: self.deadline_misses - earlier.deadline_misses.min(self.deadline_misses),
-            commands_dropped: self.commands_dropped - earlier.commands_dropped.min(self.commands_dropped),
+            deadline_misses: self.deadline_misses
+                - earlier.deadline_misses.min(self.deadline_misses),
+            commands_dropped: self.commands_dropped
+                - earlier.commands_dropped.min(self.commands_dropped),
             events_dropped: self.events_dropped - earlier.events_dropped.min(self.events_dropped),
         }
     }

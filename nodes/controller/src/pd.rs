@@ -15,7 +15,10 @@ pub struct PdGains {
 
 impl Default for PdGains {
     fn default() -> Self {
-        Self { kp: PerJoint::Each(vec![55.0, 35.0, 35.0, 15.0, 15.0, 12.0, 2.0]), kd: PerJoint::All(30.0) }
+        Self {
+            kp: PerJoint::Each(vec![55.0, 35.0, 35.0, 15.0, 15.0, 12.0, 2.0]),
+            kd: PerJoint::All(30.0),
+        }
     }
 }
 
@@ -30,7 +33,11 @@ impl<const N: usize, G: GravityModel<N>> PdGravity<N, G> {
     pub fn new(g: &PdGains, gravity: G) -> Result<Self, crate::ConfigError> {
         let kp = g.kp.to_vec::<N>()?;
         let kd = g.kd.to_vec::<N>()?;
-        if !kp.iter().chain(kd.iter()).all(|x| x.is_finite() && *x >= 0.0) {
+        if !kp
+            .iter()
+            .chain(kd.iter())
+            .all(|x| x.is_finite() && *x >= 0.0)
+        {
             return Err(crate::ConfigError::NotPositive("kp / kd"));
         }
         Ok(Self { kp, kd, gravity })

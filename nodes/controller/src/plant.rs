@@ -59,7 +59,9 @@ impl<const N: usize> DecoupledPlant<N> {
         let h = dt / self.substeps.max(1) as f64;
         for _ in 0..self.substeps.max(1) {
             let s = &mut self.state;
-            let tau = effort + external - self.damping.component_mul(&s.qd) - self.mgl.component_mul(&s.q.map(f64::sin));
+            let tau = effort + external
+                - self.damping.component_mul(&s.qd)
+                - self.mgl.component_mul(&s.q.map(f64::sin));
             let qdd = tau.component_div(&self.inertia);
             s.qd += qdd * h;
             s.q += s.qd * h;

@@ -29,7 +29,11 @@ pub enum ChunkError {
 
 impl<const N: usize> Default for TargetChunk<N> {
     fn default() -> Self {
-        Self { times: [0; MAX_POINTS], points: [JVec::zeros(); MAX_POINTS], len: 0 }
+        Self {
+            times: [0; MAX_POINTS],
+            points: [JVec::zeros(); MAX_POINTS],
+            len: 0,
+        }
     }
 }
 
@@ -66,7 +70,10 @@ impl<const N: usize> TargetChunk<N> {
 
     /// (time in ns, position) of each point.
     pub fn points(&self) -> impl Iterator<Item = (i64, &JVec<N>)> {
-        self.times[..self.len].iter().copied().zip(&self.points[..self.len])
+        self.times[..self.len]
+            .iter()
+            .copied()
+            .zip(&self.points[..self.len])
     }
 
     pub fn points_mut(&mut self) -> impl Iterator<Item = &mut JVec<N>> {
@@ -106,8 +113,14 @@ pub struct Interpolator<const N: usize> {
 
 impl<const N: usize> Interpolator<N> {
     pub fn new(mode: Interpolation, q: JVec<N>) -> Self {
-        let mut s =
-            Self { mode, t: [0; KNOTS], q: [JVec::zeros(); KNOTS], v: [JVec::zeros(); KNOTS], len: 1, cursor: 0 };
+        let mut s = Self {
+            mode,
+            t: [0; KNOTS],
+            q: [JVec::zeros(); KNOTS],
+            v: [JVec::zeros(); KNOTS],
+            len: 1,
+            cursor: 0,
+        };
         s.q[0] = q;
         s
     }
@@ -124,7 +137,13 @@ impl<const N: usize> Interpolator<N> {
     /// `now` are dropped; if none is left, the last point is reached at
     /// `now + lead_ns` (a policy that stamps "go here now" gets one period to
     /// get there instead of a step).
-    pub fn set_chunk(&mut self, now: i64, current: &Reference<N>, chunk: &TargetChunk<N>, lead_ns: i64) {
+    pub fn set_chunk(
+        &mut self,
+        now: i64,
+        current: &Reference<N>,
+        chunk: &TargetChunk<N>,
+        lead_ns: i64,
+    ) {
         self.t[0] = now;
         self.q[0] = current.q;
         self.v[0] = current.qd;
@@ -137,24 +156,33 @@ impl<const N: usize> Interpolator<N> {
                 self.len += 1;
             }
         }
-        if self.len == 1 {
-            if let Some((_, q)) = chunk.points().last() {
-                self.t[1] = now + lead_ns.max(1);
-                self.q[1] = *q;
-                self.len = 2;
-            }
+        if self.len == 1
+            && let Some((_, q)) = chunk.points().last()
+        {
+            self.t[1] = now + lead_ns.max(1);
+            self.q[1] = *q;
+            self.len = 2;
         }
         // Knot velocities for the cubic: slopes averaged at interior knots.
-        let slope = |s: &Self, k: usize| (s.q[k + 1] - s.q[k]) / ((s.t[k + 1] - s.t[k]) as f64 * 1e-9);
+        let slope =
+            |s: &Self, k: usize| (s.q[k + 1] - s.q[k]) / ((s.t[k + 1] - s.t[k]) as f64 * 1e-9);
         for k in 1..self.len {
-            self.v[k] = if k + 1 < self.len { (slope(self, k - 1) + slope(self, k)) * 0.5 } else { slope(self, k - 1) };
+            self.v[k] = if k + 1 < self.len {
+                (slope(self, k - 1) + slope(self, k)) * 0.5
+            } else {
+                slope(self, k - 1)
+            };
         }
     }
 
     /// The segment-wise implied speed of the plan (rad/s or m/s), for the limit check.
     pub fn max_segment_speed(&self, joint: usize) -> f64 {
         (1..self.len)
-            .map(|k| ((self.q[k][joint] - self.q[k - 1][joint]) / ((self.t[k] - self.t[k - 1]) as f64 * 1e-9)).abs())
+            .map(|k| {
+                ((self.q[k][joint] - self.q[k - 1][joint])
+                    / ((self.t[k] - self.t[k - 1]) as f64 * 1e-9))
+                    .abs()
+            })
             .fold(0.0, f64::max)
     }
 
@@ -164,7 +192,10 @@ impl<const N: usize> Interpolator<N> {
             return Reference::hold(self.q[self.len - 1]);
         }
         if now <= self.t[0] {
-            return Reference { q: self.q[0], qd: self.v[0] };
+            return Reference {
+                q: self.q[0],
+                qd: self.v[0],
+            };
         }
         while self.cursor + 2 < self.len && now >= self.t[self.cursor + 1] {
             self.cursor += 1;
@@ -174,7 +205,10 @@ impl<const N: usize> Interpolator<N> {
         let s = (now - self.t[k]) as f64 * 1e-9 / h;
         let (q0, q1) = (&self.q[k], &self.q[k + 1]);
         match self.mode {
-            Interpolation::Linear => Reference { q: q0 + (q1 - q0) * s, qd: (q1 - q0) / h },
+            Interpolation::Linear => Reference {
+                q: q0 + (q1 - q0) * s,
+                qd: (q1 - q0) / h,
+            },
             Interpolation::Cubic => {
                 let (m0, m1) = (self.v[k] * h, self.v[k + 1] * h);
                 let (s2, s3) = (s * s, s * s * s);
@@ -182,7 +216,9 @@ impl<const N: usize> Interpolator<N> {
                     + m0 * (s3 - 2.0 * s2 + s)
                     + q1 * (-2.0 * s3 + 3.0 * s2)
                     + m1 * (s3 - s2);
-                let dq = q0 * (6.0 * s2 - 6.0 * s) + m0 * (3.0 * s2 - 4.0 * s + 1.0) + q1 * (-6.0 * s2 + 6.0 * s)
+                let dq = q0 * (6.0 * s2 - 6.0 * s)
+                    + m0 * (3.0 * s2 - 4.0 * s + 1.0)
+                    + q1 * (-6.0 * s2 + 6.0 * s)
                     + m1 * (3.0 * s2 - 2.0 * s);
                 Reference { q, qd: dq / h }
             }
@@ -202,7 +238,11 @@ pub struct VelocityEstimator<const N: usize> {
 impl<const N: usize> VelocityEstimator<N> {
     /// `cutoff_hz` of the low-pass filter (e.g. 50 Hz at a 1 kHz sample rate).
     pub fn new(cutoff_hz: f64) -> Self {
-        Self { tau: 1.0 / (2.0 * std::f64::consts::PI * cutoff_hz.max(1e-3)), prev: None, v: JVec::zeros() }
+        Self {
+            tau: 1.0 / (2.0 * std::f64::consts::PI * cutoff_hz.max(1e-3)),
+            prev: None,
+            v: JVec::zeros(),
+        }
     }
 
     pub fn reset(&mut self) {
@@ -239,7 +279,8 @@ mod tests {
     fn chunk(points: &[(i64, f64)]) -> TargetChunk<1> {
         let mut c = TargetChunk::default();
         for (t, q) in points {
-            c.push(Stamp::from_nanos(*t), JVec::from_element(*q)).unwrap();
+            c.push(Stamp::from_nanos(*t), JVec::from_element(*q))
+                .unwrap();
         }
         c
     }
@@ -247,18 +288,31 @@ mod tests {
     #[test]
     fn linear_hits_the_points_with_the_segment_velocity() {
         let mut it = Interpolator::<1>::new(Interpolation::Linear, JVec::zeros());
-        it.set_chunk(0, &Reference::hold(JVec::zeros()), &chunk(&[(100 * MS, 1.0), (200 * MS, 1.5)]), 50 * MS);
+        it.set_chunk(
+            0,
+            &Reference::hold(JVec::zeros()),
+            &chunk(&[(100 * MS, 1.0), (200 * MS, 1.5)]),
+            50 * MS,
+        );
         let r = it.sample(50 * MS);
         assert!((r.q[0] - 0.5).abs() < 1e-12 && (r.qd[0] - 10.0).abs() < 1e-9);
         let r = it.sample(150 * MS);
         assert!((r.q[0] - 1.25).abs() < 1e-12 && (r.qd[0] - 5.0).abs() < 1e-9);
-        assert_eq!(it.sample(300 * MS), Reference::hold(JVec::from_element(1.5)));
+        assert_eq!(
+            it.sample(300 * MS),
+            Reference::hold(JVec::from_element(1.5))
+        );
     }
 
     #[test]
     fn cubic_is_continuous_across_a_new_chunk() {
         let mut it = Interpolator::<1>::new(Interpolation::Cubic, JVec::zeros());
-        it.set_chunk(0, &Reference::hold(JVec::zeros()), &chunk(&[(100 * MS, 1.0), (200 * MS, 2.0)]), 50 * MS);
+        it.set_chunk(
+            0,
+            &Reference::hold(JVec::zeros()),
+            &chunk(&[(100 * MS, 1.0), (200 * MS, 2.0)]),
+            50 * MS,
+        );
         let before = it.sample(60 * MS);
         // A new chunk at 60 ms starts exactly where the reference is.
         it.set_chunk(60 * MS, &before, &chunk(&[(160 * MS, 1.2)]), 50 * MS);
@@ -274,18 +328,29 @@ mod tests {
     #[test]
     fn past_points_are_reached_one_lead_from_now() {
         let mut it = Interpolator::<1>::new(Interpolation::Linear, JVec::zeros());
-        it.set_chunk(500 * MS, &Reference::hold(JVec::zeros()), &chunk(&[(400 * MS, 1.0)]), 50 * MS);
+        it.set_chunk(
+            500 * MS,
+            &Reference::hold(JVec::zeros()),
+            &chunk(&[(400 * MS, 1.0)]),
+            50 * MS,
+        );
         assert!((it.sample(525 * MS).q[0] - 0.5).abs() < 1e-12);
     }
 
     #[test]
     fn chunk_rejects_bad_times_and_overflow() {
         let mut c = chunk(&[(10, 0.0)]);
-        assert_eq!(c.push(Stamp::from_nanos(10), JVec::zeros()), Err(ChunkError::NotIncreasing));
+        assert_eq!(
+            c.push(Stamp::from_nanos(10), JVec::zeros()),
+            Err(ChunkError::NotIncreasing)
+        );
         for k in 1..MAX_POINTS as i64 {
             c.push(Stamp::from_nanos(10 + k), JVec::zeros()).unwrap();
         }
-        assert_eq!(c.push(Stamp::from_nanos(1000), JVec::zeros()), Err(ChunkError::Full));
+        assert_eq!(
+            c.push(Stamp::from_nanos(1000), JVec::zeros()),
+            Err(ChunkError::Full)
+        );
     }
 
     #[test]
@@ -297,7 +362,21 @@ mod tests {
         }
         assert!((out - 0.5).abs() < 1e-6, "{out}");
         // A measured velocity wins when finite.
-        assert_eq!(v.update(200 * MS, &JVec::from_element(0.1), Some(&JVec::from_element(3.0)))[0], 3.0);
-        assert!(v.update(201 * MS, &JVec::from_element(0.1), Some(&JVec::from_element(f64::NAN)))[0].is_finite());
+        assert_eq!(
+            v.update(
+                200 * MS,
+                &JVec::from_element(0.1),
+                Some(&JVec::from_element(3.0))
+            )[0],
+            3.0
+        );
+        assert!(
+            v.update(
+                201 * MS,
+                &JVec::from_element(0.1),
+                Some(&JVec::from_element(f64::NAN))
+            )[0]
+            .is_finite()
+        );
     }
 }

@@ -36,7 +36,14 @@ pub struct RtConfig {
 impl Default for RtConfig {
     fn default() -> Self {
         // Priority 50 as ros2_control's controller manager uses.
-        Self { period_ns: 1_000_000, priority: 50, lock_memory: true, cpu: None, command_capacity: 64, event_capacity: 256 }
+        Self {
+            period_ns: 1_000_000,
+            priority: 50,
+            lock_memory: true,
+            cpu: None,
+            command_capacity: 64,
+            event_capacity: 256,
+        }
     }
 }
 
@@ -118,15 +125,27 @@ impl<const N: usize, C: JointController<N>> ControlCore<N, C> {
     /// One tick: take the newest inputs, run the supervisor, push the command
     /// and any events. No allocation, lock or blocking call.
     pub fn tick(&mut self, now: kotoba_core::Stamp) -> Command<N> {
-        let sample = if self.encoder.update() { *self.encoder.output_buffer() } else { None };
-        let target = if self.target.update() { *self.target.output_buffer() } else { None };
+        let sample = if self.encoder.update() {
+            *self.encoder.output_buffer()
+        } else {
+            None
+        };
+        let target = if self.target.update() {
+            *self.target.output_buffer()
+        } else {
+            None
+        };
         if self.clear_estop.swap(false, Ordering::AcqRel) {
             self.supervisor.clear_estop();
         }
         let estop = self.estop.load(Ordering::Acquire);
-        let cmd = self.supervisor.tick(now, sample.as_ref(), target.as_ref(), estop);
+        let cmd = self
+            .supervisor
+            .tick(now, sample.as_ref(), target.as_ref(), estop);
         if self.commands.push(cmd).is_err() {
-            self.metrics.commands_dropped.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .commands_dropped
+                .fetch_add(1, Ordering::Relaxed);
         }
         while let Some(e) = self.supervisor.pop_event() {
             if self.events.push(e).is_err() {
@@ -190,7 +209,12 @@ where
 /// The timing loop alone: calls `tick(&mut state)` every period on a thread
 /// with the RT settings of `cfg`, recording wake-up latency, compute time and
 /// deadline misses in `metrics`. `kotoba bench rt` runs it with an empty tick.
-pub fn spawn_loop<S, F>(cfg: &RtConfig, metrics: Arc<LoopMetrics>, state: S, mut tick: F) -> std::io::Result<RtHandle<S>>
+pub fn spawn_loop<S, F>(
+    cfg: &RtConfig,
+    metrics: Arc<LoopMetrics>,
+    state: S,
+    mut tick: F,
+) -> std::io::Result<RtHandle<S>>
 where
     S: Send + 'static,
     F: FnMut(&mut S) + Send + 'static,
@@ -215,5 +239,9 @@ where
     for w in &setup.warnings {
         tracing::warn!("{w}");
     }
-    Ok(RtHandle { stop, join: Some(join), setup })
+    Ok(RtHandle {
+        stop,
+        join: Some(join),
+        setup,
+    })
 }

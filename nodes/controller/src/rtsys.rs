@@ -8,17 +8,30 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// CLOCK_MONOTONIC in ns. Jitter is always measured on this clock, whatever
 /// clock stamps the ticks (sim time would make wake-up latency meaningless).
 pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: ts is a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 fn sleep_until(ns: u64) {
-    let ts = libc::timespec { tv_sec: (ns / 1_000_000_000) as libc::time_t, tv_nsec: (ns % 1_000_000_000) as libc::c_long };
+    let ts = libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    };
     loop {
         // SAFETY: valid timespec; a null remainder is allowed with TIMER_ABSTIME.
-        let r = unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut()) };
+        let r = unsafe {
+            libc::clock_nanosleep(
+                libc::CLOCK_MONOTONIC,
+                libc::TIMER_ABSTIME,
+                &ts,
+                std::ptr::null_mut(),
+            )
+        };
         if r != libc::EINTR {
             break;
         }
@@ -57,7 +70,10 @@ pub fn setup_thread(cfg: &RtConfig) -> RtSetup {
                 if r == 0 {
                     s.pinned = true;
                 } else {
-                    s.warnings.push(format!("pinning to CPU {cpu} failed: {}", std::io::Error::last_os_error()));
+                    s.warnings.push(format!(
+                        "pinning to CPU {cpu} failed: {}",
+                        std::io::Error::last_os_error()
+                    ));
                 }
             } else {
                 s.warnings.push(format!("CPU {cpu} is out of range"));
@@ -65,9 +81,12 @@ pub fn setup_thread(cfg: &RtConfig) -> RtSetup {
         }
     }
     if cfg.priority > 0 {
-        let param = libc::sched_param { sched_priority: cfg.priority.clamp(1, 99) };
+        let param = libc::sched_param {
+            sched_priority: cfg.priority.clamp(1, 99),
+        };
         // SAFETY: valid param for the calling thread.
-        let r = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+        let r =
+            unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
         if r == 0 {
             s.sched_fifo = true;
         } else {
@@ -88,7 +107,10 @@ pub fn setup_thread(cfg: &RtConfig) -> RtSetup {
 /// wake-up does not wait for a CPU to leave C-states.
 pub fn hold_cpu_dma_latency_zero() -> Option<std::fs::File> {
     use std::io::Write;
-    let mut f = std::fs::OpenOptions::new().write(true).open("/dev/cpu_dma_latency").ok()?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/cpu_dma_latency")
+        .ok()?;
     f.write_all(&0i32.to_ne_bytes()).ok()?;
     Some(f)
 }
@@ -106,7 +128,12 @@ fn prefault_stack() {
 /// The periodic loop: sleep to an absolute deadline, run `tick`, record.
 /// A tick that ends after the next deadline counts the periods it overran as
 /// misses and skips them, so the loop never tries to catch up with a burst.
-pub fn run_periodic(period_ns: u64, metrics: &LoopMetrics, stop: &AtomicBool, mut tick: impl FnMut()) {
+pub fn run_periodic(
+    period_ns: u64,
+    metrics: &LoopMetrics,
+    stop: &AtomicBool,
+    mut tick: impl FnMut(),
+) {
     let period = period_ns.max(1);
     let mut deadline = monotonic_ns() + period;
     while !stop.load(Ordering::Acquire) {

@@ -186,7 +186,12 @@ impl<const N: usize, C: JointController<N>> Supervisor<N, C> {
     }
 
     fn event(&mut self, now: Stamp, kind: EventKind, joint: Option<usize>, value: f64) {
-        self.events.push(Event { stamp: now, kind, joint: joint.map(|j| j as u8), value });
+        self.events.push(Event {
+            stamp: now,
+            kind,
+            joint: joint.map(|j| j as u8),
+            value,
+        });
     }
 
     /// Hold `q` (clamped into the limits) from now on. The reference is set
@@ -223,10 +228,18 @@ impl<const N: usize, C: JointController<N>> Supervisor<N, C> {
         let fresh = match sample {
             Some(s) if all_finite(&s.q) && s.qd.as_ref().is_none_or(all_finite) => {
                 // A repeated stamp is the same reading again, not a fresh one.
-                if self.last_sample.is_some_and(|t| s.stamp <= t) { None } else { Some(s) }
+                if self.last_sample.is_some_and(|t| s.stamp <= t) {
+                    None
+                } else {
+                    Some(s)
+                }
             }
             Some(s) => {
-                let j = s.q.iter().chain(s.qd.iter().flatten()).position(|x| !x.is_finite()).map(|j| j % N);
+                let j =
+                    s.q.iter()
+                        .chain(s.qd.iter().flatten())
+                        .position(|x| !x.is_finite())
+                        .map(|j| j % N);
                 self.event(now, EventKind::EncoderNonFinite, j, f64::NAN);
                 None
             }
@@ -237,7 +250,12 @@ impl<const N: usize, C: JointController<N>> Supervisor<N, C> {
             if self.ticks_since_sample > self.cfg.encoder_timeout_ticks
                 && matches!(self.mode, Mode::Tracking | Mode::Holding)
             {
-                self.event(now, EventKind::EncoderStale, None, self.ticks_since_sample as f64);
+                self.event(
+                    now,
+                    EventKind::EncoderStale,
+                    None,
+                    self.ticks_since_sample as f64,
+                );
                 self.mode = Mode::Braking;
             }
             return;
@@ -248,7 +266,11 @@ impl<const N: usize, C: JointController<N>> Supervisor<N, C> {
         self.state = JointState { q: s.q, qd };
         match self.mode {
             Mode::Waiting | Mode::Braking => {
-                let kind = if self.mode == Mode::Waiting { EventKind::Started } else { EventKind::EncoderRecovered };
+                let kind = if self.mode == Mode::Waiting {
+                    EventKind::Started
+                } else {
+                    EventKind::EncoderRecovered
+                };
                 self.event(now, kind, None, f64::NAN);
                 self.controller.reset(&self.state);
                 self.hold_here(s.q);
@@ -300,7 +322,11 @@ impl<const N: usize, C: JointController<N>> Supervisor<N, C> {
         let mut plan = self.interp.clone();
         plan.set_chunk(now.as_nanos(), &current, &chunk, lead);
         // Jump: the first target point against where the reference is now.
-        if let Some((_, p)) = chunk.points().find(|(t, _)| *t > now.as_nanos()).or(chunk.points().last()) {
+        if let Some((_, p)) = chunk
+            .points()
+            .find(|(t, _)| *t > now.as_nanos())
+            .or(chunk.points().last())
+        {
             let d = p - current.q;
             if let Some(j) = (0..N).find(|&j| d[j].abs() > self.cfg.max_target_jump) {
                 self.event(now, EventKind::TargetJump, Some(j), d[j]);
@@ -308,7 +334,12 @@ impl<const N: usize, C: JointController<N>> Supervisor<N, C> {
             }
         }
         if let Some(j) = (0..N).find(|&j| plan.max_segment_speed(j) > self.limits.velocity[j]) {
-            self.event(now, EventKind::TargetTooFast, Some(j), plan.max_segment_speed(j));
+            self.event(
+                now,
+                EventKind::TargetTooFast,
+                Some(j),
+                plan.max_segment_speed(j),
+            );
             return self.hold_here(current.q);
         }
         self.interp = plan;
@@ -330,7 +361,8 @@ impl<const N: usize, C: JointController<N>> Supervisor<N, C> {
         if !matches!(self.mode, Mode::Tracking | Mode::Holding) {
             return;
         }
-        let over = (0..N).find(|&j| self.state.qd[j].abs() > self.cfg.velocity_trip * self.limits.velocity[j]);
+        let over = (0..N)
+            .find(|&j| self.state.qd[j].abs() > self.cfg.velocity_trip * self.limits.velocity[j]);
         match over {
             Some(j) if !self.over_velocity => {
                 self.over_velocity = true;
@@ -340,7 +372,9 @@ impl<const N: usize, C: JointController<N>> Supervisor<N, C> {
             None => self.over_velocity = false,
             _ => {}
         }
-        let outside = (0..N).find(|&j| self.state.q[j] < self.limits.lower[j] || self.state.q[j] > self.limits.upper[j]);
+        let outside = (0..N).find(|&j| {
+            self.state.q[j] < self.limits.lower[j] || self.state.q[j] > self.limits.upper[j]
+        });
         match outside {
             Some(j) if !self.out_of_limits => {
                 self.out_of_limits = true;
@@ -367,7 +401,9 @@ impl<const N: usize, C: JointController<N>> Supervisor<N, C> {
         self.reference = self.interp.sample(now.as_nanos());
         let mut effort = JVec::zeros();
         if self.cfg.output == OutputMode::Effort {
-            effort = self.controller.step(&self.state, &self.reference, self.cfg.dt);
+            effort = self
+                .controller
+                .step(&self.state, &self.reference, self.cfg.dt);
             if !all_finite(&effort) {
                 self.event(now, EventKind::ControllerNonFinite, None, f64::NAN);
                 self.controller.reset(&self.state);

@@ -15,7 +15,10 @@ pub struct JointState<const N: usize> {
 
 impl<const N: usize> JointState<N> {
     pub fn at_rest(q: JVec<N>) -> Self {
-        Self { q, qd: JVec::zeros() }
+        Self {
+            q,
+            qd: JVec::zeros(),
+        }
     }
 }
 
@@ -29,7 +32,10 @@ pub struct Reference<const N: usize> {
 impl<const N: usize> Reference<N> {
     /// Stand still at `q`.
     pub fn hold(q: JVec<N>) -> Self {
-        Self { q, qd: JVec::zeros() }
+        Self {
+            q,
+            qd: JVec::zeros(),
+        }
     }
 }
 
@@ -54,7 +60,10 @@ impl PerJoint {
         match self {
             PerJoint::All(x) => Ok(JVec::from_element(*x)),
             PerJoint::Each(v) if v.len() >= N => Ok(JVec::from_iterator(v.iter().copied())),
-            PerJoint::Each(v) => Err(crate::ConfigError::TooFewGains { got: v.len(), need: N }),
+            PerJoint::Each(v) => Err(crate::ConfigError::TooFewGains {
+                got: v.len(),
+                need: N,
+            }),
         }
     }
 }

@@ -11,44 +11,66 @@ fn iso(p: &urdf_rs::Pose) -> Isometry3<f64> {
     let [r, pi, ya] = p.rpy.0;
     // URDF rpy is fixed-axis X, then Y, then Z: R = Rz(y)·Ry(p)·Rx(r), which is
     // what nalgebra's from_euler_angles builds.
-    Isometry3::from_parts(Translation3::new(x, y, z), UnitQuaternion::from_euler_angles(r, pi, ya))
+    Isometry3::from_parts(
+        Translation3::new(x, y, z),
+        UnitQuaternion::from_euler_angles(r, pi, ya),
+    )
 }
 
 fn movable(t: &JointType) -> bool {
-    matches!(t, JointType::Revolute | JointType::Continuous | JointType::Prismatic)
+    matches!(
+        t,
+        JointType::Revolute | JointType::Continuous | JointType::Prismatic
+    )
 }
 
 impl<const N: usize> ChainGravity<N> {
     /// `joints` names the controlled joints; other movable joints (a gripper)
     /// then count as fixed at zero. `None` takes every movable joint of the chain.
     pub fn from_urdf(path: &Path, joints: Option<&[&str]>) -> Result<Self, LimitsError> {
-        let robot = urdf_rs::read_file(path)
-            .map_err(|source| LimitsError::Urdf { path: path.display().to_string(), source })?;
+        let robot = urdf_rs::read_file(path).map_err(|source| LimitsError::Urdf {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::from_robot(&robot, joints)
     }
 
     pub fn from_urdf_str(xml: &str, joints: Option<&[&str]>) -> Result<Self, LimitsError> {
-        let robot =
-            urdf_rs::read_from_string(xml).map_err(|source| LimitsError::Urdf { path: "<string>".into(), source })?;
+        let robot = urdf_rs::read_from_string(xml).map_err(|source| LimitsError::Urdf {
+            path: "<string>".into(),
+            source,
+        })?;
         Self::from_robot(&robot, joints)
     }
 
     /// Walks from the root link along the branch that holds movable joints,
     /// folding fixed joints (and their links' masses) into the joint before them.
     pub fn from_robot(robot: &Robot, joints: Option<&[&str]>) -> Result<Self, LimitsError> {
-        if let Some(names) = joints {
-            if let Some(n) = names.iter().find(|n| !robot.joints.iter().any(|j| j.name == **n)) {
-                return Err(LimitsError::MissingJoint(n.to_string()));
-            }
+        if let Some(names) = joints
+            && let Some(n) = names
+                .iter()
+                .find(|n| !robot.joints.iter().any(|j| j.name == **n))
+        {
+            return Err(LimitsError::MissingJoint(n.to_string()));
         }
         let movable = |j: &urdf_rs::Joint| match joints {
             Some(names) => names.contains(&j.name.as_str()),
             None => movable(&j.joint_type),
         };
         let is_child = |l: &str| robot.joints.iter().any(|j| j.child.link == l);
-        let root = robot.links.iter().find(|l| !is_child(&l.name)).map(|l| l.name.clone()).unwrap_or_default();
+        let root = robot
+            .links
+            .iter()
+            .find(|l| !is_child(&l.name))
+            .map(|l| l.name.clone())
+            .unwrap_or_default();
         // Movable joints below a link, to pick the arm's branch at a fork.
-        fn below(robot: &Robot, link: &str, depth: usize, m: &dyn Fn(&urdf_rs::Joint) -> bool) -> usize {
+        fn below(
+            robot: &Robot,
+            link: &str,
+            depth: usize,
+            m: &dyn Fn(&urdf_rs::Joint) -> bool,
+        ) -> usize {
             if depth > 64 {
                 return 0;
             }
@@ -65,15 +87,15 @@ impl<const N: usize> ChainGravity<N> {
         let mut pending = Isometry3::identity();
         let mut cur = root;
         for _ in 0..256 {
-            if let Some(link) = robot.links.iter().find(|l| l.name == cur) {
-                if let Some(last) = links.last_mut() {
-                    let m = link.inertial.mass.value;
-                    if m > 0.0 {
-                        let c = pending * iso(&link.inertial.origin) * Point3::origin();
-                        let total = last.mass + m;
-                        last.com = Point3::from((last.com.coords * last.mass + c.coords * m) / total);
-                        last.mass = total;
-                    }
+            if let Some(link) = robot.links.iter().find(|l| l.name == cur)
+                && let Some(last) = links.last_mut()
+            {
+                let m = link.inertial.mass.value;
+                if m > 0.0 {
+                    let c = pending * iso(&link.inertial.origin) * Point3::origin();
+                    let total = last.mass + m;
+                    last.com = Point3::from((last.com.coords * last.mass + c.coords * m) / total);
+                    last.mass = total;
                 }
             }
             let next = robot
@@ -87,8 +109,11 @@ impl<const N: usize> ChainGravity<N> {
                 let a = j.axis.xyz.0;
                 let axis = Vector3::new(a[0], a[1], a[2]);
                 let norm = axis.norm();
-                if !(norm > 0.0) {
-                    return Err(LimitsError::Invalid { joint: j.name.clone(), what: "zero joint axis" });
+                if norm.is_nan() || norm <= 0.0 {
+                    return Err(LimitsError::Invalid {
+                        joint: j.name.clone(),
+                        what: "zero joint axis",
+                    });
                 }
                 links.push(ChainLink {
                     origin,
@@ -103,11 +128,19 @@ impl<const N: usize> ChainGravity<N> {
             }
             cur = j.child.link.clone();
         }
-        let arr: [ChainLink; N] = links.clone().try_into().map_err(|_| LimitsError::JointCount {
-            found: links.len(),
-            need: N,
-            names: "movable joints on the main chain".into(),
-        })?;
-        Ok(Self { links: arr, base: Isometry3::identity(), gravity: Vector3::new(0.0, 0.0, -9.81) })
+        let arr: [ChainLink; N] =
+            links
+                .clone()
+                .try_into()
+                .map_err(|_| LimitsError::JointCount {
+                    found: links.len(),
+                    need: N,
+                    names: "movable joints on the main chain".into(),
+                })?;
+        Ok(Self {
+            links: arr,
+            base: Isometry3::identity(),
+            gravity: Vector3::new(0.0, 0.0, -9.81),
+        })
     }
 }

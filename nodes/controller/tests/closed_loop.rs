@@ -24,7 +24,10 @@ fn pd_tracks_a_sine_within_10_mrad_rms() {
     let mut ls = rig(pd, plant, cfg());
     start(&mut ls);
     let err = follow(&mut ls, 4.0, trajectory::<7>);
-    let (r, m) = (rms(steady(&err)), steady(&err).iter().cloned().fold(0.0, f64::max));
+    let (r, m) = (
+        rms(steady(&err)),
+        steady(&err).iter().cloned().fold(0.0, f64::max),
+    );
     eprintln!("pd: rms {r:.4} max {m:.4}");
     assert!(r < 0.010 && m < 0.03, "rms {r} max {m}");
 }
@@ -35,7 +38,10 @@ fn unbiased_aic_tracks_a_sine_within_20_mrad_rms() {
     let mut ls = rig(uaic(plant.gravity_model()), plant, cfg());
     start(&mut ls);
     let err = follow(&mut ls, 4.0, trajectory::<7>);
-    let (r, m) = (rms(steady(&err)), steady(&err).iter().cloned().fold(0.0, f64::max));
+    let (r, m) = (
+        rms(steady(&err)),
+        steady(&err).iter().cloned().fold(0.0, f64::max),
+    );
     eprintln!("uaic: rms {r:.4} max {m:.4}");
     assert!(r < 0.020 && m < 0.05, "rms {r} max {m}");
 }
@@ -52,7 +58,10 @@ fn aic_tracks_a_slow_sine_within_stated_tolerance_6_joints() {
     let mut ls = rig(aic(plant.gravity_model()), plant, cfg());
     start(&mut ls);
     let err = follow(&mut ls, 20.0, |t| sine::<6>(t, 0.05));
-    let (r, m) = (rms(steady(&err)), steady(&err).iter().cloned().fold(0.0, f64::max));
+    let (r, m) = (
+        rms(steady(&err)),
+        steady(&err).iter().cloned().fold(0.0, f64::max),
+    );
     eprintln!("aic 0.05 Hz: rms {r:.4} max {m:.4}");
     assert!(r < 0.10 && m < 0.12, "rms {r} max {m}");
 }
@@ -69,7 +78,12 @@ fn aic_settles_on_a_set_point() {
     assert!(*last < 0.01, "{last}");
 }
 
-fn push_and_recover<C: JointController<7>>(c: C, plant: DecoupledPlant<7>, tol: f64, within_s: f64) {
+fn push_and_recover<C: JointController<7>>(
+    c: C,
+    plant: DecoupledPlant<7>,
+    tol: f64,
+    within_s: f64,
+) {
     let mut ls = rig(c, plant, cfg());
     start(&mut ls);
     let goal = q0::<7>();
@@ -82,14 +96,22 @@ fn push_and_recover<C: JointController<7>>(c: C, plant: DecoupledPlant<7>, tol: 
     assert!(peak > 0.02, "the push should move the arm, peak {peak}");
     let after = follow(&mut ls, within_s, |_| goal);
     let end = *after.last().unwrap();
-    eprintln!("{}: push peak {peak:.4}, error {within_s} s later {end:.5}", ls.supervisor.controller().name());
+    eprintln!(
+        "{}: push peak {peak:.4}, error {within_s} s later {end:.5}",
+        ls.supervisor.controller().name()
+    );
     assert!(end < tol, "{end}");
 }
 
 #[test]
 fn pd_recovers_from_a_push() {
     let plant = DecoupledPlant::<7>::arm_like(q0());
-    push_and_recover(PdGravity::new(&pd_gains(&plant), plant.gravity_model()).unwrap(), plant, 0.005, 1.0);
+    push_and_recover(
+        PdGravity::new(&pd_gains(&plant), plant.gravity_model()).unwrap(),
+        plant,
+        0.005,
+        1.0,
+    );
 }
 
 #[test]
@@ -155,15 +177,29 @@ fn velocity_from_finite_differences_is_enough_to_track() {
 fn position_mode_outputs_the_reference() {
     let plant = DecoupledPlant::<6>::arm_like(q0());
     let c = PdGravity::new(&pd_gains(&plant), plant.gravity_model()).unwrap();
-    let mut ls = rig(c, plant, SupervisorConfig { output: OutputMode::Position, ..cfg() });
+    let mut ls = rig(
+        c,
+        plant,
+        SupervisorConfig {
+            output: OutputMode::Position,
+            ..cfg()
+        },
+    );
     start(&mut ls);
     let goal = q0::<6>() + JVec::<6>::from_element(0.08);
-    let chunk = TargetChunk::single(kotoba_core::Stamp::from_secs_f64(ls.now_secs() + 0.05), goal);
+    let chunk = TargetChunk::single(
+        kotoba_core::Stamp::from_secs_f64(ls.now_secs() + 0.05),
+        goal,
+    );
     ls.tick(Some(&chunk));
     let mut last = ls.tick(None);
     for _ in 0..60 {
         last = ls.tick(None);
     }
     assert_eq!(last.effort, JVec::<6>::zeros());
-    assert!((last.position - goal).abs().max() < 1e-9, "{:?}", last.position);
+    assert!(
+        (last.position - goal).abs().max() < 1e-9,
+        "{:?}",
+        last.position
+    );
 }

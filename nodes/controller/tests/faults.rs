@@ -7,7 +7,11 @@ use kotoba_controller::plant::DecoupledPlant;
 use kotoba_controller::*;
 use kotoba_core::Stamp;
 
-type Rig7 = kotoba_controller::lockstep::Lockstep<7, UnbiasedActiveInference<7, plant::PendulumGravity<7>>, DecoupledPlant<7>>;
+type Rig7 = kotoba_controller::lockstep::Lockstep<
+    7,
+    UnbiasedActiveInference<7, plant::PendulumGravity<7>>,
+    DecoupledPlant<7>,
+>;
 
 fn tracking_rig() -> Rig7 {
     let plant = DecoupledPlant::<7>::arm_like(q0());
@@ -36,7 +40,11 @@ fn encoders_stop_then_brake_within_timeout_ticks() {
             assert!(c.brake && c.effort == JVec::<7>::zeros());
         }
     }
-    assert_eq!(braked_at, Some(n), "brakes on the tick after {n} ticks without a sample");
+    assert_eq!(
+        braked_at,
+        Some(n),
+        "brakes on the tick after {n} ticks without a sample"
+    );
     let ev = events(&mut ls);
     assert_eq!(kinds(&ev), vec![EventKind::EncoderStale]);
     assert!(!ev[0].kind.reason().is_empty());
@@ -62,7 +70,10 @@ fn nan_target_is_rejected_and_the_arm_holds() {
     for _ in 0..500 {
         ls.tick(None);
     }
-    assert!((ls.plant.state.q - held).abs().max() < 0.02, "holds where it was");
+    assert!(
+        (ls.plant.state.q - held).abs().max() < 0.02,
+        "holds where it was"
+    );
 }
 
 #[test]
@@ -71,7 +82,11 @@ fn nan_encoder_sample_is_rejected() {
     let now = ls.clock.now_stamp();
     let mut q = ls.plant.state.q;
     q[1] = f64::INFINITY;
-    let s = EncoderSample { stamp: now, q, qd: None };
+    let s = EncoderSample {
+        stamp: now,
+        q,
+        qd: None,
+    };
     let c = ls.supervisor.tick(now, Some(&s), None, false);
     assert!(all_finite(&c.effort));
     let ev = events(&mut ls);
@@ -92,20 +107,33 @@ fn target_beyond_limits_is_clamped() {
     let chunk = TargetChunk::single(Stamp::from_secs_f64(ls.now_secs() + 0.05), far);
     ls.tick(Some(&chunk));
     let ev = events(&mut ls);
-    assert_eq!(kinds(&ev), vec![EventKind::TargetClamped, EventKind::PolicyResumed]);
+    assert_eq!(
+        kinds(&ev),
+        vec![EventKind::TargetClamped, EventKind::PolicyResumed]
+    );
     assert_eq!(ev[0].joint, Some(0));
     assert_eq!(ev[0].value, 2.6);
     for _ in 0..100 {
         ls.tick(None);
         assert!(ls.supervisor.reference().q[0] <= 2.5);
     }
-    assert!((ls.supervisor.reference().q[0] - 2.5).abs() < 1e-9, "reaches the clamped target");
+    assert!(
+        (ls.supervisor.reference().q[0] - 2.5).abs() < 1e-9,
+        "reaches the clamped target"
+    );
 }
 
 #[test]
 fn target_beyond_limits_is_rejected_when_configured() {
     let plant = DecoupledPlant::<7>::arm_like(q0());
-    let mut ls = rig(uaic(plant.gravity_model()), plant, SupervisorConfig { limit_action: LimitAction::Reject, ..cfg() });
+    let mut ls = rig(
+        uaic(plant.gravity_model()),
+        plant,
+        SupervisorConfig {
+            limit_action: LimitAction::Reject,
+            ..cfg()
+        },
+    );
     start(&mut ls);
     let mut far = q0::<7>();
     far[6] = -3.0;
@@ -176,7 +204,11 @@ fn estop_latches_until_cleared() {
     assert_eq!(c.mode, Mode::EStopped);
     assert!(c.brake && c.effort == JVec::<7>::zeros());
     ls.estop = false;
-    assert_eq!(ls.tick(None).mode, Mode::EStopped, "stays stopped without a clear");
+    assert_eq!(
+        ls.tick(None).mode,
+        Mode::EStopped,
+        "stays stopped without a clear"
+    );
     // Targets are ignored while stopped.
     let chunk = TargetChunk::single(Stamp::from_secs_f64(ls.now_secs() + 0.05), q0());
     ls.tick(Some(&chunk));
@@ -184,14 +216,25 @@ fn estop_latches_until_cleared() {
     assert_eq!(ls.tick(None).mode, Mode::Holding);
     assert_eq!(
         kinds(&events(&mut ls)),
-        vec![EventKind::EStop, EventKind::TargetIgnored, EventKind::EStopCleared]
+        vec![
+            EventKind::EStop,
+            EventKind::TargetIgnored,
+            EventKind::EStopCleared
+        ]
     );
 }
 
 #[test]
 fn effort_saturation_is_clamped_and_reported_once() {
     let plant = DecoupledPlant::<7>::arm_like(q0());
-    let pd = PdGravity::new(&PdGains { kp: PerJoint::All(5000.0), kd: PerJoint::All(10.0) }, plant.gravity_model()).unwrap();
+    let pd = PdGravity::new(
+        &PdGains {
+            kp: PerJoint::All(5000.0),
+            kd: PerJoint::All(10.0),
+        },
+        plant.gravity_model(),
+    )
+    .unwrap();
     let mut sup_lim = limits::<7>();
     sup_lim.effort = JVec::from_element(5.0);
     let clock = kotoba_core::ManualClock::new(Stamp { sec: 1, nanosec: 0 });
@@ -206,7 +249,13 @@ fn effort_saturation_is_clamped_and_reported_once() {
         assert!(c.effort.abs().max() <= 5.0);
     }
     let ev = events(&mut ls);
-    assert_eq!(ev.iter().filter(|e| e.kind == EventKind::EffortSaturated).count(), 1, "{ev:?}");
+    assert_eq!(
+        ev.iter()
+            .filter(|e| e.kind == EventKind::EffortSaturated)
+            .count(),
+        1,
+        "{ev:?}"
+    );
 }
 
 trait NowStamp {
@@ -229,6 +278,12 @@ fn a_target_in_the_same_tick_as_the_first_sample_is_checked_against_the_measured
     let chunk = TargetChunk::single(Stamp::from_secs_f64(ls.now_secs() + 0.05), goal);
     let c = ls.tick(Some(&chunk));
     assert_eq!(c.mode, Mode::Tracking);
-    assert_eq!(kinds(&events(&mut ls)), vec![EventKind::Started, EventKind::PolicyResumed]);
-    assert!((c.position - q0::<7>()).abs().max() < 1e-9, "starts from the measured pose");
+    assert_eq!(
+        kinds(&events(&mut ls)),
+        vec![EventKind::Started, EventKind::PolicyResumed]
+    );
+    assert!(
+        (c.position - q0::<7>()).abs().max() < 1e-9,
+        "starts from the measured pose"
+    );
 }

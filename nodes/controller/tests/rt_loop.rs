@@ -12,9 +12,16 @@ use std::time::Duration;
 fn loop_thread_runs_and_hands_the_core_back() {
     let plant = DecoupledPlant::<6>::arm_like(JVec::from_element(0.1));
     let pd = PdGravity::new(&PdGains::default(), plant.gravity_model()).unwrap();
-    let sup = Supervisor::new(SupervisorConfig::default(), JointLimits::uniform(2.5, 2.0, 87.0), pd);
+    let sup = Supervisor::new(
+        SupervisorConfig::default(),
+        JointLimits::uniform(2.5, 2.0, 87.0),
+        pd,
+    );
     // Ask for SCHED_FIFO and mlockall like production; refusal must not fail.
-    let cfg = RtConfig { lock_memory: false, ..RtConfig::default() };
+    let cfg = RtConfig {
+        lock_memory: false,
+        ..RtConfig::default()
+    };
     let (core, mut ports) = rt::channel(sup, &cfg);
     let handle = rt::spawn(core, SystemClock, &cfg).unwrap();
     assert!(handle.is_running());
@@ -24,7 +31,11 @@ fn loop_thread_runs_and_hands_the_core_back() {
     let mut commands = 0;
     let mut last = None;
     for _ in 0..100 {
-        ports.encoder.write(Some(EncoderSample { stamp: SystemClock.now(), q: plant.state.q, qd: None }));
+        ports.encoder.write(Some(EncoderSample {
+            stamp: SystemClock.now(),
+            q: plant.state.q,
+            qd: None,
+        }));
         std::thread::sleep(Duration::from_millis(2));
         while let Ok(c) = ports.commands.pop() {
             commands += 1;
@@ -37,7 +48,9 @@ fn loop_thread_runs_and_hands_the_core_back() {
     assert!(commands > 20, "commands flow out ({commands})");
     assert_eq!(last.unwrap().mode, Mode::Holding);
     assert_eq!(ports.events.pop().map(|e| e.kind), Ok(EventKind::Started));
-    ports.estop.store(true, std::sync::atomic::Ordering::Release);
+    ports
+        .estop
+        .store(true, std::sync::atomic::Ordering::Release);
     std::thread::sleep(Duration::from_millis(20));
     let core = handle.stop().unwrap();
     assert_eq!(core.supervisor.mode(), Mode::EStopped);

@@ -44,13 +44,21 @@ fn exercise<const N: usize, C: JointController<N>>(mut sup: Supervisor<N, C>) ->
     let mut plant = DecoupledPlant::<N>::arm_like(JVec::from_element(0.1));
     let dt = 0.001;
     // Warm-up outside the count (first-use lazies, if any, are not per-tick).
-    let mut now = Stamp { sec: 10, nanosec: 0 };
+    let mut now = Stamp {
+        sec: 10,
+        nanosec: 0,
+    };
     let mut run = |sup: &mut Supervisor<N, C>, k: u64, now: &mut Stamp, seen: &mut [bool; 32]| {
         let s = plant.state;
-        let sample = EncoderSample { stamp: *now, q: s.q, qd: (k % 2 == 0).then_some(s.qd) };
+        let sample = EncoderSample {
+            stamp: *now,
+            q: s.q,
+            qd: k.is_multiple_of(2).then_some(s.qd),
+        };
         let enc = (!(3000..3020).contains(&k)).then_some(&sample);
         let t = k as f64 * dt;
-        let mut goal = JVec::<N>::from_fn(|i, _| 0.1 + 0.2 * ((t + i as f64).sin() - (i as f64).sin()));
+        let mut goal =
+            JVec::<N>::from_fn(|i, _| 0.1 + 0.2 * ((t + i as f64).sin() - (i as f64).sin()));
         if k == 1500 {
             goal[0] = f64::NAN;
         }
@@ -61,10 +69,10 @@ fn exercise<const N: usize, C: JointController<N>>(mut sup: Supervisor<N, C>) ->
             goal[2] = 9.0;
         }
         let mut chunk = TargetChunk::single(now.add(std::time::Duration::from_millis(50)), goal);
-        if k % 200 == 0 {
+        if k.is_multiple_of(200) {
             let _ = chunk.push(now.add(std::time::Duration::from_millis(100)), goal);
         }
-        let policy = k % 50 == 0 && !(2000..2400).contains(&k);
+        let policy = k.is_multiple_of(50) && !(2000..2400).contains(&k);
         let estop = (4000..4010).contains(&k);
         if k == 4020 {
             sup.clear_estop();
@@ -85,7 +93,19 @@ fn exercise<const N: usize, C: JointController<N>>(mut sup: Supervisor<N, C>) ->
     }
     let n = allocs() - before;
     use EventKind::*;
-    for kind in [Started, TargetNonFinite, TargetJump, TargetClamped, PolicyStale, PolicyResumed, EncoderStale, EncoderRecovered, EStop, EStopCleared, EffortSaturated] {
+    for kind in [
+        Started,
+        TargetNonFinite,
+        TargetJump,
+        TargetClamped,
+        PolicyStale,
+        PolicyResumed,
+        EncoderStale,
+        EncoderRecovered,
+        EStop,
+        EStopCleared,
+        EffortSaturated,
+    ] {
         assert!(seen[kind as usize], "the run never went through {kind:?}");
     }
     n
@@ -99,19 +119,45 @@ fn limits<const N: usize>() -> JointLimits<N> {
 
 #[test]
 fn ticks_do_not_allocate() {
-    let cfg = SupervisorConfig { policy_period: 0.05, ..Default::default() };
+    let cfg = SupervisorConfig {
+        policy_period: 0.05,
+        ..Default::default()
+    };
     let g7 = DecoupledPlant::<7>::arm_like(JVec::zeros()).gravity_model();
     let g6 = DecoupledPlant::<6>::arm_like(JVec::zeros()).gravity_model();
-    let n = exercise(Supervisor::new(cfg.clone(), limits::<7>(), ActiveInference::new(&AicGains::default(), g7).unwrap()));
+    let n = exercise(Supervisor::new(
+        cfg.clone(),
+        limits::<7>(),
+        ActiveInference::new(&AicGains::default(), g7).unwrap(),
+    ));
     assert_eq!(n, 0, "aic 7");
-    let n = exercise(Supervisor::new(cfg.clone(), limits::<6>(), ActiveInference::new(&AicGains::default(), g6).unwrap()));
+    let n = exercise(Supervisor::new(
+        cfg.clone(),
+        limits::<6>(),
+        ActiveInference::new(&AicGains::default(), g6).unwrap(),
+    ));
     assert_eq!(n, 0, "aic 6");
-    let n = exercise(Supervisor::new(cfg.clone(), limits::<7>(), UnbiasedActiveInference::new(&UaicGains::default(), g7).unwrap()));
+    let n = exercise(Supervisor::new(
+        cfg.clone(),
+        limits::<7>(),
+        UnbiasedActiveInference::new(&UaicGains::default(), g7).unwrap(),
+    ));
     assert_eq!(n, 0, "uaic 7");
-    let n = exercise(Supervisor::new(cfg.clone(), limits::<6>(), PdGravity::new(&PdGains::default(), g6).unwrap()));
+    let n = exercise(Supervisor::new(
+        cfg.clone(),
+        limits::<6>(),
+        PdGravity::new(&PdGains::default(), g6).unwrap(),
+    ));
     assert_eq!(n, 0, "pd 6");
-    let interp = SupervisorConfig { interpolation: Interpolation::Linear, ..cfg.clone() };
-    let n = exercise(Supervisor::new(interp, limits::<7>(), PdGravity::new(&PdGains::default(), g7).unwrap()));
+    let interp = SupervisorConfig {
+        interpolation: Interpolation::Linear,
+        ..cfg.clone()
+    };
+    let n = exercise(Supervisor::new(
+        interp,
+        limits::<7>(),
+        PdGravity::new(&PdGains::default(), g7).unwrap(),
+    ));
     assert_eq!(n, 0, "pd 7 linear");
 }
 
@@ -127,15 +173,26 @@ fn a_counted_allocation_is_seen() {
 fn loop_core_tick_does_not_allocate() {
     use kotoba_controller::rt::{RtConfig, channel};
     let g7 = DecoupledPlant::<7>::arm_like(JVec::zeros()).gravity_model();
-    let sup = Supervisor::new(SupervisorConfig::default(), limits::<7>(), ActiveInference::new(&AicGains::default(), g7).unwrap());
+    let sup = Supervisor::new(
+        SupervisorConfig::default(),
+        limits::<7>(),
+        ActiveInference::new(&AicGains::default(), g7).unwrap(),
+    );
     let (mut core, mut ports) = channel(sup, &RtConfig::default());
     let mut now = Stamp { sec: 1, nanosec: 0 };
     let mut count = 0;
     for k in 0..3000u64 {
         // The transport side (other threads in real use) pushes and drains.
-        ports.encoder.write(Some(EncoderSample { stamp: now, q: JVec::from_element(0.1), qd: None }));
+        ports.encoder.write(Some(EncoderSample {
+            stamp: now,
+            q: JVec::from_element(0.1),
+            qd: None,
+        }));
         if k % 50 == 0 {
-            ports.target.write(Some(TargetChunk::single(now.add(std::time::Duration::from_millis(50)), JVec::from_element(0.15))));
+            ports.target.write(Some(TargetChunk::single(
+                now.add(std::time::Duration::from_millis(50)),
+                JVec::from_element(0.15),
+            )));
         }
         let before = allocs();
         core.tick(now);

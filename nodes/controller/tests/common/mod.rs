@@ -10,7 +10,11 @@ pub const DT: f64 = 0.001;
 pub const POLICY_PERIOD: f64 = 0.05; // 20 Hz
 
 pub fn cfg() -> SupervisorConfig {
-    SupervisorConfig { dt: DT, policy_period: POLICY_PERIOD, ..Default::default() }
+    SupervisorConfig {
+        dt: DT,
+        policy_period: POLICY_PERIOD,
+        ..Default::default()
+    }
 }
 
 pub fn limits<const N: usize>() -> JointLimits<N> {
@@ -35,7 +39,10 @@ pub fn rig<const N: usize, C: JointController<N>>(
     plant: DecoupledPlant<N>,
     sup_cfg: SupervisorConfig,
 ) -> Lockstep<N, C, DecoupledPlant<N>> {
-    let clock = ManualClock::new(Stamp { sec: 100, nanosec: 0 });
+    let clock = ManualClock::new(Stamp {
+        sec: 100,
+        nanosec: 0,
+    });
     let sup = Supervisor::new(sup_cfg, limits(), controller);
     Lockstep::new(sup, plant, clock)
 }
@@ -44,7 +51,9 @@ pub fn aic<const N: usize>(g: PendulumGravity<N>) -> ActiveInference<N, Pendulum
     ActiveInference::new(&AicGains::default(), g).unwrap()
 }
 
-pub fn uaic<const N: usize>(g: PendulumGravity<N>) -> UnbiasedActiveInference<N, PendulumGravity<N>> {
+pub fn uaic<const N: usize>(
+    g: PendulumGravity<N>,
+) -> UnbiasedActiveInference<N, PendulumGravity<N>> {
     UnbiasedActiveInference::new(&UaicGains::default(), g).unwrap()
 }
 
@@ -55,7 +64,10 @@ pub fn trajectory<const N: usize>(t: f64) -> JVec<N> {
 
 /// A 0.25 rad sine of `hz` per joint about q0 (phase-shifted per joint).
 pub fn sine<const N: usize>(t: f64, hz: f64) -> JVec<N> {
-    q0::<N>() + JVec::from_fn(|i, _| 0.25 * (std::f64::consts::TAU * hz * t + i as f64).sin() - 0.25 * (i as f64).sin())
+    q0::<N>()
+        + JVec::from_fn(|i, _| {
+            0.25 * (std::f64::consts::TAU * hz * t + i as f64).sin() - 0.25 * (i as f64).sin()
+        })
 }
 
 /// Runs `secs` seconds with a 20 Hz policy sending "be at trajectory(t + period)"
@@ -71,8 +83,12 @@ pub fn follow<const N: usize, C: JointController<N>>(
     let mut err = Vec::with_capacity(ticks as usize);
     for k in 0..ticks {
         let t = k as f64 * DT;
-        let chunk = (k % every == 0)
-            .then(|| TargetChunk::single(Stamp::from_secs_f64(t0 + t + POLICY_PERIOD), traj(t + POLICY_PERIOD)));
+        let chunk = (k % every == 0).then(|| {
+            TargetChunk::single(
+                Stamp::from_secs_f64(t0 + t + POLICY_PERIOD),
+                traj(t + POLICY_PERIOD),
+            )
+        });
         ls.tick(chunk.as_ref());
         err.push((ls.plant.state.q - traj(t + DT)).abs().max());
     }
@@ -83,9 +99,14 @@ pub fn follow<const N: usize, C: JointController<N>>(
 pub fn start<const N: usize, C: JointController<N>>(ls: &mut Lockstep<N, C, DecoupledPlant<N>>) {
     let c = ls.tick(None);
     assert_eq!(c.mode, Mode::Holding);
-    assert_eq!(ls.supervisor.pop_event().map(|e| e.kind), Some(EventKind::Started));
+    assert_eq!(
+        ls.supervisor.pop_event().map(|e| e.kind),
+        Some(EventKind::Started)
+    );
 }
 
-pub fn events<const N: usize, C: JointController<N>>(ls: &mut Lockstep<N, C, DecoupledPlant<N>>) -> Vec<Event> {
+pub fn events<const N: usize, C: JointController<N>>(
+    ls: &mut Lockstep<N, C, DecoupledPlant<N>>,
+) -> Vec<Event> {
     std::iter::from_fn(|| ls.supervisor.pop_event()).collect()
 }
