@@ -50,7 +50,7 @@ impl Camera {
             return Err(SimError::Config(format!("camera size {width}x{height} must be within 1x1..640x480")));
         }
         let camera_id = sim.camera_id();
-        let model = sim.mj_data().model().try_clone().map_err(|e| SimError::Render(e.to_string()))?;
+        let model = sim.mj_data().model().clone();
         let (tx, job_rx) = sync_channel::<Job>(POOL);
         let (reply_tx, rx) = sync_channel::<Reply>(POOL);
         let (ready_tx, ready_rx) = sync_channel::<std::result::Result<(), String>>(1);
@@ -101,7 +101,7 @@ impl Camera {
     fn refill(&mut self, sim: &Sim) -> Result<()> {
         self.pool.clear();
         for _ in 0..POOL.saturating_sub(self.in_flight) {
-            let model = sim.mj_data().model().try_clone().map_err(|e| SimError::Render(e.to_string()))?;
+            let model = sim.mj_data().model().clone();
             let n = (self.width * self.height * 3) as usize;
             let frame = Frame { width: self.width, height: self.height, time: 0.0, rgb: Vec::with_capacity(n) };
             self.pool.push(Job { data: MjData::new(Box::new(model)), frame });

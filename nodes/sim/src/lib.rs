@@ -1,20 +1,26 @@
 #![doc = include_str!("../README.md")]
 
+mod bench;
 mod camera;
 mod config;
 mod encoder;
 mod episode;
 mod error;
 mod grasp;
+mod episode_run;
+pub mod expert;
 pub mod ik;
 mod mjcf;
 mod robot;
 mod sim;
+pub mod task;
 
+pub use bench::bench_sim;
 pub use camera::{Camera, Frame};
 pub use config::{CameraConfig, EncoderConfig, GraspConfig, RandomizeConfig, ServoGains, SimConfig, TowelConfig};
 pub use encoder::{Encoder, JointReading};
 pub use episode::EpisodeParams;
+pub use episode_run::{EpisodeOutcome, run_scripted};
 pub use error::{Result, SimError};
 pub use robot::{DEFAULT_URDF, JointSpec, RobotModel};
 pub use sim::{Mode, Sim, StepEvent};

@@ -139,7 +139,7 @@ pub fn scene_xml(robot: &RobotModel, cfg: &SimConfig, ep: &EpisodeParams) -> Str
     <default class="visual"><geom contype="0" conaffinity="0" group="2" rgba="0.55 0.6 0.65 1"/></default>
     <default class="finger_visual"><geom contype="0" conaffinity="0" group="2" rgba="0.15 0.15 0.15 1"/></default>
     <default class="collision"><geom group="3" rgba="0.5 0.5 0.5 0.3"/></default>
-    <default class="pad"><geom group="3" contype="4" conaffinity="3" condim="4" friction="1" priority="1" solref="0.004 1"/></default>
+    <default class="pad"><geom group="3" contype="4" conaffinity="{pad_aff}" condim="4" friction="1" priority="1" solref="0.004 1"/></default>
   </default>
 </default>
 <worldbody>
@@ -149,6 +149,7 @@ pub fn scene_xml(robot: &RobotModel, cfg: &SimConfig, ep: &EpisodeParams) -> Str
 <body name="{root}" childclass="arm" pos="{rp}" quat="{rq}">
 "#,
         dt = cfg.timestep,
+        pad_aff = 1,
         amb = ep.ambient,
         ld = v3(ep.light_dir),
         li = ep.light_diffuse,
