@@ -4,6 +4,7 @@ mod aic;
 mod controller;
 mod events;
 mod gravity;
+mod joint_map;
 mod limits;
 pub mod lockstep;
 pub mod metrics;
@@ -23,6 +24,7 @@ pub use aic::{ActiveInference, AicGains};
 pub use controller::JointController;
 pub use events::{Event, EventKind, EventQueue, Level};
 pub use gravity::{ChainGravity, ChainLink, GravityModel, NoGravity};
+pub use joint_map::{JointMap, JointMapError};
 pub use limits::{JointLimits, LimitsError};
 pub use pd::{PdGains, PdGravity};
 pub use reference::{
