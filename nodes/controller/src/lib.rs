@@ -8,6 +8,8 @@ mod joint_map;
 mod limits;
 pub mod lockstep;
 pub mod metrics;
+#[cfg(feature = "mujoco")]
+pub mod mujoco;
 mod pd;
 pub mod plant;
 mod reference;
