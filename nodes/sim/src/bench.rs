@@ -19,9 +19,17 @@ struct Run {
 
 fn run(seconds: f64, camera: bool, seed: u64) -> Result<Run> {
     let cfg = SimConfig::default();
-    let (dt, rate, (w, h)) = (cfg.timestep, cfg.camera.rate_hz, (cfg.camera.width, cfg.camera.height));
+    let (dt, rate, (w, h)) = (
+        cfg.timestep,
+        cfg.camera.rate_hz,
+        (cfg.camera.width, cfg.camera.height),
+    );
     let mut sim = Sim::new(cfg, RobotModel::default_arm(), seed)?;
-    let mut cam = if camera { Some(Camera::new(&sim, w, h)?) } else { None };
+    let mut cam = if camera {
+        Some(Camera::new(&sim, w, h)?)
+    } else {
+        None
+    };
     let ecfg = ExpertConfig::default();
     let mut expert = Expert::new(Task::LeftToRight, ecfg.clone(), &sim, seed);
     let per_tick = (ecfg.period / dt).round() as u64;
@@ -47,7 +55,12 @@ fn run(seconds: f64, camera: bool, seed: u64) -> Result<Run> {
     }
     let wall = t0.elapsed().as_secs_f64();
     let dropped = cam.as_ref().map_or(0, |c| c.dropped());
-    Ok(Run { rtf: seconds / wall, step_us: wall / steps as f64 * 1e6, frames, dropped })
+    Ok(Run {
+        rtf: seconds / wall,
+        step_us: wall / steps as f64 * 1e6,
+        frames,
+        dropped,
+    })
 }
 
 /// Runs the benchmark; `quick` simulates 4 s instead of 12 s (the whole fold).
@@ -57,12 +70,32 @@ pub fn bench_sim(quick: bool) -> Result<BenchReport> {
     rep.note(format!("MuJoCo 3.17.0, 1 ms step, 9x9 flex towel, scripted left-to-right fold, {seconds} s simulated per run"));
     rep.note("camera: 128x128 rgb8 at 10 Hz on a render thread (Mesa EGL, CPU)");
     let plain = run(seconds, false, 1)?;
-    rep.push(BenchRow::new("real-time factor, no camera", plain.rtf, "x").target(1.0, Better::Higher));
-    rep.push(BenchRow::new("physics step, no camera", plain.step_us, "us"));
+    rep.push(
+        BenchRow::new("real-time factor, no camera", plain.rtf, "x").target(1.0, Better::Higher),
+    );
+    rep.push(BenchRow::new(
+        "physics step, no camera",
+        plain.step_us,
+        "us",
+    ));
     let cam = run(seconds, true, 1)?;
-    rep.push(BenchRow::new("real-time factor, camera 128x128 @ 10 Hz", cam.rtf, "x").target(1.0, Better::Higher));
-    rep.push(BenchRow::new("physics step, with camera", cam.step_us, "us"));
-    rep.push(BenchRow::new("camera frames delivered", cam.frames as f64, "frames"));
-    rep.push(BenchRow::new("camera frames dropped", cam.dropped as f64, "frames").target(0.0, Better::Lower));
+    rep.push(
+        BenchRow::new("real-time factor, camera 128x128 @ 10 Hz", cam.rtf, "x")
+            .target(1.0, Better::Higher),
+    );
+    rep.push(BenchRow::new(
+        "physics step, with camera",
+        cam.step_us,
+        "us",
+    ));
+    rep.push(BenchRow::new(
+        "camera frames delivered",
+        cam.frames as f64,
+        "frames",
+    ));
+    rep.push(
+        BenchRow::new("camera frames dropped", cam.dropped as f64, "frames")
+            .target(0.0, Better::Lower),
+    );
     Ok(rep)
 }

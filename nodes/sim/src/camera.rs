@@ -47,7 +47,9 @@ impl Camera {
     /// no EGL device can be opened.
     pub fn new(sim: &Sim, width: u32, height: u32) -> Result<Self> {
         if width == 0 || height == 0 || width > 640 || height > 480 {
-            return Err(SimError::Config(format!("camera size {width}x{height} must be within 1x1..640x480")));
+            return Err(SimError::Config(format!(
+                "camera size {width}x{height} must be within 1x1..640x480"
+            )));
         }
         let camera_id = sim.camera_id();
         let model = sim.mj_data().model().clone();
@@ -93,7 +95,17 @@ impl Camera {
             .recv()
             .map_err(|_| SimError::Render("render thread exited".into()))?
             .map_err(SimError::Render)?;
-        let mut cam = Self { width, height, camera_id, pool: Vec::new(), tx: Some(tx), rx, thread: Some(thread), in_flight: 0, dropped: 0 };
+        let mut cam = Self {
+            width,
+            height,
+            camera_id,
+            pool: Vec::new(),
+            tx: Some(tx),
+            rx,
+            thread: Some(thread),
+            in_flight: 0,
+            dropped: 0,
+        };
         cam.refill(sim)?;
         Ok(cam)
     }
@@ -103,8 +115,16 @@ impl Camera {
         for _ in 0..POOL.saturating_sub(self.in_flight) {
             let model = sim.mj_data().model().clone();
             let n = (self.width * self.height * 3) as usize;
-            let frame = Frame { width: self.width, height: self.height, time: 0.0, rgb: Vec::with_capacity(n) };
-            self.pool.push(Job { data: MjData::new(Box::new(model)), frame });
+            let frame = Frame {
+                width: self.width,
+                height: self.height,
+                time: 0.0,
+                rgb: Vec::with_capacity(n),
+            };
+            self.pool.push(Job {
+                data: MjData::new(Box::new(model)),
+                frame,
+            });
         }
         Ok(())
     }
@@ -113,7 +133,9 @@ impl Camera {
     /// frame) when all state copies are still in flight. Never blocks.
     pub fn request(&mut self, sim: &Sim) -> Result<bool> {
         if self.camera_id != sim.camera_id() {
-            return Err(SimError::Render("the camera was created for another scene".into()));
+            return Err(SimError::Render(
+                "the camera was created for another scene".into(),
+            ));
         }
         let Some(mut job) = self.pool.pop() else {
             self.dropped += 1;
@@ -122,12 +144,21 @@ impl Camera {
         if sim.mj_data().copy_visual_to(&mut job.data).is_err() {
             // New episode, new model: rebuild the state copies.
             self.refill(sim)?;
-            job = self.pool.pop().ok_or_else(|| SimError::Render("no state copy".into()))?;
-            sim.mj_data().copy_visual_to(&mut job.data).map_err(|e| SimError::Render(e.to_string()))?;
+            job = self
+                .pool
+                .pop()
+                .ok_or_else(|| SimError::Render("no state copy".into()))?;
+            sim.mj_data()
+                .copy_visual_to(&mut job.data)
+                .map_err(|e| SimError::Render(e.to_string()))?;
         }
         job.frame.time = sim.time();
-        let tx = self.tx.as_ref().ok_or_else(|| SimError::Render("camera closed".into()))?;
-        tx.send(job).map_err(|_| SimError::Render("render thread exited".into()))?;
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| SimError::Render("camera closed".into()))?;
+        tx.send(job)
+            .map_err(|_| SimError::Render("render thread exited".into()))?;
         self.in_flight += 1;
         Ok(true)
     }
@@ -160,7 +191,10 @@ impl Camera {
         if self.in_flight == 0 {
             return Err(SimError::Render("no frame was requested".into()));
         }
-        let r = self.rx.recv().map_err(|_| SimError::Render("render thread exited".into()))?;
+        let r = self
+            .rx
+            .recv()
+            .map_err(|_| SimError::Render("render thread exited".into()))?;
         self.take(r)
     }
 

@@ -100,8 +100,14 @@ pub struct GraspConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
-        let big = ServoGains { kp: 3500.0, dampratio: 1.0 };
-        let small = ServoGains { kp: 3000.0, dampratio: 1.0 };
+        let big = ServoGains {
+            kp: 3500.0,
+            dampratio: 1.0,
+        };
+        let small = ServoGains {
+            kp: 3000.0,
+            dampratio: 1.0,
+        };
         Self {
             timestep: 0.001,
             armature: 0.1,
@@ -120,19 +126,38 @@ impl Default for SimConfig {
 
 impl Default for TowelConfig {
     fn default() -> Self {
-        Self { count: 9, radius: 0.004, mass: 0.05, edge_damping: 0.01 }
+        Self {
+            count: 9,
+            radius: 0.004,
+            mass: 0.05,
+            edge_damping: 0.01,
+        }
     }
 }
 
 impl Default for CameraConfig {
     fn default() -> Self {
-        Self { width: 128, height: 128, rate_hz: 10.0, pos: [1.15, 0.0, 0.85], target: [0.45, 0.0, 0.05], fovy: 45.0 }
+        Self {
+            width: 128,
+            height: 128,
+            rate_hz: 10.0,
+            pos: [1.15, 0.0, 0.85],
+            target: [0.45, 0.0, 0.05],
+            fovy: 45.0,
+        }
     }
 }
 
 impl Default for EncoderConfig {
     fn default() -> Self {
-        Self { position_noise: 0.0, velocity_noise: 0.0, effort_noise: 0.0, position_step: 0.0, velocity_step: 0.0, effort_step: 0.0 }
+        Self {
+            position_noise: 0.0,
+            velocity_noise: 0.0,
+            effort_noise: 0.0,
+            position_step: 0.0,
+            velocity_step: 0.0,
+            effort_step: 0.0,
+        }
     }
 }
 
@@ -152,6 +177,10 @@ impl Default for RandomizeConfig {
 
 impl Default for GraspConfig {
     fn default() -> Self {
-        Self { half_size: [0.02, 0.03, 0.025], layer: 0.006, close_below: 0.012 }
+        Self {
+            half_size: [0.02, 0.03, 0.025],
+            layer: 0.006,
+            close_below: 0.012,
+        }
     }
 }

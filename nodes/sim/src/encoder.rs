@@ -16,7 +16,12 @@ pub struct JointReading {
 
 impl JointReading {
     pub fn with_joints(n: usize) -> Self {
-        Self { time: 0.0, position: vec![0.0; n], velocity: vec![0.0; n], effort: vec![0.0; n] }
+        Self {
+            time: 0.0,
+            position: vec![0.0; n],
+            velocity: vec![0.0; n],
+            effort: vec![0.0; n],
+        }
     }
 }
 
@@ -28,7 +33,10 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn new(cfg: EncoderConfig, seed: u64) -> Self {
-        Self { cfg, rng: ChaCha8Rng::seed_from_u64(seed ^ 0x656e_636f_6465_72) }
+        Self {
+            cfg,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x656e_636f_6465_72),
+        }
     }
 
     fn gauss(&mut self) -> f64 {
@@ -40,7 +48,11 @@ impl Encoder {
 
     fn apply(&mut self, x: f64, std: f64, step: f64) -> f64 {
         let y = if std > 0.0 { x + std * self.gauss() } else { x };
-        if step > 0.0 { (y / step).round() * step } else { y }
+        if step > 0.0 {
+            (y / step).round() * step
+        } else {
+            y
+        }
     }
 
     /// Applies noise and quantisation in place.
@@ -64,15 +76,34 @@ mod tests {
 
     #[test]
     fn quantises_and_adds_noise() {
-        let cfg = EncoderConfig { position_step: 0.01, ..Default::default() };
+        let cfg = EncoderConfig {
+            position_step: 0.01,
+            ..Default::default()
+        };
         let mut e = Encoder::new(cfg, 1);
-        let mut r = JointReading { time: 0.0, position: vec![0.123, -0.456], velocity: vec![1.0], effort: vec![2.0] };
+        let mut r = JointReading {
+            time: 0.0,
+            position: vec![0.123, -0.456],
+            velocity: vec![1.0],
+            effort: vec![2.0],
+        };
         e.read(&mut r);
         assert!((r.position[0] - 0.12).abs() < 1e-12 && (r.position[1] + 0.46).abs() < 1e-12);
         assert_eq!(r.velocity, vec![1.0]);
-        let mut e = Encoder::new(EncoderConfig { velocity_noise: 0.1, ..Default::default() }, 1);
+        let mut e = Encoder::new(
+            EncoderConfig {
+                velocity_noise: 0.1,
+                ..Default::default()
+            },
+            1,
+        );
         let n = 20000;
-        let mut r = JointReading { time: 0.0, position: vec![], velocity: vec![0.0; n], effort: vec![] };
+        let mut r = JointReading {
+            time: 0.0,
+            position: vec![],
+            velocity: vec![0.0; n],
+            effort: vec![],
+        };
         e.read(&mut r);
         let var = r.velocity.iter().map(|v| v * v).sum::<f64>() / n as f64;
         assert!((var.sqrt() - 0.1).abs() < 0.005, "std {}", var.sqrt());

@@ -20,7 +20,11 @@ pub struct EpisodeParams {
 }
 
 fn range(rng: &mut ChaCha8Rng, r: [f64; 2]) -> f64 {
-    if r[1] > r[0] { rng.random_range(r[0]..=r[1]) } else { r[0] }
+    if r[1] > r[0] {
+        rng.random_range(r[0]..=r[1])
+    } else {
+        r[0]
+    }
 }
 
 impl EpisodeParams {
@@ -34,14 +38,33 @@ impl EpisodeParams {
         let hue: f64 = rng.random_range(0.0..1.0);
         let towel_rgb = hsv(hue, rng.random_range(0.5..0.9), rng.random_range(0.6..0.95));
         let g = rng.random_range(0.55..0.8);
-        let table_rgb = [g, g * rng.random_range(0.9..1.0), g * rng.random_range(0.8..1.0)];
+        let table_rgb = [
+            g,
+            g * rng.random_range(0.9..1.0),
+            g * rng.random_range(0.8..1.0),
+        ];
         let tilt = rng.random_range(0.0..=r.light_tilt.max(0.0));
         let az: f64 = rng.random_range(0.0..std::f64::consts::TAU);
         let light_dir = [tilt.sin() * az.cos(), tilt.sin() * az.sin(), -tilt.cos()];
         let light_diffuse = range(&mut rng, r.light_diffuse);
         let ambient = rng.random_range(0.2..0.35);
-        let arm_start = cfg.home.iter().map(|h| h + rng.random_range(-1.0..=1.0) * r.start_pose).collect();
-        Self { seed, towel_pos, towel_yaw, towel_size, towel_rgb, table_rgb, light_dir, light_diffuse, ambient, arm_start }
+        let arm_start = cfg
+            .home
+            .iter()
+            .map(|h| h + rng.random_range(-1.0..=1.0) * r.start_pose)
+            .collect();
+        Self {
+            seed,
+            towel_pos,
+            towel_yaw,
+            towel_size,
+            towel_rgb,
+            table_rgb,
+            light_dir,
+            light_diffuse,
+            ambient,
+            arm_start,
+        }
     }
 }
 

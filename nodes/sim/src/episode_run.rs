@@ -19,7 +19,12 @@ pub struct EpisodeOutcome {
 }
 
 /// Resets `sim` to `seed`, lets the expert fold, settles, and scores the towel.
-pub fn run_scripted(sim: &mut Sim, task: Task, seed: u64, cfg: &ExpertConfig) -> crate::Result<EpisodeOutcome> {
+pub fn run_scripted(
+    sim: &mut Sim,
+    task: Task,
+    seed: u64,
+    cfg: &ExpertConfig,
+) -> crate::Result<EpisodeOutcome> {
     sim.reset(seed)?;
     let t_start = sim.time();
     let n = sim.config().towel.count;
@@ -45,5 +50,14 @@ pub fn run_scripted(sim: &mut Sim, task: Task, seed: u64, cfg: &ExpertConfig) ->
     // Let the cloth settle before scoring.
     unstable += sim.step_n((0.5 / sim.config().timestep) as usize);
     let score = score(task, n, &start, sim.towel_vertices());
-    Ok(EpisodeOutcome { task, seed, score, labels, sim_seconds: sim.time() - t_start, unstable, rejected_commands: rejected, ik_failures: expert.ik_failures() })
+    Ok(EpisodeOutcome {
+        task,
+        seed,
+        score,
+        labels,
+        sim_seconds: sim.time() - t_start,
+        unstable,
+        rejected_commands: rejected,
+        ik_failures: expert.ik_failures(),
+    })
 }

@@ -12,11 +12,25 @@ pub enum SimError {
     #[error("renderer: {0}")]
     Render(String),
     #[error("command has {got} values, expected {expected} ({what})")]
-    WrongLength { what: &'static str, expected: String, got: usize },
+    WrongLength {
+        what: &'static str,
+        expected: String,
+        got: usize,
+    },
     #[error("command value {index} ({joint}) is not finite: {value}")]
-    NotFinite { index: usize, joint: String, value: f64 },
+    NotFinite {
+        index: usize,
+        joint: String,
+        value: f64,
+    },
     #[error("command value {index} ({joint}) = {value} is outside [{lower}, {upper}]")]
-    OutOfLimits { index: usize, joint: String, value: f64, lower: f64, upper: f64 },
+    OutOfLimits {
+        index: usize,
+        joint: String,
+        value: f64,
+        lower: f64,
+        upper: f64,
+    },
     #[error("configuration: {0}")]
     Config(String),
     #[error("inverse kinematics did not converge: {0}")]

@@ -46,11 +46,23 @@ pub struct ExpertConfig {
     pub jitter_yaw: f64,
     /// After a half fold, pull each moved corner onto its mate.
     pub straighten: bool,
+    /// Height of the straightening carry (m).
+    pub straighten_lift: f64,
 }
 
 impl Default for ExpertConfig {
     fn default() -> Self {
-        Self { speed: [0.85, 1.15], approach: 0.06, grip_offset: 0.006, period: 0.01, jitter_pos: 0.003, jitter_lift: 0.15, jitter_yaw: 0.1, straighten: true }
+        Self {
+            speed: [0.85, 1.15],
+            approach: 0.06,
+            grip_offset: 0.006,
+            period: 0.01,
+            jitter_pos: 0.003,
+            jitter_lift: 0.15,
+            jitter_yaw: 0.1,
+            straighten: true,
+            straighten_lift: 0.08,
+        }
     }
 }
 
@@ -66,10 +78,17 @@ pub struct Action {
 #[derive(Debug, Clone)]
 enum Path {
     /// Straight line with an upward bump of `lift` metres in the middle.
-    Line { to: Vector3<f64>, lift: f64 },
+    Line {
+        to: Vector3<f64>,
+        lift: f64,
+    },
     /// Rotation of the start point by π about the fold axis through `center`, blended
     /// onto `to` so it ends exactly there.
-    Swing { center: Vector3<f64>, axis: Unit<Vector3<f64>>, to: Vector3<f64> },
+    Swing {
+        center: Vector3<f64>,
+        axis: Unit<Vector3<f64>>,
+        to: Vector3<f64>,
+    },
     Hold,
 }
 
@@ -117,8 +136,20 @@ impl Expert {
         let (e, mid) = (n - 1, n / 2);
         let g = |pick, place, swing| Grasp { pick, place, swing };
         let mut grasps: VecDeque<Grasp> = match task {
-            Task::LeftToRight => [g((mid, e), (mid, 0), true), g((0, e), (0, 0), false), g((e, e), (e, 0), false)].into(),
-            Task::BottomToTop => [g((0, mid), (e, mid), true), g((0, 0), (e, 0), false), g((0, e), (e, e), false)].into(),
+            // The left edge is grasped one vertex nearer the robot than its midpoint: held
+            // at the midpoint, the near corner is dragged along the table into a pile.
+            Task::LeftToRight => [
+                g((mid - 1, e), (mid - 1, 0), true),
+                g((0, e), (0, 0), false),
+                g((e, e), (e, 0), false),
+            ]
+            .into(),
+            Task::BottomToTop => [
+                g((0, mid), (e, mid), true),
+                g((0, 0), (e, 0), false),
+                g((0, e), (e, e), false),
+            ]
+            .into(),
             Task::CornerToCorner => [g((0, e), (e, 0), true)].into(),
         };
         if !cfg.straighten {
@@ -133,7 +164,21 @@ impl Expert {
         let q = jr.position[..sim.robot().dof()].to_vec();
         let yaw = sim.episode().towel_yaw + rng.random_range(-1.0..=1.0) * cfg.jitter_yaw;
         let open = sim.robot().gripper.upper;
-        Self { task, cfg, rng, speed, grasps, segments: VecDeque::new(), active: None, q, yaw, gripper: open, done: false, open, ik_failures: 0 }
+        Self {
+            task,
+            cfg,
+            rng,
+            speed,
+            grasps,
+            segments: VecDeque::new(),
+            active: None,
+            q,
+            yaw,
+            gripper: open,
+            done: false,
+            open,
+            ik_failures: 0,
+        }
     }
 
     pub fn task(&self) -> Task {
@@ -154,19 +199,26 @@ impl Expert {
     }
 
     fn tool(&self, p: Vector3<f64>) -> Isometry3<f64> {
-        let r = UnitQuaternion::from_axis_angle(&Vector3::z_axis(), self.yaw) * UnitQuaternion::from_axis_angle(&Vector3::x_axis(), PI);
+        let r = UnitQuaternion::from_axis_angle(&Vector3::z_axis(), self.yaw)
+            * UnitQuaternion::from_axis_angle(&Vector3::x_axis(), PI);
         Isometry3::from_parts(Translation3::from(p), r)
     }
 
     /// Plans the next grasp from the cloth as it is now.
     fn plan(&mut self, sim: &Sim) {
-        let Some(g) = self.grasps.pop_front() else { return };
+        let Some(g) = self.grasps.pop_front() else {
+            return;
+        };
         let n = sim.config().towel.count;
         let r = sim.config().towel.radius;
         let v = sim.towel_vertices();
         let at = |(ix, iy): (usize, usize)| Vector3::from(v[ix * n + iy]);
         let jp = self.cfg.jitter_pos;
-        let jitter = Vector3::new(self.rng.random_range(-jp..=jp), self.rng.random_range(-jp..=jp), 0.0);
+        let jitter = Vector3::new(
+            self.rng.random_range(-jp..=jp),
+            self.rng.random_range(-jp..=jp),
+            0.0,
+        );
         let pick = at(g.pick) + jitter;
         let mate = at(g.place);
         let up = Vector3::z();
@@ -174,17 +226,44 @@ impl Expert {
         // The grasped vertex ends one layer (2 r) above its mate.
         let place = mate + up * (2.0 * r + self.cfg.grip_offset + 0.002);
         let lift_j = 1.0 + self.rng.random_range(-1.0..=1.0) * self.cfg.jitter_lift;
-        let reach_label = if g.swing && self.task != Task::CornerToCorner { REACH_EDGE } else { REACH_CORNER };
+        let reach_label = if g.swing && self.task != Task::CornerToCorner {
+            REACH_EDGE
+        } else {
+            REACH_CORNER
+        };
         let (open, closed) = (self.open, 0.0);
-        let seg = |path, duration, gripper, label| Segment { path, duration, gripper, label };
+        let seg = |path, duration, gripper, label| Segment {
+            path,
+            duration,
+            gripper,
+            label,
+        };
         let above = grip + up * self.cfg.approach;
         let mut s = vec![
-            seg(Path::Line { to: above, lift: 0.04 * lift_j }, self.dur(1.2), open, Some(reach_label)),
-            seg(Path::Line { to: grip, lift: 0.0 }, self.dur(0.5), open, None),
+            seg(
+                Path::Line {
+                    to: above,
+                    lift: 0.04 * lift_j,
+                },
+                self.dur(1.2),
+                open,
+                Some(reach_label),
+            ),
+            seg(
+                Path::Line {
+                    to: grip,
+                    lift: 0.0,
+                },
+                self.dur(0.5),
+                open,
+                None,
+            ),
             seg(Path::Hold, self.dur(0.3), closed, None),
         ];
         // Swing about the fold line when the vertex is still far from its mate (a rigid
         // rotation never stretches the cloth); a short low carry when it is close.
+        // Still far from its mate (not yet folded over): swing it about the fold line;
+        // otherwise lift it and lay it on its mate.
         let far = (pick - mate).norm() > 0.08;
         if g.swing || far {
             let (a, b) = self.fold_axis(sim);
@@ -197,14 +276,49 @@ impl Expert {
             // Slowly: a fast swing whips the flap over and drags the crease.
             let t_swing = if g.swing { 4.4 } else { 3.5 };
             s.push(seg(Path::Hold, self.dur(0.2), closed, Some(HOLDING)));
-            s.push(seg(Path::Swing { center, axis, to: place + up * 0.01 }, self.dur(t_swing), closed, Some(FOLDING)));
+            s.push(seg(
+                Path::Swing {
+                    center,
+                    axis,
+                    to: place + up * 0.01,
+                },
+                self.dur(t_swing),
+                closed,
+                Some(FOLDING),
+            ));
         } else {
             s.push(seg(Path::Hold, self.dur(0.2), closed, Some(HOLDING)));
-            s.push(seg(Path::Line { to: place + up * 0.01, lift: 0.03 * lift_j }, self.dur(1.0), closed, Some(STRAIGHTENING)));
+            // Lift the corner high enough that the folded flap hangs straight from the fold
+            // line (wrinkles drop out), then lay it down on its mate.
+            s.push(seg(
+                Path::Line {
+                    to: place + up * 0.01,
+                    lift: self.cfg.straighten_lift * lift_j,
+                },
+                self.dur(1.5),
+                closed,
+                Some(STRAIGHTENING),
+            ));
         }
-        s.push(seg(Path::Line { to: place, lift: 0.0 }, self.dur(0.3), closed, None));
+        s.push(seg(
+            Path::Line {
+                to: place,
+                lift: 0.0,
+            },
+            self.dur(0.3),
+            closed,
+            None,
+        ));
         s.push(seg(Path::Hold, self.dur(0.3), open, Some(RELEASING)));
-        s.push(seg(Path::Line { to: place + up * self.cfg.approach, lift: 0.0 }, self.dur(0.4), open, None));
+        s.push(seg(
+            Path::Line {
+                to: place + up * self.cfg.approach,
+                lift: 0.0,
+            },
+            self.dur(0.4),
+            open,
+            None,
+        ));
         self.segments.extend(s);
     }
 
@@ -223,19 +337,30 @@ impl Expert {
     /// The command for this tick (call every `period` seconds of sim time).
     pub fn tick(&mut self, sim: &Sim) -> Action {
         let mut label = None;
-        if self.active.as_ref().is_none_or(|(s, _, t0)| sim.time() - t0 >= s.duration) {
+        if self
+            .active
+            .as_ref()
+            .is_none_or(|(s, _, t0)| sim.time() - t0 >= s.duration)
+        {
             if self.segments.is_empty() {
                 if self.grasps.is_empty() {
                     if !self.done {
                         self.done = true;
                         label = Some(DONE);
                     }
-                    return Action { positions: self.q.clone(), gripper: self.gripper, label };
+                    return Action {
+                        positions: self.q.clone(),
+                        gripper: self.gripper,
+                        label,
+                    };
                 }
                 self.plan(sim);
             }
             // Start the next segment from where the tool is commanded now.
-            let from = self.active.as_ref().map_or_else(|| sim.robot().fk(&self.q).translation.vector, |(s, p0, _)| self.point(s, *p0, 1.0));
+            let from = self.active.as_ref().map_or_else(
+                || sim.robot().fk(&self.q).translation.vector,
+                |(s, p0, _)| self.point(s, *p0, 1.0),
+            );
             let seg = self.segments.pop_front().expect("planned");
             label = seg.label;
             self.gripper = seg.gripper;
@@ -245,21 +370,35 @@ impl Expert {
         let s = ((sim.time() - t0) / seg.duration).clamp(0.0, 1.0);
         let p = self.point(seg, *p0, s);
         let target = self.tool(p);
-        match ik::solve(sim.robot(), &target, &self.q, IkParams { max_iters: 50, ..IkParams::default() }) {
+        match ik::solve(
+            sim.robot(),
+            &target,
+            &self.q,
+            IkParams {
+                max_iters: 50,
+                ..IkParams::default()
+            },
+        ) {
             Ok(q) => self.q = q,
             Err(e) => {
                 self.ik_failures += 1;
                 tracing::debug!(error = %e, "expert IK: keeping the last target");
             }
         }
-        Action { positions: self.q.clone(), gripper: self.gripper, label }
+        Action {
+            positions: self.q.clone(),
+            gripper: self.gripper,
+            label,
+        }
     }
 
     fn point(&self, seg: &Segment, p0: Vector3<f64>, s: f64) -> Vector3<f64> {
         let m = min_jerk(s);
         match &seg.path {
             Path::Hold => p0,
-            Path::Line { to, lift } => p0 + (to - p0) * m + Vector3::z() * (lift * 4.0 * m * (1.0 - m)),
+            Path::Line { to, lift } => {
+                p0 + (to - p0) * m + Vector3::z() * (lift * 4.0 * m * (1.0 - m))
+            }
             Path::Swing { center, axis, to } => {
                 let rot = UnitQuaternion::from_axis_angle(axis, PI * m);
                 let end = center + UnitQuaternion::from_axis_angle(axis, PI) * (p0 - center);

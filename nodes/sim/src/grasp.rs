@@ -23,7 +23,11 @@ fn mat(m: &[f64; 9]) -> Matrix3<f64> {
 
 impl GraspAssist {
     pub fn new(cfg: GraspConfig) -> Self {
-        Self { cfg, held: Vec::new(), armed: true }
+        Self {
+            cfg,
+            held: Vec::new(),
+            armed: true,
+        }
     }
 
     pub fn held(&self) -> &[usize] {
@@ -37,7 +41,13 @@ impl GraspAssist {
         self.armed = true;
     }
 
-    pub(crate) fn update(&mut self, data: &mut MjData<Box<MjModel>>, ids: &Ids, closing: bool, opening: f64) {
+    pub(crate) fn update(
+        &mut self,
+        data: &mut MjData<Box<MjModel>>,
+        ids: &Ids,
+        closing: bool,
+        opening: f64,
+    ) {
         if !closing {
             if !self.held.is_empty() || !self.armed {
                 self.release(data, ids);
@@ -58,7 +68,9 @@ impl GraspAssist {
                 l.x.abs() <= h[0] && l.y.abs() <= h[1] && l.z.abs() <= h[2]
             })
             .collect();
-        let Some(top) = inside.iter().map(|&k| verts[k][2]).reduce(f64::max) else { return };
+        let Some(top) = inside.iter().map(|&k| verts[k][2]).reduce(f64::max) else {
+            return;
+        };
         let pp = Vector3::from(data.xpos()[ids.palm_body]);
         let rp = mat(&data.xmat()[ids.palm_body]);
         let picks: Vec<(usize, Vector3<f64>)> = inside

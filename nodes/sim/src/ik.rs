@@ -17,13 +17,24 @@ pub struct IkParams {
 
 impl Default for IkParams {
     fn default() -> Self {
-        Self { damping: 0.02, max_iters: 200, tol_pos: 1e-4, tol_rot: 1e-3, max_step: 0.2 }
+        Self {
+            damping: 0.02,
+            max_iters: 200,
+            tol_pos: 1e-4,
+            tol_rot: 1e-3,
+            max_step: 0.2,
+        }
     }
 }
 
 /// Solves for arm positions that put the tool at `target`, starting from `seed`
 /// (so consecutive waypoints stay on one branch). Respects the URDF joint limits.
-pub fn solve(robot: &RobotModel, target: &Isometry3<f64>, seed: &[f64], p: IkParams) -> Result<Vec<f64>> {
+pub fn solve(
+    robot: &RobotModel,
+    target: &Isometry3<f64>,
+    seed: &[f64],
+    p: IkParams,
+) -> Result<Vec<f64>> {
     let n = robot.dof();
     let mut q = DVector::from_column_slice(seed);
     let mut err = (f64::INFINITY, f64::INFINITY);
@@ -49,7 +60,10 @@ pub fn solve(robot: &RobotModel, target: &Isometry3<f64>, seed: &[f64], p: IkPar
             q[i] = q[i].clamp(s.lower, s.upper);
         }
     }
-    Err(SimError::Ik(format!("position error {:.4} m, orientation error {:.4} rad", err.0, err.1)))
+    Err(SimError::Ik(format!(
+        "position error {:.4} m, orientation error {:.4} rad",
+        err.0, err.1
+    )))
 }
 
 #[cfg(test)]

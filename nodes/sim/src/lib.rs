@@ -5,10 +5,10 @@ mod camera;
 mod config;
 mod encoder;
 mod episode;
-mod error;
-mod grasp;
 mod episode_run;
+mod error;
 pub mod expert;
+mod grasp;
 pub mod ik;
 mod mjcf;
 mod robot;
@@ -17,7 +17,9 @@ pub mod task;
 
 pub use bench::bench_sim;
 pub use camera::{Camera, Frame};
-pub use config::{CameraConfig, EncoderConfig, GraspConfig, RandomizeConfig, ServoGains, SimConfig, TowelConfig};
+pub use config::{
+    CameraConfig, EncoderConfig, GraspConfig, RandomizeConfig, ServoGains, SimConfig, TowelConfig,
+};
 pub use encoder::{Encoder, JointReading};
 pub use episode::EpisodeParams;
 pub use episode_run::{EpisodeOutcome, run_scripted};

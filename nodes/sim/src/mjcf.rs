@@ -24,12 +24,22 @@ fn quat(q: &nalgebra::UnitQuaternion<f64>) -> String {
     format!("{} {} {} {}", q.w, q.i, q.j, q.k)
 }
 
-fn geom(out: &mut String, class: &str, name: Option<&str>, origin: &urdf_rs::Pose, g: &urdf_rs::Geometry) {
+fn geom(
+    out: &mut String,
+    class: &str,
+    name: Option<&str>,
+    origin: &urdf_rs::Pose,
+    g: &urdf_rs::Geometry,
+) {
     let iso = pose_iso(origin);
     let (ty, size) = match g {
         urdf_rs::Geometry::Box { size } => ("box", v3(size.0.map(|s| s / 2.0))),
-        urdf_rs::Geometry::Cylinder { radius, length } => ("cylinder", format!("{radius} {}", length / 2.0)),
-        urdf_rs::Geometry::Capsule { radius, length } => ("capsule", format!("{radius} {}", length / 2.0)),
+        urdf_rs::Geometry::Cylinder { radius, length } => {
+            ("cylinder", format!("{radius} {}", length / 2.0))
+        }
+        urdf_rs::Geometry::Capsule { radius, length } => {
+            ("capsule", format!("{radius} {}", length / 2.0))
+        }
         urdf_rs::Geometry::Sphere { radius } => ("sphere", format!("{radius}")),
         // Meshes would need asset files; the shipped arm has none.
         urdf_rs::Geometry::Mesh { .. } => return,
@@ -44,13 +54,20 @@ fn geom(out: &mut String, class: &str, name: Option<&str>, origin: &urdf_rs::Pos
 }
 
 fn body(out: &mut String, robot: &RobotModel, link: &str, cfg: &SimConfig) {
-    let l = robot.urdf.links.iter().find(|l| l.name == link).expect("link exists");
+    let l = robot
+        .urdf
+        .links
+        .iter()
+        .find(|l| l.name == link)
+        .expect("link exists");
     let i = &l.inertial;
     if i.mass.value > 0.0 {
         let p = pose_iso(&i.origin);
         let t = &i.inertia;
         // MJCF takes no frame rotation with fullinertia: rotate the tensor instead.
-        let m = nalgebra::Matrix3::new(t.ixx, t.ixy, t.ixz, t.ixy, t.iyy, t.iyz, t.ixz, t.iyz, t.izz);
+        let m = nalgebra::Matrix3::new(
+            t.ixx, t.ixy, t.ixz, t.ixy, t.iyy, t.iyz, t.ixz, t.iyz, t.izz,
+        );
         let r = p.rotation.to_rotation_matrix();
         let w = r.matrix() * m * r.matrix().transpose();
         let _ = writeln!(
@@ -68,11 +85,23 @@ fn body(out: &mut String, robot: &RobotModel, link: &str, cfg: &SimConfig) {
     }
     let is_finger = link.contains("finger");
     for v in &l.visual {
-        geom(out, if is_finger { "finger_visual" } else { "visual" }, None, &v.origin, &v.geometry);
+        geom(
+            out,
+            if is_finger { "finger_visual" } else { "visual" },
+            None,
+            &v.origin,
+            &v.geometry,
+        );
     }
     for (k, c) in l.collision.iter().enumerate() {
         let name = format!("{link}_col{k}");
-        geom(out, if is_finger { "pad" } else { "collision" }, Some(&name), &c.origin, &c.geometry);
+        geom(
+            out,
+            if is_finger { "pad" } else { "collision" },
+            Some(&name),
+            &c.origin,
+            &c.geometry,
+        );
     }
     for j in robot.urdf.joints.iter().filter(|j| j.parent.link == link) {
         let o = pose_iso(&j.origin);
@@ -153,7 +182,10 @@ pub fn scene_xml(robot: &RobotModel, cfg: &SimConfig, ep: &EpisodeParams) -> Str
         amb = ep.ambient,
         ld = v3(ep.light_dir),
         li = ep.light_diffuse,
-        tc = format_args!("{} {} {} 1", ep.table_rgb[0], ep.table_rgb[1], ep.table_rgb[2]),
+        tc = format_args!(
+            "{} {} {} 1",
+            ep.table_rgb[0], ep.table_rgb[1], ep.table_rgb[2]
+        ),
         cp = v3(cam.pos),
         cxy = look_at(cam.pos, cam.target),
         fovy = cam.fovy,
@@ -185,10 +217,17 @@ pub fn scene_xml(robot: &RobotModel, cfg: &SimConfig, ep: &EpisodeParams) -> Str
         ed = t.edge_damping,
     );
     for (name, mult, off) in &robot.mimics {
-        let _ = writeln!(x, "  <joint joint1=\"{name}\" joint2=\"{}\" polycoef=\"{off} {mult} 0 0 0\"/>", robot.gripper.name);
+        let _ = writeln!(
+            x,
+            "  <joint joint1=\"{name}\" joint2=\"{}\" polycoef=\"{off} {mult} 0 0 0\"/>",
+            robot.gripper.name
+        );
     }
     for k in 0..n * n {
-        let _ = writeln!(x, "  <connect name=\"grasp_{k}\" body1=\"{TOWEL}_{k}\" body2=\"{PALM_BODY}\" anchor=\"0 0 0\" active=\"false\"/>");
+        let _ = writeln!(
+            x,
+            "  <connect name=\"grasp_{k}\" body1=\"{TOWEL}_{k}\" body2=\"{PALM_BODY}\" anchor=\"0 0 0\" active=\"false\"/>"
+        );
     }
     x.push_str("</equality>\n<actuator>\n");
     for (j, g) in robot.arm.iter().zip(&cfg.servo) {
@@ -219,7 +258,11 @@ pub fn scene_xml(robot: &RobotModel, cfg: &SimConfig, ep: &EpisodeParams) -> Str
 /// (then with that mount joint's pose).
 fn root_link(robot: &RobotModel) -> (&str, nalgebra::Isometry3<f64>) {
     let u = &robot.urdf;
-    let root = u.links.iter().find(|l| !u.joints.iter().any(|j| j.child.link == l.name)).map_or("base_link", |l| l.name.as_str());
+    let root = u
+        .links
+        .iter()
+        .find(|l| !u.joints.iter().any(|j| j.child.link == l.name))
+        .map_or("base_link", |l| l.name.as_str());
     if root == "world" {
         if let Some(j) = u.joints.iter().find(|j| j.parent.link == "world") {
             return (j.child.link.as_str(), pose_iso(&j.origin));

@@ -47,22 +47,34 @@ pub const DEFAULT_URDF: &str = include_str!("../../../urdf/kotoba_arm.urdf");
 pub(crate) fn pose_iso(p: &urdf_rs::Pose) -> Isometry3<f64> {
     let [x, y, z] = p.xyz.0;
     let [r, pi, ya] = p.rpy.0;
-    Isometry3::from_parts(Translation3::new(x, y, z), UnitQuaternion::from_euler_angles(r, pi, ya))
+    Isometry3::from_parts(
+        Translation3::new(x, y, z),
+        UnitQuaternion::from_euler_angles(r, pi, ya),
+    )
 }
 
 impl RobotModel {
     /// Parses `urdf_text`; `gripper_joint` names the gripper, `tcp_link` the tool frame.
     pub fn from_urdf_str(urdf_text: &str, gripper_joint: &str, tcp_link: &str) -> Result<Self> {
-        let urdf = urdf_rs::read_from_string(urdf_text).map_err(|e| SimError::Urdf(e.to_string()))?;
+        let urdf =
+            urdf_rs::read_from_string(urdf_text).map_err(|e| SimError::Urdf(e.to_string()))?;
         let spec = |j: &urdf_rs::Joint| -> Result<JointSpec> {
             let prismatic = match j.joint_type {
                 urdf_rs::JointType::Revolute => false,
                 urdf_rs::JointType::Prismatic => true,
-                ref t => return Err(SimError::Urdf(format!("joint {} has unsupported type {t:?}", j.name))),
+                ref t => {
+                    return Err(SimError::Urdf(format!(
+                        "joint {} has unsupported type {t:?}",
+                        j.name
+                    )));
+                }
             };
             let (lower, upper) = (j.limit.lower, j.limit.upper);
             if !(lower < upper) || j.limit.velocity <= 0.0 || j.limit.effort <= 0.0 {
-                return Err(SimError::Urdf(format!("joint {} needs lower < upper and positive velocity/effort limits", j.name)));
+                return Err(SimError::Urdf(format!(
+                    "joint {} needs lower < upper and positive velocity/effort limits",
+                    j.name
+                )));
             }
             let d = j.dynamics.as_ref();
             Ok(JointSpec {
@@ -77,13 +89,20 @@ impl RobotModel {
             })
         };
         let gj = urdf.joints.iter().find(|j| j.name == gripper_joint);
-        let gripper = spec(gj.ok_or_else(|| SimError::Urdf(format!("no gripper joint {gripper_joint}")))?)?;
+        let gripper =
+            spec(gj.ok_or_else(|| SimError::Urdf(format!("no gripper joint {gripper_joint}")))?)?;
         let mimics = urdf
             .joints
             .iter()
             .filter_map(|j| {
                 let m = j.mimic.as_ref()?;
-                (m.joint == gripper_joint).then(|| (j.name.clone(), m.multiplier.unwrap_or(1.0), m.offset.unwrap_or(0.0)))
+                (m.joint == gripper_joint).then(|| {
+                    (
+                        j.name.clone(),
+                        m.multiplier.unwrap_or(1.0),
+                        m.offset.unwrap_or(0.0),
+                    )
+                })
             })
             .collect();
         // Walk from the tool up to the root, then reverse.
@@ -107,26 +126,50 @@ impl RobotModel {
                 None
             } else {
                 if j.mimic.is_some() {
-                    return Err(SimError::Urdf(format!("mimic joint {} on the arm chain", j.name)));
+                    return Err(SimError::Urdf(format!(
+                        "mimic joint {} on the arm chain",
+                        j.name
+                    )));
                 }
                 arm.push(spec(j)?);
                 let a = Vector3::from(j.axis.xyz.0);
-                Some((Unit::try_new(a, 1e-9).ok_or_else(|| SimError::Urdf(format!("joint {} has a zero axis", j.name)))?, arm.len() - 1))
+                Some((
+                    Unit::try_new(a, 1e-9).ok_or_else(|| {
+                        SimError::Urdf(format!("joint {} has a zero axis", j.name))
+                    })?,
+                    arm.len() - 1,
+                ))
             };
             if arm.last().is_some_and(|s| s.prismatic) {
-                return Err(SimError::Urdf("prismatic arm joints are not supported by the IK".into()));
+                return Err(SimError::Urdf(
+                    "prismatic arm joints are not supported by the IK".into(),
+                ));
             }
-            chain.push(ChainStep { origin: pose_iso(&j.origin), joint });
+            chain.push(ChainStep {
+                origin: pose_iso(&j.origin),
+                joint,
+            });
         }
         if arm.is_empty() {
-            return Err(SimError::Urdf("no actuated joints between the root and the tool".into()));
+            return Err(SimError::Urdf(
+                "no actuated joints between the root and the tool".into(),
+            ));
         }
-        Ok(Self { urdf, urdf_text: urdf_text.to_string(), arm, gripper, mimics, tcp_link: tcp_link.to_string(), chain })
+        Ok(Self {
+            urdf,
+            urdf_text: urdf_text.to_string(),
+            arm,
+            gripper,
+            mimics,
+            tcp_link: tcp_link.to_string(),
+            chain,
+        })
     }
 
     /// The shipped arm (`urdf/kotoba_arm.urdf`).
     pub fn default_arm() -> Self {
-        Self::from_urdf_str(DEFAULT_URDF, "gripper_joint", "tcp").expect("the shipped URDF is valid")
+        Self::from_urdf_str(DEFAULT_URDF, "gripper_joint", "tcp")
+            .expect("the shipped URDF is valid")
     }
 
     pub fn dof(&self) -> usize {
@@ -135,7 +178,11 @@ impl RobotModel {
 
     /// Joint names as published on `/joint_states`: the arm, then the gripper.
     pub fn joint_names(&self) -> Vec<String> {
-        self.arm.iter().chain(std::iter::once(&self.gripper)).map(|j| j.name.clone()).collect()
+        self.arm
+            .iter()
+            .chain(std::iter::once(&self.gripper))
+            .map(|j| j.name.clone())
+            .collect()
     }
 
     /// Tool pose in the world for arm positions `q`.
@@ -197,7 +244,12 @@ mod tests {
             let t1 = r.fk(&q2);
             let dp = (t1.translation.vector - t0.translation.vector) / 1e-6;
             for k in 0..3 {
-                assert!((dp[k] - j[(k, i)]).abs() < 1e-4, "joint {i} axis {k}: {} vs {}", dp[k], j[(k, i)]);
+                assert!(
+                    (dp[k] - j[(k, i)]).abs() < 1e-4,
+                    "joint {i} axis {k}: {} vs {}",
+                    dp[k],
+                    j[(k, i)]
+                );
             }
         }
     }

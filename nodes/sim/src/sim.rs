@@ -26,7 +26,9 @@ pub enum Mode {
 pub enum StepEvent {
     Ok,
     /// The state blew up; the episode was reset (same seed) and the sim keeps running.
-    Unstable { reason: String },
+    Unstable {
+        reason: String,
+    },
 }
 
 pub(crate) struct Ids {
@@ -64,7 +66,8 @@ pub struct Sim {
 }
 
 fn id(m: &MjModel, ty: MjtObjBase, name: &str) -> Result<usize> {
-    m.name_to_id(ty, name).ok_or_else(|| SimError::Model(format!("no {ty:?} named {name}")))
+    m.name_to_id(ty, name)
+        .ok_or_else(|| SimError::Model(format!("no {ty:?} named {name}")))
 }
 
 impl Sim {
@@ -108,7 +111,11 @@ impl Sim {
         Ok(s)
     }
 
-    fn build(cfg: &SimConfig, robot: &RobotModel, ep: &EpisodeParams) -> Result<(MjData<Box<MjModel>>, Ids)> {
+    fn build(
+        cfg: &SimConfig,
+        robot: &RobotModel,
+        ep: &EpisodeParams,
+    ) -> Result<(MjData<Box<MjModel>>, Ids)> {
         let xml = mjcf::scene_xml(robot, cfg, ep);
         let model = MjModel::from_xml_string(&xml).map_err(|e| SimError::Model(e.to_string()))?;
         let m = &model;
@@ -191,15 +198,37 @@ impl Sim {
         self.data.model_opt_mut().disableactuator = off;
     }
 
-    fn check(&self, what: &'static str, v: &[f64], bounds: impl Fn(usize) -> (f64, f64)) -> Result<()> {
+    fn check(
+        &self,
+        what: &'static str,
+        v: &[f64],
+        bounds: impl Fn(usize) -> (f64, f64),
+    ) -> Result<()> {
         for (i, &x) in v.iter().enumerate() {
-            let joint = || self.robot.arm.get(i).unwrap_or(&self.robot.gripper).name.clone();
+            let joint = || {
+                self.robot
+                    .arm
+                    .get(i)
+                    .unwrap_or(&self.robot.gripper)
+                    .name
+                    .clone()
+            };
             if !x.is_finite() {
-                return Err(SimError::NotFinite { index: i, joint: joint(), value: x });
+                return Err(SimError::NotFinite {
+                    index: i,
+                    joint: joint(),
+                    value: x,
+                });
             }
             let (lower, upper) = bounds(i);
             if x < lower || x > upper {
-                return Err(SimError::OutOfLimits { index: i, joint: joint(), value: x, lower, upper });
+                return Err(SimError::OutOfLimits {
+                    index: i,
+                    joint: joint(),
+                    value: x,
+                    lower,
+                    upper,
+                });
             }
         }
         let _ = what;
@@ -212,10 +241,19 @@ impl Sim {
     pub fn command_positions(&mut self, q: &[f64]) -> Result<()> {
         let n = self.robot.dof();
         if q.len() != n && q.len() != n + 1 {
-            return Err(SimError::WrongLength { what: "joint positions", expected: format!("{n} or {}", n + 1), got: q.len() });
+            return Err(SimError::WrongLength {
+                what: "joint positions",
+                expected: format!("{n} or {}", n + 1),
+                got: q.len(),
+            });
         }
         let g = &self.robot.gripper;
-        self.check("joint positions", q, |i| self.robot.arm.get(i).map_or((g.lower, g.upper), |j| (j.lower, j.upper)))?;
+        self.check("joint positions", q, |i| {
+            self.robot
+                .arm
+                .get(i)
+                .map_or((g.lower, g.upper), |j| (j.lower, j.upper))
+        })?;
         self.target.copy_from_slice(&q[..n]);
         if q.len() > n {
             self.gripper_target = q[n];
@@ -231,9 +269,15 @@ impl Sim {
     pub fn command_efforts(&mut self, tau: &[f64]) -> Result<()> {
         let n = self.robot.dof();
         if tau.len() != n {
-            return Err(SimError::WrongLength { what: "joint efforts", expected: n.to_string(), got: tau.len() });
+            return Err(SimError::WrongLength {
+                what: "joint efforts",
+                expected: n.to_string(),
+                got: tau.len(),
+            });
         }
-        self.check("joint efforts", tau, |i| (-self.robot.arm[i].effort, self.robot.arm[i].effort))?;
+        self.check("joint efforts", tau, |i| {
+            (-self.robot.arm[i].effort, self.robot.arm[i].effort)
+        })?;
         self.effort.copy_from_slice(tau);
         self.set_mode(Mode::Effort);
         Ok(())
@@ -243,10 +287,20 @@ impl Sim {
     pub fn command_gripper(&mut self, opening: f64) -> Result<()> {
         let g = &self.robot.gripper;
         if !opening.is_finite() {
-            return Err(SimError::NotFinite { index: 0, joint: g.name.clone(), value: opening });
+            return Err(SimError::NotFinite {
+                index: 0,
+                joint: g.name.clone(),
+                value: opening,
+            });
         }
         if opening < g.lower || opening > g.upper {
-            return Err(SimError::OutOfLimits { index: 0, joint: g.name.clone(), value: opening, lower: g.lower, upper: g.upper });
+            return Err(SimError::OutOfLimits {
+                index: 0,
+                joint: g.name.clone(),
+                value: opening,
+                lower: g.lower,
+                upper: g.upper,
+            });
         }
         self.gripper_target = opening;
         Ok(())
@@ -274,7 +328,8 @@ impl Sim {
         self.steps += 1;
         let opening = self.data.qpos()[self.ids.gripper_qpos];
         let closing = self.gripper_target < self.cfg.grasp.close_below;
-        self.grasp.update(&mut self.data, &self.ids, closing, opening);
+        self.grasp
+            .update(&mut self.data, &self.ids, closing, opening);
         if let Some(reason) = self.unstable(bad_before) {
             tracing::warn!(%reason, seed = self.ep.seed, "numerically unstable state: resetting the episode");
             self.unstable_resets += 1;
@@ -289,16 +344,27 @@ impl Sim {
 
     fn bad_warnings(&self) -> i32 {
         let w = self.data.warning();
-        w[MjtWarning::mjWARN_BADQACC as usize].number + w[MjtWarning::mjWARN_BADQPOS as usize].number + w[MjtWarning::mjWARN_BADQVEL as usize].number
+        w[MjtWarning::mjWARN_BADQACC as usize].number
+            + w[MjtWarning::mjWARN_BADQPOS as usize].number
+            + w[MjtWarning::mjWARN_BADQVEL as usize].number
     }
 
     fn unstable(&self, bad_before: i32) -> Option<String> {
         if self.bad_warnings() > bad_before {
-            return Some("MuJoCo reported a bad (NaN/huge) acceleration, position or velocity".into());
+            return Some(
+                "MuJoCo reported a bad (NaN/huge) acceleration, position or velocity".into(),
+            );
         }
         let qvel = self.data.qvel();
-        if let Some((i, v)) = qvel.iter().enumerate().find(|(_, v)| !v.is_finite() || v.abs() > self.cfg.unstable_speed) {
-            return Some(format!("dof {i} speed {v} exceeds {}", self.cfg.unstable_speed));
+        if let Some((i, v)) = qvel
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !v.is_finite() || v.abs() > self.cfg.unstable_speed)
+        {
+            return Some(format!(
+                "dof {i} speed {v} exceeds {}",
+                self.cfg.unstable_speed
+            ));
         }
         None
     }
@@ -314,7 +380,11 @@ impl Sim {
         out.position.resize(n + 1, 0.0);
         out.velocity.resize(n + 1, 0.0);
         out.effort.resize(n + 1, 0.0);
-        let (qpos, qvel, frc) = (self.data.qpos(), self.data.qvel(), self.data.qfrc_actuator());
+        let (qpos, qvel, frc) = (
+            self.data.qpos(),
+            self.data.qvel(),
+            self.data.qfrc_actuator(),
+        );
         for i in 0..n {
             out.position[i] = qpos[self.ids.qpos[i]];
             out.velocity[i] = qvel[self.ids.dof[i]];
@@ -384,7 +454,10 @@ impl Sim {
         let p = self.data.site_xpos()[self.ids.tcp_site];
         let r = self.data.site_xmat()[self.ids.tcp_site];
         let m = Matrix3::from_row_slice(&r);
-        Isometry3::from_parts(Translation3::new(p[0], p[1], p[2]), UnitQuaternion::from_rotation_matrix(&Rotation3::from_matrix_unchecked(m)))
+        Isometry3::from_parts(
+            Translation3::new(p[0], p[1], p[2]),
+            UnitQuaternion::from_rotation_matrix(&Rotation3::from_matrix_unchecked(m)),
+        )
     }
 
     pub fn tcp_position(&self) -> Vector3<f64> {

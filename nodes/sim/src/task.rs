@@ -82,8 +82,11 @@ pub struct FoldScore {
 
 /// Scores `verts` (n×n grid) against `start` (the flat towel at the episode start).
 pub fn score(task: Task, n: usize, start: &[[f64; 3]], verts: &[[f64; 3]]) -> FoldScore {
-    let d = |a: &[f64; 3], b: &[f64; 3]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt();
-    let (mut max_pair, mut sum_pair, mut sum_fixed, mut sum_layer, mut count) = (0.0f64, 0.0, 0.0, 0.0, 0usize);
+    let d = |a: &[f64; 3], b: &[f64; 3]| {
+        ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
+    };
+    let (mut max_pair, mut sum_pair, mut sum_fixed, mut sum_layer, mut count) =
+        (0.0f64, 0.0, 0.0, 0.0, 0usize);
     for ix in 0..n {
         for iy in 0..n {
             if let Some((mx, my)) = task.mate(n, ix, iy) {
@@ -102,7 +105,9 @@ pub fn score(task: Task, n: usize, start: &[[f64; 3]], verts: &[[f64; 3]]) -> Fo
         .corners(n)
         .into_iter()
         .map(|(ix, iy)| {
-            let (mx, my) = task.mate(n, ix, iy).expect("corners are on the moving half");
+            let (mx, my) = task
+                .mate(n, ix, iy)
+                .expect("corners are on the moving half");
             d(&verts[ix * n + iy], &verts[mx * n + my])
         })
         .fold(0.0, f64::max);
@@ -114,7 +119,15 @@ pub fn score(task: Task, n: usize, start: &[[f64; 3]], verts: &[[f64; 3]]) -> Fo
         && corner < CORNER
         && layer > LAYER
         && (AREA[0]..=AREA[1]).contains(&area_ratio);
-    FoldScore { max_pair, mean_pair, fixed_move, corner, layer, area_ratio, success }
+    FoldScore {
+        max_pair,
+        mean_pair,
+        fixed_move,
+        corner,
+        layer,
+        area_ratio,
+        success,
+    }
 }
 
 /// Area covered by the cloth seen from above: its triangles rasterised on a 100×100
@@ -132,16 +145,22 @@ pub fn projected_area(n: usize, v: &[[f64; 3]]) -> f64 {
     let (w, h) = ((x1 - x0).max(1e-9), (y1 - y0).max(1e-9));
     let mut grid = vec![false; R * R];
     let mut tri = |a: [f64; 3], b: [f64; 3], c: [f64; 3]| {
-        let cross = |o: [f64; 2], p: [f64; 3], q: [f64; 3]| (p[0] - o[0]) * (q[1] - o[1]) - (p[1] - o[1]) * (q[0] - o[0]);
+        let cross = |o: [f64; 2], p: [f64; 3], q: [f64; 3]| {
+            (p[0] - o[0]) * (q[1] - o[1]) - (p[1] - o[1]) * (q[0] - o[0])
+        };
         let gx = |x: f64| (((x - x0) / w) * R as f64).clamp(0.0, R as f64 - 1.0) as usize;
         let gy = |y: f64| (((y - y0) / h) * R as f64).clamp(0.0, R as f64 - 1.0) as usize;
         let (i0, i1) = (gx(a[0].min(b[0]).min(c[0])), gx(a[0].max(b[0]).max(c[0])));
         let (j0, j1) = (gy(a[1].min(b[1]).min(c[1])), gy(a[1].max(b[1]).max(c[1])));
         for i in i0..=i1 {
             for j in j0..=j1 {
-                let o = [x0 + (i as f64 + 0.5) * w / R as f64, y0 + (j as f64 + 0.5) * h / R as f64];
+                let o = [
+                    x0 + (i as f64 + 0.5) * w / R as f64,
+                    y0 + (j as f64 + 0.5) * h / R as f64,
+                ];
                 let (s1, s2, s3) = (cross(o, a, b), cross(o, b, c), cross(o, c, a));
-                let inside = (s1 >= 0.0 && s2 >= 0.0 && s3 >= 0.0) || (s1 <= 0.0 && s2 <= 0.0 && s3 <= 0.0);
+                let inside =
+                    (s1 >= 0.0 && s2 >= 0.0 && s3 >= 0.0) || (s1 <= 0.0 && s2 <= 0.0 && s3 <= 0.0);
                 if inside {
                     grid[i * R + j] = true;
                 }
@@ -150,7 +169,12 @@ pub fn projected_area(n: usize, v: &[[f64; 3]]) -> f64 {
     };
     for ix in 0..n - 1 {
         for iy in 0..n - 1 {
-            let (a, b, c, d) = (v[ix * n + iy], v[(ix + 1) * n + iy], v[(ix + 1) * n + iy + 1], v[ix * n + iy + 1]);
+            let (a, b, c, d) = (
+                v[ix * n + iy],
+                v[(ix + 1) * n + iy],
+                v[(ix + 1) * n + iy + 1],
+                v[ix * n + iy + 1],
+            );
             tri(a, b, c);
             tri(a, c, d);
         }
@@ -163,7 +187,9 @@ mod tests {
     use super::*;
 
     fn flat(n: usize, s: f64) -> Vec<[f64; 3]> {
-        (0..n * n).map(|k| [(k / n) as f64 * s, (k % n) as f64 * s, 0.004]).collect()
+        (0..n * n)
+            .map(|k| [(k / n) as f64 * s, (k % n) as f64 * s, 0.004])
+            .collect()
     }
 
     /// The ideal fold: every moving vertex lies 8 mm above its mate.
@@ -189,13 +215,20 @@ mod tests {
             assert!(!un.success && un.max_pair > 0.3, "{task:?} flat: {un:?}");
             let ok = score(task, 9, &start, &folded(task, 9, 0.04));
             assert!(ok.success, "{task:?} folded: {ok:?}");
-            assert!((ok.area_ratio - 0.5).abs() < 0.07, "{task:?} area {}", ok.area_ratio);
+            assert!(
+                (ok.area_ratio - 0.5).abs() < 0.07,
+                "{task:?} area {}",
+                ok.area_ratio
+            );
             // Folded the wrong way round (moving half underneath): layer check fails.
             let mut under = folded(task, 9, 0.04);
             for p in &mut under {
                 p[2] = 0.016 - p[2];
             }
-            assert!(!score(task, 9, &start, &under).success, "{task:?} underneath");
+            assert!(
+                !score(task, 9, &start, &under).success,
+                "{task:?} underneath"
+            );
         }
     }
 

@@ -21,10 +21,17 @@ fn position_command_moves_the_joint() {
     s.command_positions(&q).unwrap();
     s.step_n(600);
     let after = joints(&s).position[0];
-    assert!((after - q[0]).abs() < 0.01, "pan {before} -> {after}, target {}", q[0]);
+    assert!(
+        (after - q[0]).abs() < 0.01,
+        "pan {before} -> {after}, target {}",
+        q[0]
+    );
     // The other joints held.
     for i in 1..6 {
-        assert!((joints(&s).position[i] - q[i]).abs() < 0.01, "joint {i} drifted");
+        assert!(
+            (joints(&s).position[i] - q[i]).abs() < 0.01,
+            "joint {i} drifted"
+        );
     }
 }
 
@@ -54,7 +61,11 @@ fn encoders_report_every_step_with_monotonic_stamps() {
         s.read_joints(&mut r);
         assert_eq!(r.position.len(), 7);
         assert!(r.time > last, "stamp went backwards at {k}");
-        assert!((r.time - (k + 1) as f64 * 1e-3).abs() < 1e-9, "1 kHz: reading {k} at {}", r.time);
+        assert!(
+            (r.time - (k + 1) as f64 * 1e-3).abs() < 1e-9,
+            "1 kHz: reading {k} at {}",
+            r.time
+        );
         let q = r.position[1] / 1e-5;
         assert!((q - q.round()).abs() < 1e-6, "quantised");
         last = r.time;
@@ -96,19 +107,30 @@ fn bad_commands_are_rejected_and_the_arm_holds() {
     assert!(matches!(e, SimError::WrongLength { got: 5, .. }), "{e}");
     let mut nan = hold.clone();
     nan[2] = f64::NAN;
-    assert!(matches!(s.command_positions(&nan), Err(SimError::NotFinite { index: 2, .. })));
+    assert!(matches!(
+        s.command_positions(&nan),
+        Err(SimError::NotFinite { index: 2, .. })
+    ));
     let mut far = hold.clone();
     far[2] = 4.0; // elbow limit is ±π
     let e = s.command_positions(&far).unwrap_err();
     assert!(e.to_string().contains("elbow_joint"), "{e}");
-    assert!(matches!(s.command_efforts(&[0.0, 0.0, 0.0, 100.0, 0.0, 0.0]), Err(SimError::OutOfLimits { index: 3, .. })));
+    assert!(matches!(
+        s.command_efforts(&[0.0, 0.0, 0.0, 100.0, 0.0, 0.0]),
+        Err(SimError::OutOfLimits { index: 3, .. })
+    ));
     assert!(s.command_efforts(&[1.0; 7]).is_err());
     assert!(s.command_gripper(0.5).is_err());
     assert_eq!(s.position_target(), hold.as_slice());
     s.step_n(300);
     let q1 = joints(&s).position;
     for i in 0..6 {
-        assert!((q1[i] - q0[i]).abs() < 2e-3, "joint {i} moved {} -> {}", q0[i], q1[i]);
+        assert!(
+            (q1[i] - q0[i]).abs() < 2e-3,
+            "joint {i} moved {} -> {}",
+            q0[i],
+            q1[i]
+        );
     }
 }
 
@@ -134,9 +156,16 @@ fn grasp_assist_holds_cloth_only_while_closed() {
     let corner = s.towel_vertices()[n - 1];
     let yaw = s.episode().towel_yaw;
     let r = nalgebra::UnitQuaternion::from_axis_angle(&nalgebra::Vector3::z_axis(), yaw)
-        * nalgebra::UnitQuaternion::from_axis_angle(&nalgebra::Vector3::x_axis(), std::f64::consts::PI);
-    let target = nalgebra::Isometry3::from_parts(nalgebra::Translation3::new(corner[0], corner[1], corner[2] + 0.006), r);
-    let q = kotoba_sim::ik::solve(s.robot(), &target, s.position_target(), Default::default()).unwrap();
+        * nalgebra::UnitQuaternion::from_axis_angle(
+            &nalgebra::Vector3::x_axis(),
+            std::f64::consts::PI,
+        );
+    let target = nalgebra::Isometry3::from_parts(
+        nalgebra::Translation3::new(corner[0], corner[1], corner[2] + 0.006),
+        r,
+    );
+    let q =
+        kotoba_sim::ik::solve(s.robot(), &target, s.position_target(), Default::default()).unwrap();
     s.command_positions(&q).unwrap();
     s.step_n(800);
     s.command_gripper(0.0).unwrap();
@@ -146,7 +175,11 @@ fn grasp_assist_holds_cloth_only_while_closed() {
     up[1] -= 0.15; // lift the shoulder: the corner comes up with the tool
     s.command_positions(&up).unwrap();
     s.step_n(500);
-    assert!(s.towel_vertices()[n - 1][2] > 0.05, "corner lifted to {}", s.towel_vertices()[n - 1][2]);
+    assert!(
+        s.towel_vertices()[n - 1][2] > 0.05,
+        "corner lifted to {}",
+        s.towel_vertices()[n - 1][2]
+    );
     s.command_gripper(0.04).unwrap();
     s.step_n(600);
     assert!(s.grasped().is_empty());
@@ -165,7 +198,12 @@ fn camera_frame_has_the_right_size_and_changes_when_the_arm_moves() {
     s.command_positions(&q).unwrap();
     s.step_n(500);
     let b = cam.capture(&s).unwrap();
-    let changed = a.rgb.chunks(3).zip(b.rgb.chunks(3)).filter(|(x, y)| x != y).count();
+    let changed = a
+        .rgb
+        .chunks(3)
+        .zip(b.rgb.chunks(3))
+        .filter(|(x, y)| x != y)
+        .count();
     assert!(changed > 200, "only {changed} pixels changed");
     assert!(b.time > a.time);
     let big = Camera::new(&s, 640, 480).unwrap().capture(&s).unwrap();
