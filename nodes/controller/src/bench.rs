@@ -5,7 +5,7 @@
 //! notes say what was granted. Tracking figures are on the unit-test plant
 //! ([`crate::plant`]), not on an arm.
 
-use crate::lockstep::Lockstep;
+use crate::lockstep::{Lockstep, Plant};
 use crate::metrics::{Histogram, HistogramSnapshot, LoopMetrics};
 use crate::plant::{DecoupledPlant, PendulumGravity};
 use crate::rt::{RtConfig, RtSetup};
@@ -244,19 +244,27 @@ struct Track {
     settle: f64,
 }
 
-fn track<C: JointController<7>>(mk: impl Fn() -> C, plant: &DecoupledPlant<7>) -> Track {
-    let q0 = JVec::<7>::from_fn(|i, _| 0.3 - 0.1 * i as f64);
+/// Sine tracking (amplitude `amp`, `hz`) and a `step` set point, 20 Hz targets.
+#[allow(clippy::too_many_arguments)]
+fn track<const N: usize, C: JointController<N>, P: Plant<N>>(
+    mk: impl Fn() -> C,
+    mk_plant: impl Fn() -> P,
+    q0: JVec<N>,
+    amp: f64,
+    hz: f64,
+    step: f64,
+    limits: JointLimits<N>,
+) -> Track {
     let traj = |t: f64| {
         q0 + JVec::from_fn(|i, _| {
-            0.25 * ((std::f64::consts::TAU * 0.5 * t + i as f64).sin() - (i as f64).sin())
+            amp * ((std::f64::consts::TAU * hz * t + i as f64).sin() - (i as f64).sin())
         })
     };
-    let run = |goal: &dyn Fn(f64) -> JVec<7>, secs: f64| {
-        let mut p = plant.clone();
-        p.state = JointState::at_rest(q0);
+    let run = |goal: &dyn Fn(f64) -> JVec<N>, secs: f64| {
+        let sup = Supervisor::new(cfg(), limits, mk());
         let mut ls = Lockstep::new(
-            Supervisor::new(cfg(), limits::<7>(), mk()),
-            p,
+            sup,
+            mk_plant(),
             ManualClock::new(Stamp {
                 sec: 100,
                 nanosec: 0,
@@ -270,7 +278,7 @@ fn track<C: JointController<7>>(mk: impl Fn() -> C, plant: &DecoupledPlant<7>) -
             let chunk = (k % 50 == 0)
                 .then(|| TargetChunk::single(Stamp::from_secs_f64(t0 + t + 0.05), goal(t + 0.05)));
             ls.tick(chunk.as_ref());
-            err.push((ls.plant.state.q - goal(t + 1e-3)).abs().max());
+            err.push((ls.plant.state().q - goal(t + 1e-3)).abs().max());
         }
         err
     };
@@ -278,7 +286,6 @@ fn track<C: JointController<7>>(mk: impl Fn() -> C, plant: &DecoupledPlant<7>) -
     let s = &err[1000..];
     let rms = (s.iter().map(|x| x * x).sum::<f64>() / s.len() as f64).sqrt();
     let max = s.iter().cloned().fold(0.0, f64::max);
-    let step = 0.08;
     let err = run(&|_| q0 + JVec::from_element(step), 10.0);
     // Settling: last time the error was outside 5 % of the step; infinite
     // when it is still outside at the end of the run (a steady-state offset).
@@ -291,50 +298,130 @@ fn track<C: JointController<7>>(mk: impl Fn() -> C, plant: &DecoupledPlant<7>) -
     Track { rms, max, settle }
 }
 
+fn push_rows(r: &mut BenchReport, label: &str, aic: &Track, uaic: &Track, pd: &Track) {
+    for (name, t) in [("aic", aic), ("uaic", uaic)] {
+        r.push(
+            BenchRow::new(
+                format!("{name} sine error rms, {label}"),
+                t.rms * 1e3,
+                "mrad",
+            )
+            .peer(pd.rms * 1e3, Better::Lower),
+        );
+        r.push(
+            BenchRow::new(
+                format!("{name} sine error max, {label}"),
+                t.max * 1e3,
+                "mrad",
+            )
+            .peer(pd.max * 1e3, Better::Lower),
+        );
+        r.push(
+            BenchRow::new(format!("{name} step settling (5%), {label}"), t.settle, "s")
+                .peer(pd.settle, Better::Lower),
+        );
+    }
+}
+
 fn tracking_rows(r: &mut BenchReport) {
     let nominal = DecoupledPlant::<7>::arm_like(JVec::zeros());
     let g: PendulumGravity<7> = nominal.gravity_model();
+    let q0 = JVec::<7>::from_fn(|i, _| 0.3 - 0.1 * i as f64);
     for (label, plant) in [
-        ("nominal", nominal.clone()),
+        ("test plant", nominal.clone()),
         (
-            "payload +1.5 kg @0.4 m",
+            "test plant, payload +1.5 kg @0.4 m",
             nominal.clone().with_payload(1.5, 0.4),
         ),
     ] {
+        let mk_plant = || {
+            let mut p = plant.clone();
+            p.state = JointState::at_rest(q0);
+            p
+        };
+        let l = limits::<7>();
         let aic = track(
             || ActiveInference::new(&AicGains::default(), g).expect("gains"),
-            &plant,
+            mk_plant,
+            q0,
+            0.25,
+            0.5,
+            0.08,
+            l,
         );
         let uaic = track(
             || UnbiasedActiveInference::new(&UaicGains::default(), g).expect("gains"),
-            &plant,
+            mk_plant,
+            q0,
+            0.25,
+            0.5,
+            0.08,
+            l,
         );
         let pd = track(
             || PdGravity::new(&pd_gains(&nominal), g).expect("gains"),
-            &plant,
+            mk_plant,
+            q0,
+            0.25,
+            0.5,
+            0.08,
+            l,
         );
-        for (name, t) in [("aic", &aic), ("uaic", &uaic)] {
-            r.push(
-                BenchRow::new(
-                    format!("{name} sine error rms, {label}"),
-                    t.rms * 1e3,
-                    "mrad",
-                )
-                .peer(pd.rms * 1e3, Better::Lower),
-            );
-            r.push(
-                BenchRow::new(
-                    format!("{name} sine error max, {label}"),
-                    t.max * 1e3,
-                    "mrad",
-                )
-                .peer(pd.max * 1e3, Better::Lower),
-            );
-            r.push(
-                BenchRow::new(format!("{name} step settling (5%), {label}"), t.settle, "s")
-                    .peer(pd.settle, Better::Lower),
-            );
-        }
+        push_rows(r, label, &aic, &uaic, &pd);
+    }
+}
+
+/// The same figures on the MuJoCo arm of `kotoba-sim` (feature `mujoco`).
+#[cfg(feature = "mujoco")]
+fn mujoco_rows(r: &mut BenchReport) {
+    use crate::mujoco::{ARM_JOINTS, SimArm, URDF};
+    r.note("tracking on the MUJOCO ARM (kotoba-sim, UR5e-class, 1 ms physics step per tick): 0.25 Hz sine of 0.1 rad, 0.05 rad step; gravity model from the URDF; wrong payload = the controllers' model carries 1.5 kg more on the last link; peer = PD (kp 400/400/300/60/60/30, kd 40/40/30/6/6/3)");
+    let (Ok(limits), Ok(g)) = (
+        JointLimits::<6>::from_urdf_str(URDF, Some(&ARM_JOINTS)),
+        ChainGravity::<6>::from_urdf_str(URDF, Some(&ARM_JOINTS)),
+    ) else {
+        r.note("MuJoCo rows skipped: the arm URDF did not load");
+        return;
+    };
+    let mut wrong = g.clone();
+    wrong.links[5].mass += 1.5;
+    let pd_gains = PdGains {
+        kp: PerJoint::Each(vec![400.0, 400.0, 300.0, 60.0, 60.0, 30.0]),
+        kd: PerJoint::Each(vec![40.0, 40.0, 30.0, 6.0, 6.0, 3.0]),
+    };
+    let home = JVec::<6>::from_row_slice(&kotoba_sim::HOME);
+    let mk_plant = || {
+        SimArm::new(kotoba_sim::SimConfig::default(), 1, 1e-3).expect("the default scene builds")
+    };
+    for (label, gm) in [("MuJoCo arm", &g), ("MuJoCo arm, wrong payload", &wrong)] {
+        let aic = track(
+            || ActiveInference::new(&AicGains::default(), gm.clone()).expect("gains"),
+            mk_plant,
+            home,
+            0.1,
+            0.25,
+            0.05,
+            limits,
+        );
+        let uaic = track(
+            || UnbiasedActiveInference::new(&UaicGains::default(), gm.clone()).expect("gains"),
+            mk_plant,
+            home,
+            0.1,
+            0.25,
+            0.05,
+            limits,
+        );
+        let pd = track(
+            || PdGravity::new(&pd_gains, gm.clone()).expect("gains"),
+            mk_plant,
+            home,
+            0.1,
+            0.25,
+            0.05,
+            limits,
+        );
+        push_rows(r, label, &aic, &uaic, &pd);
     }
 }
 
@@ -350,6 +437,10 @@ pub fn controller(quick: bool) -> std::io::Result<BenchReport> {
     loop_rows(&mut r, if quick { 5.0 } else { 60.0 })?;
     r.note("tracking: on the UNIT-TEST PLANT (decoupled joints, inertia + damping + pendulum gravity, see kotoba_controller::plant), NOT the MuJoCo arm; 0.5 Hz sine of 0.25 rad via 20 Hz targets + cubic interpolation, error vs the true sine after 1 s; 0.08 rad step (1.6 rad/s over one policy period, under the 2 rad/s limit); controllers get the nominal gravity model; peer = PD (critically damped at 20 rad/s on the nominal plant); settling inf = still outside the band after 10 s (steady-state offset); errors are the worst joint per tick");
     tracking_rows(&mut r);
+    #[cfg(feature = "mujoco")]
+    mujoco_rows(&mut r);
+    #[cfg(not(feature = "mujoco"))]
+    r.note("MuJoCo arm rows not built: build with the `mujoco` feature (kotoba-controller/mujoco)");
     Ok(r)
 }
 
