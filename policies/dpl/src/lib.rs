@@ -4,6 +4,7 @@ mod augment;
 pub mod bench;
 mod checkpoint;
 mod config;
+mod conv;
 mod data;
 mod error;
 mod fit;

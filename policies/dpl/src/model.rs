@@ -37,7 +37,7 @@ impl Conv {
         Ok(Self { w: init.xavier(&format!("{name}.weight"), &[cout, cin, k, k])?, b: init.zeros(&format!("{name}.bias"), &[cout])?, pad })
     }
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = x.conv2d(&self.w, self.pad, 1, 1, 1)?;
+        let y = crate::conv::conv2d(x, &self.w, self.pad)?;
         leaky(&y.broadcast_add(&self.b.reshape((1, (), 1, 1))?)?)
     }
 }

@@ -1,6 +1,7 @@
 //! A small synthetic task for tests and `kotoba train --synthetic`: a blob moves
 //! across a grey image in a direction chosen by the instruction; the joints follow
-//! the blob, and the gripper closes when the label switches from "reach" to "hold".
+//! the blob, and the gripper closes when the label switches from "reach" to "hold"
+//! half-way (the blob keeps moving: it is carried).
 //! The first frames of every instruction look the same, so only language tells the
 //! model where to go.
 
@@ -62,7 +63,7 @@ pub fn generate(cfg: &SyntheticConfig) -> Dataset {
         .map(|e| {
             let id = e % instr.len();
             let (dx, dy) = DIRS[id];
-            let speed = 0.4 / t_len as f32 * rng.random_range(0.9f32..1.1);
+            let speed = 0.5 / t_len as f32 * rng.random_range(0.9f32..1.1);
             let (x0, y0) = (0.5 + rng.random_range(-0.04f32..0.04), 0.5 + rng.random_range(-0.04f32..0.04));
             let switch = t_len / 2;
             let grip: Vec<f32> = (0..t_len).map(|t| if t >= switch { 1.0 } else { 0.0 }).collect();
@@ -70,8 +71,8 @@ pub fn generate(cfg: &SyntheticConfig) -> Dataset {
             let mut images = Vec::with_capacity(t_len * h * w * 3);
             let mut joints = Vec::with_capacity(t_len * cfg.joints);
             for t in 0..t_len {
-                // The blob travels until the label switches, then holds still.
-                let s = t.min(switch) as f32;
+                // The blob travels the whole episode (carried once held).
+                let s = t as f32;
                 let (bx, by) = (x0 + dx * speed * s, y0 + dy * speed * s);
                 for yy in 0..h {
                     for xx in 0..w {

@@ -7,7 +7,7 @@ use kotoba_core::Stamp;
 use kotoba_dpl::synthetic::instruction_embeddings;
 use kotoba_dpl::{Checkpoint, Conditioning, Observation, Policy, RegressConfig, RuntimeConfig, SarnnPolicy, Trainer};
 
-const EPOCHS: usize = 120;
+const EPOCHS: usize = 100;
 
 fn trained(cond: Conditioning) -> Trainer {
     let mut t = Trainer::new(&model_cfg(cond), train_cfg(EPOCHS), dataset(), &cpu()).unwrap();
