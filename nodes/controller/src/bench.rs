@@ -316,10 +316,13 @@ fn push_rows(r: &mut BenchReport, label: &str, aic: &Track, uaic: &Track, pd: &T
             )
             .peer(pd.max * 1e3, Better::Lower),
         );
-        r.push(
-            BenchRow::new(format!("{name} step settling (5%), {label}"), t.settle, "s")
-                .peer(pd.settle, Better::Lower),
-        );
+        let row = BenchRow::new(format!("{name} step settling (5%), {label}"), t.settle, "s");
+        // Both never settled: no meaningful ratio.
+        r.push(if t.settle.is_infinite() && pd.settle.is_infinite() {
+            row
+        } else {
+            row.peer(pd.settle, Better::Lower)
+        });
     }
 }
 
