@@ -27,6 +27,8 @@ enum Command {
     /// Run a benchmark and print a table (or JSON).
     Bench(cmd::bench::BenchArgs),
     // -- subcommands added by later issues go below this line --
+    /// Print the sentence embedding of a text (and the encoder's model id).
+    Embed(cmd::embed::EmbedArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +39,7 @@ fn main() -> std::process::ExitCode {
         Command::Router(a) => cmd::router::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         // -- dispatch for later subcommands goes below this line --
+        Command::Embed(a) => cmd::embed::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

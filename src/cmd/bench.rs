@@ -21,6 +21,8 @@ pub enum BenchName {
     /// JointState publish→receive latency: loopback Zenoh, in-process, Python zenoh peer.
     Transport,
     // -- benchmarks added by later issues go below this line --
+    /// Sentence encoder throughput (batch 1 and 32) vs. sentence-transformers.
+    Text,
     /// Controller tick time (6/7 joints), a 60 s 1 kHz loop run (jitter, misses), tracking AIC vs PD.
     Controller,
     /// This machine's 1 kHz wake-up jitter on its own (like cyclictest): check a robot computer.
@@ -31,6 +33,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let report: BenchReport = match a.name {
         BenchName::Transport => crate::cmd::bench_transport::run(a.quick)?,
         // -- dispatch for later benchmarks goes below this line --
+        BenchName::Text => crate::cmd::embed::bench_text(a.quick)?,
         BenchName::Controller => kotoba_controller::bench::controller(a.quick)?,
         BenchName::Rt => kotoba_controller::bench::rt(a.quick)?,
     };

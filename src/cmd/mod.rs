@@ -6,3 +6,4 @@ pub mod conn;
 pub mod router;
 pub mod topic;
 // -- modules added by later issues go below this line --
+pub mod embed;
