@@ -136,8 +136,9 @@ impl Expert {
         let (e, mid) = (n - 1, n / 2);
         let g = |pick, place, swing| Grasp { pick, place, swing };
         let mut grasps: VecDeque<Grasp> = match task {
-            // The left edge is grasped one vertex nearer the robot than its midpoint: held
-            // at the midpoint, the near corner is dragged along the table into a pile.
+            // The moving edge is grasped one vertex off its midpoint, towards the near-left
+            // corner: held at the midpoint, that corner is dragged along the table into a
+            // pile (seen in both half folds).
             Task::LeftToRight => [
                 g((mid - 1, e), (mid - 1, 0), true),
                 g((0, e), (0, 0), false),
@@ -145,7 +146,7 @@ impl Expert {
             ]
             .into(),
             Task::BottomToTop => [
-                g((0, mid), (e, mid), true),
+                g((0, mid + 1), (e, mid + 1), true),
                 g((0, 0), (e, 0), false),
                 g((0, e), (e, e), false),
             ]
