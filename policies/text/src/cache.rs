@@ -32,7 +32,10 @@ struct ModelVectors {
 
 impl Default for EmbeddingCache {
     fn default() -> Self {
-        Self { format: CACHE_FORMAT.into(), models: BTreeMap::new() }
+        Self {
+            format: CACHE_FORMAT.into(),
+            models: BTreeMap::new(),
+        }
     }
 }
 
@@ -43,15 +46,20 @@ impl EmbeddingCache {
 
     /// The cached vector, if any; needs no encoder.
     pub fn get(&self, model_id: &str, text: &str) -> Option<&[f32]> {
-        self.models.get(model_id)?.vectors.get(text).map(Vec::as_slice)
+        self.models
+            .get(model_id)?
+            .vectors
+            .get(text)
+            .map(Vec::as_slice)
     }
 
     /// Like [`get`](Self::get), but a missing phrase is an error that says so.
     pub fn lookup(&self, model_id: &str, text: &str) -> Result<&[f32]> {
-        self.get(model_id, text).ok_or_else(|| TextError::NotCached {
-            model_id: model_id.into(),
-            text: text.into(),
-        })
+        self.get(model_id, text)
+            .ok_or_else(|| TextError::NotCached {
+                model_id: model_id.into(),
+                text: text.into(),
+            })
     }
 
     /// Stores a vector; every vector of one model must have the same length.
@@ -59,7 +67,10 @@ impl EmbeddingCache {
         let entry = self
             .models
             .entry(model_id.to_owned())
-            .or_insert_with(|| ModelVectors { dim: vector.len(), vectors: BTreeMap::new() });
+            .or_insert_with(|| ModelVectors {
+                dim: vector.len(),
+                vectors: BTreeMap::new(),
+            });
         if vector.len() != entry.dim {
             return Err(TextError::DimensionMismatch {
                 model_id: model_id.into(),
@@ -89,7 +100,11 @@ impl EmbeddingCache {
         texts: &[&str],
     ) -> Result<Vec<&[f32]>> {
         let id = encoder.model_id();
-        let mut missing: Vec<&str> = texts.iter().copied().filter(|t| self.get(id, t).is_none()).collect();
+        let mut missing: Vec<&str> = texts
+            .iter()
+            .copied()
+            .filter(|t| self.get(id, t).is_none())
+            .collect();
         missing.sort_unstable();
         missing.dedup();
         if !missing.is_empty() {
@@ -116,7 +131,10 @@ impl EmbeddingCache {
 
     /// Texts cached for one model, in sorted order.
     pub fn texts(&self, model_id: &str) -> impl Iterator<Item = &str> {
-        self.models.get(model_id).into_iter().flat_map(|m| m.vectors.keys().map(String::as_str))
+        self.models
+            .get(model_id)
+            .into_iter()
+            .flat_map(|m| m.vectors.keys().map(String::as_str))
     }
 
     /// Vector length of one model's entries.
@@ -147,7 +165,10 @@ impl EmbeddingCache {
     /// Writes the cache as JSON (to a temporary file first, then renamed into place).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let io = |source| TextError::CacheIo { path: path.to_path_buf(), source };
+        let io = |source| TextError::CacheIo {
+            path: path.to_path_buf(),
+            source,
+        };
         let json = serde_json::to_vec(self).map_err(|e| TextError::CacheFormat {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -161,12 +182,20 @@ impl EmbeddingCache {
     /// Reads a cache written by [`save`](Self::save), checking format, lengths and values.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bad = |reason: String| TextError::CacheFormat { path: path.to_path_buf(), reason };
-        let bytes = std::fs::read(path)
-            .map_err(|source| TextError::CacheIo { path: path.to_path_buf(), source })?;
+        let bad = |reason: String| TextError::CacheFormat {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|source| TextError::CacheIo {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let cache: Self = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
         if cache.format != CACHE_FORMAT {
-            return Err(bad(format!("format {:?}, expected {CACHE_FORMAT:?}", cache.format)));
+            return Err(bad(format!(
+                "format {:?}, expected {CACHE_FORMAT:?}",
+                cache.format
+            )));
         }
         for (id, m) in &cache.models {
             for (text, v) in &m.vectors {
@@ -178,7 +207,9 @@ impl EmbeddingCache {
                     )));
                 }
                 if v.iter().any(|x| !x.is_finite()) {
-                    return Err(bad(format!("{text:?} of model {id} holds a non-finite value")));
+                    return Err(bad(format!(
+                        "{text:?} of model {id} holds a non-finite value"
+                    )));
                 }
             }
         }

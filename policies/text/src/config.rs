@@ -82,7 +82,11 @@ pub fn default_model_dir() -> PathBuf {
 /// `${XDG_CACHE_HOME:-$HOME/.cache}/kotoba/models`: the root of all installed models.
 /// These two variables are the XDG convention for locating the cache, not a config API.
 pub fn models_root() -> PathBuf {
-    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let non_empty = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let cache = non_empty("XDG_CACHE_HOME")
         .or_else(|| non_empty("HOME").map(|h| h.join(".cache")))
         .unwrap_or_else(|| PathBuf::from(".cache"));
@@ -96,7 +100,11 @@ mod tests {
     #[test]
     fn default_config_points_at_the_setup_scripts_folder() {
         let c = BertEncoderConfig::default();
-        assert!(c.model_dir.ends_with("kotoba/models/all-MiniLM-L6-v2"), "{:?}", c.model_dir);
+        assert!(
+            c.model_dir.ends_with("kotoba/models/all-MiniLM-L6-v2"),
+            "{:?}",
+            c.model_dir
+        );
         assert_eq!(c.model_id, DEFAULT_MODEL_ID);
         assert_eq!(c.device, DeviceConfig::Cpu);
     }
@@ -104,7 +112,8 @@ mod tests {
     #[test]
     fn config_reads_from_json_with_defaults_and_rejects_typos() {
         let c: EncoderConfig =
-            serde_json::from_str(r#"{"kind":"bert","model_dir":"/m","device":{"cuda":1}}"#).unwrap();
+            serde_json::from_str(r#"{"kind":"bert","model_dir":"/m","device":{"cuda":1}}"#)
+                .unwrap();
         let EncoderConfig::Bert(b) = c;
         assert_eq!(b.model_dir, PathBuf::from("/m"));
         assert_eq!(b.device, DeviceConfig::Cuda(1));

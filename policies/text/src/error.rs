@@ -49,20 +49,29 @@ pub enum TextError {
 
     /// A vector whose length differs from the others of the same model.
     #[error("embedding of model {model_id} has {got} dimensions, the cache holds {expected}")]
-    DimensionMismatch { model_id: String, expected: usize, got: usize },
+    DimensionMismatch {
+        model_id: String,
+        expected: usize,
+        got: usize,
+    },
 
     /// Two caches being merged disagree about one (model, text).
     #[error("embedding caches disagree: {text:?} has two different vectors for model {model_id}")]
     CacheConflict { model_id: String, text: String },
 
     /// Lookup without an encoder of a phrase the cache does not know.
-    #[error("no cached embedding of {text:?} for model {model_id}; embed it with the encoder first")]
+    #[error(
+        "no cached embedding of {text:?} for model {model_id}; embed it with the encoder first"
+    )]
     NotCached { model_id: String, text: String },
 }
 
 impl TextError {
     pub(crate) fn invalid(dir: &std::path::Path, reason: impl std::fmt::Display) -> Self {
-        Self::InvalidModel { dir: dir.to_path_buf(), reason: reason.to_string() }
+        Self::InvalidModel {
+            dir: dir.to_path_buf(),
+            reason: reason.to_string(),
+        }
     }
 }
 

@@ -26,14 +26,29 @@ impl TextEncoder for Counting<'_> {
 fn known_phrases_need_no_encoder_run_and_survive_a_round_trip() {
     let enc = Counting(common::encoder(), AtomicUsize::new(0));
     let mut cache = EmbeddingCache::new();
-    let first = cache.get_or_embed(&enc, "grasping the corner").unwrap().to_vec();
-    let again = cache.get_or_embed(&enc, "grasping the corner").unwrap().to_vec();
+    let first = cache
+        .get_or_embed(&enc, "grasping the corner")
+        .unwrap()
+        .to_vec();
+    let again = cache
+        .get_or_embed(&enc, "grasping the corner")
+        .unwrap()
+        .to_vec();
     assert_eq!(first, again);
     assert_eq!(enc.1.load(Ordering::Relaxed), 1);
 
-    let texts = ["holding the towel", "grasping the corner", "releasing", "holding the towel"];
-    let many: Vec<Vec<f32>> =
-        cache.get_or_embed_many(&enc, &texts).unwrap().into_iter().map(<[f32]>::to_vec).collect();
+    let texts = [
+        "holding the towel",
+        "grasping the corner",
+        "releasing",
+        "holding the towel",
+    ];
+    let many: Vec<Vec<f32>> = cache
+        .get_or_embed_many(&enc, &texts)
+        .unwrap()
+        .into_iter()
+        .map(<[f32]>::to_vec)
+        .collect();
     // Only the two new phrases went through the encoder, once each.
     assert_eq!(enc.1.load(Ordering::Relaxed), 3);
     assert_eq!(many[1], first);
@@ -48,7 +63,10 @@ fn known_phrases_need_no_encoder_run_and_survive_a_round_trip() {
     let id = enc.model_id();
     assert_eq!(loaded.lookup(id, "releasing").unwrap(), &many[2][..]);
     assert_eq!(loaded.dim(id), Some(384));
-    assert_eq!(loaded.texts(id).collect::<Vec<_>>(), ["grasping the corner", "holding the towel", "releasing"]);
+    assert_eq!(
+        loaded.texts(id).collect::<Vec<_>>(),
+        ["grasping the corner", "holding the towel", "releasing"]
+    );
 }
 
 #[test]
@@ -69,7 +87,17 @@ fn keys_are_per_model() {
     assert_eq!(cache.get("b", "fold"), Some(&[0.0, 1.0, 0.0][..]));
     assert_eq!(cache.model_ids().collect::<Vec<_>>(), ["a", "b"]);
     let e = cache.insert("a", "hold", vec![1.0]).unwrap_err();
-    assert!(matches!(e, TextError::DimensionMismatch { expected: 2, got: 1, .. }), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            TextError::DimensionMismatch {
+                expected: 2,
+                got: 1,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -85,7 +113,11 @@ fn merge_adds_entries_and_refuses_conflicts() {
     c.insert("m", "hold", vec![0.6, 0.8]).unwrap();
     let e = a.merge(&c).unwrap_err();
     assert!(matches!(e, TextError::CacheConflict { .. }), "{e:?}");
-    assert_eq!(a.get("m", "hold"), Some(&[0.0, 1.0][..]), "a failed merge keeps the old vector");
+    assert_eq!(
+        a.get("m", "hold"),
+        Some(&[0.0, 1.0][..]),
+        "a failed merge keeps the old vector"
+    );
 }
 
 #[test]
@@ -96,7 +128,9 @@ fn bad_cache_files_are_refused_with_the_reason() {
         ("not json", "expected"),
         (r#"{"format":"other/9","models":{}}"#, "format \"other/9\""),
         (
-            &format!(r#"{{"format":"{CACHE_FORMAT}","models":{{"m":{{"dim":2,"vectors":{{"x":[1.0]}}}}}}}}"#),
+            &format!(
+                r#"{{"format":"{CACHE_FORMAT}","models":{{"m":{{"dim":2,"vectors":{{"x":[1.0]}}}}}}}}"#
+            ),
             "has 1 values",
         ),
     ];

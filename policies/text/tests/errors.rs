@@ -7,7 +7,10 @@ use kotoba_text::{BertEncoder, BertEncoderConfig, TextEncoder, TextError, defaul
 use std::path::Path;
 
 fn load(dir: &Path) -> Result<BertEncoder, TextError> {
-    BertEncoder::load(&BertEncoderConfig { model_dir: dir.to_path_buf(), ..Default::default() })
+    BertEncoder::load(&BertEncoderConfig {
+        model_dir: dir.to_path_buf(),
+        ..Default::default()
+    })
 }
 
 /// A folder with the real config and tokenizer (edited by `edit`) and the real weights
@@ -21,8 +24,11 @@ fn model_copy(tag: &str, edit: impl FnOnce(&mut serde_json::Value)) -> TempDir {
     edit(&mut config);
     std::fs::write(dir.0.join("config.json"), config.to_string()).unwrap();
     std::fs::copy(src.join("tokenizer.json"), dir.0.join("tokenizer.json")).unwrap();
-    std::os::unix::fs::symlink(src.join("model.safetensors"), dir.0.join("model.safetensors"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        src.join("model.safetensors"),
+        dir.0.join("model.safetensors"),
+    )
+    .unwrap();
     dir
 }
 
@@ -31,7 +37,10 @@ fn missing_folder_says_how_to_install() {
     let e = load(Path::new("/nonexistent/kotoba/model")).unwrap_err();
     assert!(matches!(e, TextError::ModelMissing { .. }), "{e:?}");
     let msg = e.to_string();
-    assert!(msg.contains("scripts/setup_text_model.sh") && msg.contains("/nonexistent"), "{msg}");
+    assert!(
+        msg.contains("scripts/setup_text_model.sh") && msg.contains("/nonexistent"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -39,7 +48,10 @@ fn folder_without_weights_names_the_missing_file() {
     let dir = TempDir::new("noweights");
     std::fs::write(dir.0.join("config.json"), "{}").unwrap();
     let msg = load(&dir.0).unwrap_err().to_string();
-    assert!(msg.contains("tokenizer.json, model.safetensors is missing"), "{msg}");
+    assert!(
+        msg.contains("tokenizer.json, model.safetensors is missing"),
+        "{msg}"
+    );
     assert!(msg.contains("scripts/setup_text_model.sh"), "{msg}");
 }
 
@@ -60,7 +72,10 @@ fn tokenizer_of_another_vocabulary_is_refused() {
     let e = load(&dir.0).unwrap_err();
     assert!(matches!(e, TextError::TokenizerMismatch { .. }), "{e:?}");
     let msg = e.to_string();
-    assert!(msg.contains("30522 tokens") && msg.contains("vocab_size 50000"), "{msg}");
+    assert!(
+        msg.contains("30522 tokens") && msg.contains("vocab_size 50000"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -68,14 +83,21 @@ fn weights_that_do_not_fit_the_config_are_refused() {
     let dir = model_copy("shape", |c| c["hidden_size"] = 768.into());
     let e = load(&dir.0).unwrap_err();
     assert!(matches!(e, TextError::InvalidModel { .. }), "{e:?}");
-    assert!(e.to_string().contains("weights do not fit config.json"), "{e}");
+    assert!(
+        e.to_string().contains("weights do not fit config.json"),
+        "{e}"
+    );
 }
 
 #[test]
 fn corrupt_weights_are_refused() {
     let dir = model_copy("corrupt", |_| {});
     std::fs::remove_file(dir.0.join("model.safetensors")).unwrap();
-    std::fs::write(dir.0.join("model.safetensors"), b"\x08\0\0\0\0\0\0\0{}garbage").unwrap();
+    std::fs::write(
+        dir.0.join("model.safetensors"),
+        b"\x08\0\0\0\0\0\0\0{}garbage",
+    )
+    .unwrap();
     let e = load(&dir.0).unwrap_err();
     assert!(matches!(e, TextError::InvalidModel { .. }), "{e:?}");
     assert!(e.to_string().contains("model.safetensors"), "{e}");
@@ -83,7 +105,10 @@ fn corrupt_weights_are_refused() {
 
 #[test]
 fn max_tokens_beyond_the_position_table_is_a_config_error() {
-    let cfg = BertEncoderConfig { max_tokens: Some(4096), ..Default::default() };
+    let cfg = BertEncoderConfig {
+        max_tokens: Some(4096),
+        ..Default::default()
+    };
     common::encoder();
     let e = BertEncoder::load(&cfg).unwrap_err();
     assert!(matches!(e, TextError::Config(_)), "{e:?}");

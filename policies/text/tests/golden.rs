@@ -28,7 +28,10 @@ fn golden() -> Golden {
 #[test]
 fn every_embedding_matches_the_reference() {
     let g = golden();
-    assert!(g.sentences.len() >= 10, "the golden file must hold at least 10 sentences");
+    assert!(
+        g.sentences.len() >= 10,
+        "the golden file must hold at least 10 sentences"
+    );
     let enc = common::encoder();
     assert_eq!(enc.model_id(), g.model_id);
     assert_eq!(enc.dim(), 384);

@@ -53,15 +53,23 @@ pub(crate) fn read_model_dir(dir: &Path) -> Result<ModelFiles> {
             missing: "the model folder".into(),
         });
     }
-    let missing: Vec<&str> =
-        [CONFIG, TOKENIZER, WEIGHTS].into_iter().filter(|f| !dir.join(f).is_file()).collect();
+    let missing: Vec<&str> = [CONFIG, TOKENIZER, WEIGHTS]
+        .into_iter()
+        .filter(|f| !dir.join(f).is_file())
+        .collect();
     if !missing.is_empty() {
-        return Err(TextError::ModelMissing { dir: dir.to_path_buf(), missing: missing.join(", ") });
+        return Err(TextError::ModelMissing {
+            dir: dir.to_path_buf(),
+            missing: missing.join(", "),
+        });
     }
 
     let config: BertConfig = read_json(dir, CONFIG)?;
     if let Some(t) = config.model_type.as_deref().filter(|t| *t != "bert") {
-        return Err(TextError::invalid(dir, format!("{CONFIG}: model_type {t:?} is not \"bert\"")));
+        return Err(TextError::invalid(
+            dir,
+            format!("{CONFIG}: model_type {t:?} is not \"bert\""),
+        ));
     }
     if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
         return Err(TextError::invalid(
@@ -101,7 +109,10 @@ pub(crate) fn read_model_dir(dir: &Path) -> Result<ModelFiles> {
 /// A tokenizer from another model would produce ids that index the wrong (or no) rows
 /// of the embedding table: compare vocabulary sizes and the special tokens' ids.
 fn check_tokenizer_matches(dir: &Path, tok: &Tokenizer, config: &BertConfig) -> Result<()> {
-    let mismatch = |reason: String| TextError::TokenizerMismatch { dir: dir.to_path_buf(), reason };
+    let mismatch = |reason: String| TextError::TokenizerMismatch {
+        dir: dir.to_path_buf(),
+        reason,
+    };
     let vocab = tok.get_vocab_size(true);
     if vocab != config.vocab_size {
         return Err(mismatch(format!(
@@ -113,13 +124,18 @@ fn check_tokenizer_matches(dir: &Path, tok: &Tokenizer, config: &BertConfig) -> 
         match tok.token_to_id(special) {
             Some(id) if (id as usize) < config.vocab_size => {}
             Some(id) => {
-                return Err(mismatch(format!("{special} has id {id}, beyond the vocabulary")));
+                return Err(mismatch(format!(
+                    "{special} has id {id}, beyond the vocabulary"
+                )));
             }
             None => return Err(mismatch(format!("{TOKENIZER} has no {special} token"))),
         }
     }
     if config.pad_token_id >= config.vocab_size {
-        return Err(mismatch(format!("pad_token_id {} is beyond the vocabulary", config.pad_token_id)));
+        return Err(mismatch(format!(
+            "pad_token_id {} is beyond the vocabulary",
+            config.pad_token_id
+        )));
     }
     Ok(())
 }
@@ -131,5 +147,9 @@ fn read_json<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> Result<T> 
 }
 
 fn read_optional_json<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> Result<Option<T>> {
-    if dir.join(name).is_file() { read_json(dir, name).map(Some) } else { Ok(None) }
+    if dir.join(name).is_file() {
+        read_json(dir, name).map(Some)
+    } else {
+        Ok(None)
+    }
 }

@@ -94,14 +94,25 @@ impl BertEncoder {
     /// Word pieces in `text` before truncation, `[CLS]` and `[SEP]` included.
     pub fn count_tokens(&self, text: &str) -> Result<usize> {
         let enc = self.tokenize(&[text])?;
-        Ok(enc[0].len() + enc[0].get_overflowing().iter().map(Encoding::len).sum::<usize>()
+        Ok(enc[0].len()
+            + enc[0]
+                .get_overflowing()
+                .iter()
+                .map(Encoding::len)
+                .sum::<usize>()
             - 2 * enc[0].get_overflowing().len())
     }
 
     fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>> {
         let inputs: Vec<String> = texts
             .iter()
-            .map(|t| if self.lower_case { t.to_lowercase() } else { (*t).to_owned() })
+            .map(|t| {
+                if self.lower_case {
+                    t.to_lowercase()
+                } else {
+                    (*t).to_owned()
+                }
+            })
             .collect();
         self.tokenizer
             .encode_batch_fast(inputs, true)
@@ -120,7 +131,10 @@ impl BertEncoder {
                 );
             }
         }
-        let (batch, len) = (encodings.len(), encodings.iter().map(Encoding::len).max().unwrap_or(0));
+        let (batch, len) = (
+            encodings.len(),
+            encodings.iter().map(Encoding::len).max().unwrap_or(0),
+        );
         let mut ids = vec![self.pad_id; batch * len];
         let mut type_ids = vec![0u32; batch * len];
         let mut mask = vec![0u32; batch * len];

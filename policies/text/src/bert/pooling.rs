@@ -28,7 +28,10 @@ mod tests {
         let dev = Device::Cpu;
         // Two texts, three positions, two features; the second text's last token is padding.
         let hidden = Tensor::new(
-            &[[[1f32, 2.], [3., 4.], [5., 6.]], [[1., 1.], [3., 3.], [100., -100.]]],
+            &[
+                [[1f32, 2.], [3., 4.], [5., 6.]],
+                [[1., 1.], [3., 3.], [100., -100.]],
+            ],
             &dev,
         )
         .unwrap();
