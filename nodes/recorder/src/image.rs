@@ -20,6 +20,16 @@ pub enum ImageError {
     Decode(#[from] kotoba_msgs::DecodeError),
 }
 
+/// The bytes of a `uint8[]` field, borrowed when they are in one piece.
+pub fn zbuf_bytes(z: &kotoba_msgs::ZBuf) -> std::borrow::Cow<'_, [u8]> {
+    let mut it = z.zslices();
+    match (it.next(), it.next()) {
+        (None, _) => std::borrow::Cow::Borrowed(&[]),
+        (Some(a), None) => std::borrow::Cow::Borrowed(a.as_slice()),
+        _ => std::borrow::Cow::Owned(z.zslices().flat_map(|s| s.as_slice().iter().copied()).collect()),
+    }
+}
+
 /// Decodes a CDR `sensor_msgs/Image` payload.
 pub fn decode_image(cdr: &[u8]) -> Result<ImageRgb8, ImageError> {
     let img: Image = kotoba_msgs::decode(cdr)?;
@@ -36,7 +46,7 @@ pub fn to_rgb8(img: &Image) -> Result<ImageRgb8, ImageError> {
         "mono8" | "8UC1" => (1, |s, d| d.fill(s[0])),
         other => return Err(ImageError::Encoding(other.to_string())),
     };
-    let bytes = img.data.contiguous();
+    let bytes = zbuf_bytes(&img.data);
     let need = if h == 0 { 0 } else { step * (h - 1) + w * bpp };
     if step < w * bpp || bytes.len() < need {
         return Err(ImageError::Size { width: img.width, height: img.height, step: img.step, need, have: bytes.len() });

@@ -24,7 +24,7 @@ pub use bag_read::{BagMessages, RawMessage, bag_file, bag_messages};
 pub use dataset::{Dataset, DatasetIndex, EpisodeEntry, FORMAT, INDEX_FILE, KOTOBA_VERSION};
 pub use episode::{Episode, EpisodeMeta, PENDING_FILE, custom_data};
 pub use error::{RecorderError, Result};
-pub use image::{ImageError, ImageRgb8, decode_image, to_rgb8};
+pub use image::{ImageError, ImageRgb8, decode_image, to_rgb8, zbuf_bytes};
 pub use labels::{LabelEvent, Segment, active_at, segments};
 pub use recover::{Recovery, recover_episode};
 pub use sync::{EpisodeReader, Frame, Gap, StreamKind, StreamSpec, SyncSpec, SyncedEpisode, Value};

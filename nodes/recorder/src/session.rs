@@ -7,7 +7,7 @@ use crate::control::{Control, signalled};
 use crate::dataset::{Dataset, EpisodeEntry};
 use crate::episode::{Episode, EpisodeMeta};
 use crate::error::{RecorderError, Result};
-use kotoba_bus::{AttachmentInfo, Bus, SubscriptionGuard, TopicSpec};
+use kotoba_bus::{AttachmentInfo, Bus, RawSample, SubscriptionGuard, TopicSpec};
 use kotoba_core::Clock;
 use kotoba_msgs::{Durability, Qos, std_msgs};
 use std::collections::BTreeMap;
@@ -119,7 +119,7 @@ impl Session {
         let topics: Vec<TopicConfig> = cfg
             .topics
             .iter()
-            .map(|t| {
+            .map(|t| -> Result<TopicConfig> {
                 let mut t = t.clone();
                 t.topic = kotoba_bus::qualify(&t.topic).map_err(|_| RecorderError::BadTopic(t.topic.clone()))?;
                 t.ros_type = kotoba_msgs::lookup(&t.ros_type).map(|e| e.ros_name.to_string()).unwrap_or(t.ros_type);
@@ -142,7 +142,7 @@ impl Session {
             let limit = cfg.queue_bytes;
             subs.push(bus.raw_subscriber(
                 &spec,
-                Box::new(move |s| {
+                Box::new(move |s: RawSample<'_>| {
                     // Runs on a transport thread: copy, count, hand over, return.
                     let recv_ns = clock.now().as_nanos();
                     c.received.fetch_add(1, Ordering::Relaxed);
@@ -178,7 +178,7 @@ impl Session {
         let ctx = tx.clone();
         subs.push(bus.raw_subscriber(
             &cmd_spec,
-            Box::new(move |s| {
+            Box::new(move |s: RawSample<'_>| {
                 match kotoba_msgs::decode::<std_msgs::String>(s.payload).map_err(|e| e.to_string()).and_then(|m| m.data.parse::<Control>()) {
                     Ok(c) => {
                         let _ = ctx.try_send(Event::Control(c));

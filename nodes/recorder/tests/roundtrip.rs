@@ -64,7 +64,7 @@ fn write_read_roundtrip_and_sync() {
     let img = f.values[1].as_ref().unwrap().as_image().unwrap();
     assert_eq!((img.width, img.height), (8, 6));
     let want = image(8, 6, 60);
-    assert_eq!(img.data, want.data.contiguous().as_ref());
+    assert_eq!(img.data, zbuf_bytes(&want.data).as_ref());
     assert_eq!(f.instruction, "fold the towel");
     assert_eq!(f.label.as_deref(), Some("grasping the corner"));
     assert_eq!(s.frames[13].label.as_deref(), Some("folding now"));
