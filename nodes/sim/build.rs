@@ -1,4 +1,4 @@
-//! Embeds an rpath to the MuJoCo library in this crate's tests and examples, so they
+//! Embeds an rpath to the MuJoCo library in this crate's tests, so they
 //! run without LD_LIBRARY_PATH. (mujoco-rs links `libmujoco.so` from
 //! MUJOCO_DYNAMIC_LINK_DIR, see scripts/setup_mujoco.sh, but leaves the run-time
 //! search path to the user.)
@@ -6,6 +6,5 @@ fn main() {
     println!("cargo::rerun-if-env-changed=MUJOCO_DYNAMIC_LINK_DIR");
     if let Ok(dir) = std::env::var("MUJOCO_DYNAMIC_LINK_DIR") {
         println!("cargo::rustc-link-arg-tests=-Wl,-rpath,{dir}");
-        println!("cargo::rustc-link-arg-examples=-Wl,-rpath,{dir}");
     }
 }

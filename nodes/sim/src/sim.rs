@@ -65,6 +65,18 @@ pub struct Sim {
     unstable_resets: u64,
 }
 
+/// MuJoCo writes warnings to `MUJOCO_LOG.TXT` in the working directory unless a
+/// handler is installed: route them to `tracing` instead, once, before any MuJoCo use.
+fn route_mujoco_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    fn handler(m: &MjLogMessage) {
+        tracing::warn!(target: "mujoco", "{m:?}");
+    }
+    // SAFETY: every MuJoCo call in this crate starts with `Sim::new`, which calls this
+    // first; `Once` makes other threads wait until the handler is in place.
+    ONCE.call_once(|| unsafe { set_log_handler(handler) });
+}
+
 fn id(m: &MjModel, ty: MjtObjBase, name: &str) -> Result<usize> {
     m.name_to_id(ty, name)
         .ok_or_else(|| SimError::Model(format!("no {ty:?} named {name}")))
@@ -73,6 +85,7 @@ fn id(m: &MjModel, ty: MjtObjBase, name: &str) -> Result<usize> {
 impl Sim {
     /// Builds the scene for episode `seed`.
     pub fn new(cfg: SimConfig, robot: RobotModel, seed: u64) -> Result<Self> {
+        route_mujoco_log();
         let n = robot.dof();
         if cfg.servo.len() != n || cfg.home.len() != n {
             return Err(SimError::Config(format!(
