@@ -23,7 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     sim_cfg.camera.width = w;
     sim_cfg.camera.height = h;
     let mut sim = Sim::new(sim_cfg, RobotModel::default_arm(), 0)?;
-    let names: Vec<String> = sim.robot().joint_names().into_iter().chain(["gripper".to_string()]).collect();
+    // Arm joints then the gripper, the order of `JointReading`.
+    let names: Vec<String> = sim.robot().joint_names();
     let urdf_hash = hex::encode(sha2::Sha256::digest(kotoba_sim::DEFAULT_URDF.as_bytes()));
     let mut ds = Dataset::create(&out, "/labels", "/instruction")?;
     let opts = WriterOptions::default();
