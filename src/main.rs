@@ -27,6 +27,8 @@ enum Command {
     /// Run a benchmark and print a table (or JSON).
     Bench(cmd::bench::BenchArgs),
     // -- subcommands added by later issues go below this line --
+    /// Train the language-conditioned SARNN policy (deep predictive learning).
+    Train(cmd::train::TrainArgs),
     /// Print the sentence embedding of a text (and the encoder's model id).
     Embed(cmd::embed::EmbedArgs),
 }
@@ -39,6 +41,7 @@ fn main() -> std::process::ExitCode {
         Command::Router(a) => cmd::router::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         // -- dispatch for later subcommands goes below this line --
+        Command::Train(a) => cmd::train::run(a),
         Command::Embed(a) => cmd::embed::run(a),
     };
     match result {

@@ -21,6 +21,8 @@ pub enum BenchName {
     /// JointState publish→receive latency: loopback Zenoh, in-process, Python zenoh peer.
     Transport,
     // -- benchmarks added by later issues go below this line --
+    /// SARNN policy: candle vs PyTorch inference, training throughput, error-regression cost.
+    Policy,
     /// Sentence encoder throughput (batch 1 and 32) vs. sentence-transformers.
     Text,
     /// Controller tick time (6/7 joints), a 60 s 1 kHz loop run (jitter, misses), tracking AIC vs PD.
@@ -33,6 +35,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let report: BenchReport = match a.name {
         BenchName::Transport => crate::cmd::bench_transport::run(a.quick)?,
         // -- dispatch for later benchmarks goes below this line --
+        BenchName::Policy => crate::cmd::train::bench_policy(a.quick)?,
         BenchName::Text => crate::cmd::embed::bench_text(a.quick)?,
         BenchName::Controller => kotoba_controller::bench::controller(a.quick)?,
         BenchName::Rt => kotoba_controller::bench::rt(a.quick)?,

@@ -6,4 +6,5 @@ pub mod conn;
 pub mod router;
 pub mod topic;
 // -- modules added by later issues go below this line --
+pub mod train;
 pub mod embed;
