@@ -31,6 +31,12 @@ enum Command {
     Train(cmd::train::TrainArgs),
     /// Print the sentence embedding of a text (and the encoder's model id).
     Embed(cmd::embed::EmbedArgs),
+    /// Run the MuJoCo robot + towel simulation as a ROS 2 node (feature `sim`).
+    #[cfg(feature = "sim")]
+    Sim(cmd::sim::SimArgs),
+    /// Teleoperate the robot; `--scripted` runs the expert demonstrator (feature `sim`).
+    #[cfg(feature = "sim")]
+    Teleop(cmd::teleop::TeleopArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +49,10 @@ fn main() -> std::process::ExitCode {
         // -- dispatch for later subcommands goes below this line --
         Command::Train(a) => cmd::train::run(a),
         Command::Embed(a) => cmd::embed::run(a),
+        #[cfg(feature = "sim")]
+        Command::Sim(a) => cmd::sim::run(a),
+        #[cfg(feature = "sim")]
+        Command::Teleop(a) => cmd::teleop::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -25,6 +25,9 @@ pub enum BenchName {
     Policy,
     /// Sentence encoder throughput (batch 1 and 32) vs. sentence-transformers.
     Text,
+    /// Simulator real-time factor at 1 kHz physics, without and with a 128x128 camera at 10 Hz (feature `sim`).
+    #[cfg(feature = "sim")]
+    Sim,
     /// Controller tick time (6/7 joints), a 60 s 1 kHz loop run (jitter, misses), tracking AIC vs PD.
     Controller,
     /// This machine's 1 kHz wake-up jitter on its own (like cyclictest): check a robot computer.
@@ -37,6 +40,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         // -- dispatch for later benchmarks goes below this line --
         BenchName::Policy => crate::cmd::train::bench_policy(a.quick)?,
         BenchName::Text => crate::cmd::embed::bench_text(a.quick)?,
+        #[cfg(feature = "sim")]
+        BenchName::Sim => kotoba_sim::bench_sim(a.quick)?,
         BenchName::Controller => kotoba_controller::bench::controller(a.quick)?,
         BenchName::Rt => kotoba_controller::bench::rt(a.quick)?,
     };

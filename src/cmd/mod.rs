@@ -8,3 +8,7 @@ pub mod topic;
 // -- modules added by later issues go below this line --
 pub mod train;
 pub mod embed;
+#[cfg(feature = "sim")]
+pub mod sim;
+#[cfg(feature = "sim")]
+pub mod teleop;
