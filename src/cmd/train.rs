@@ -101,10 +101,16 @@ pub fn run(a: TrainArgs) -> Result<()> {
     } else {
         let dir = a.dataset.clone().unwrap_or_else(|| PathBuf::from("demos"));
         if !dir.exists() {
-            bail!("no dataset at {}: pass --dataset DIR or --synthetic", dir.display());
+            bail!(
+                "no dataset at {}: pass --dataset DIR or --synthetic",
+                dir.display()
+            );
         }
         // The recorder's episode reader plugs in here (episodes -> kotoba_dpl::Dataset).
-        bail!("reading recorded episodes from {} is not wired yet (needs the recorder's reader); use --synthetic", dir.display());
+        bail!(
+            "reading recorded episodes from {} is not wired yet (needs the recorder's reader); use --synthetic",
+            dir.display()
+        );
     };
     let shape = data.validate().context("dataset")?;
     let model = ModelConfig {
@@ -130,7 +136,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
         val_fraction: a.val_fraction,
         lr: a.lr,
         point_ramp_batches: a.point_ramp,
-        augment: AugmentConfig { enabled: !a.no_augment, ..AugmentConfig::default() },
+        augment: AugmentConfig {
+            enabled: !a.no_augment,
+            ..AugmentConfig::default()
+        },
         ..TrainConfig::default()
     };
     let device = kotoba_dpl::device(!a.cpu)?;
@@ -144,11 +153,21 @@ pub fn run(a: TrainArgs) -> Result<()> {
         device,
         trainer.state.epoch
     );
-    let log = kotoba_dpl::fit(&mut trainer, &FitOptions { out_dir: a.out.clone(), progress: !a.quiet, console: true })?;
+    let log = kotoba_dpl::fit(
+        &mut trainer,
+        &FitOptions {
+            out_dir: a.out.clone(),
+            progress: !a.quiet,
+            console: true,
+        },
+    )?;
     if let Some(last) = log.last() {
         println!("{}", kotoba_dpl::format_epoch(last));
     }
-    println!("checkpoints in {}/{{last,best}}, losses in {0}/losses.csv", a.out.display());
+    println!(
+        "checkpoints in {}/{{last,best}}, losses in {0}/losses.csv",
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -156,6 +175,14 @@ pub fn run(a: TrainArgs) -> Result<()> {
 pub fn bench_policy(quick: bool) -> Result<BenchReport> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let venv = root.join(".venv/bin/python");
-    let python = if venv.exists() { venv } else { PathBuf::from("python3") };
-    Ok(kotoba_dpl::bench::bench_policy(quick, &python, &root.join("bench/policy/sarnn_torch.py"))?)
+    let python = if venv.exists() {
+        venv
+    } else {
+        PathBuf::from("python3")
+    };
+    Ok(kotoba_dpl::bench::bench_policy(
+        quick,
+        &python,
+        &root.join("bench/policy/sarnn_torch.py"),
+    )?)
 }

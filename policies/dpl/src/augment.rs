@@ -23,7 +23,14 @@ pub struct AugmentConfig {
 
 impl Default for AugmentConfig {
     fn default() -> Self {
-        Self { enabled: true, brightness: 0.4, contrast: 0.4, image_noise: 0.02, erase_prob: 0.5, joint_noise: 0.1 }
+        Self {
+            enabled: true,
+            brightness: 0.4,
+            contrast: 0.4,
+            image_noise: 0.02,
+            erase_prob: 0.5,
+            joint_noise: 0.1,
+        }
     }
 }
 
@@ -34,7 +41,13 @@ fn normal<R: Rng>(rng: &mut R) -> f32 {
 }
 
 /// Perturbs one sequence of CHW images in [0, 1] (`frames x 3 x h x w`) in place.
-pub fn augment_images<R: Rng>(cfg: &AugmentConfig, rng: &mut R, imgs: &mut [f32], h: usize, w: usize) {
+pub fn augment_images<R: Rng>(
+    cfg: &AugmentConfig,
+    rng: &mut R,
+    imgs: &mut [f32],
+    h: usize,
+    w: usize,
+) {
     if !cfg.enabled {
         return;
     }
@@ -43,7 +56,13 @@ pub fn augment_images<R: Rng>(cfg: &AugmentConfig, rng: &mut R, imgs: &mut [f32]
     let erase = if rng.random::<f32>() < cfg.erase_prob {
         let eh = rng.random_range(1..=h.div_ceil(3));
         let ew = rng.random_range(1..=w.div_ceil(3));
-        Some((rng.random_range(0..=h - eh), rng.random_range(0..=w - ew), eh, ew, rng.random::<f32>()))
+        Some((
+            rng.random_range(0..=h - eh),
+            rng.random_range(0..=w - ew),
+            eh,
+            ew,
+            rng.random::<f32>(),
+        ))
     } else {
         None
     };

@@ -68,15 +68,35 @@ fn median_ms(warm: usize, n: usize, mut f: impl FnMut() -> Result<()>) -> Result
 /// Rust-side figures: (inference ms, training sequences/s, ER-enabled tick ms, plain tick ms).
 pub fn measure_rust(s: &BenchSizes) -> Result<(f64, f64, f64, f64)> {
     let dev = Device::Cpu;
-    let syn = SyntheticConfig { episodes: 2 * s.batch, steps: s.seq_len, height: 64, width: 64, joints: s.joints, embed_dim: s.embed_dim, instructions: 2, seed: 1 };
+    let syn = SyntheticConfig {
+        episodes: 2 * s.batch,
+        steps: s.seq_len,
+        height: 64,
+        width: 64,
+        joints: s.joints,
+        embed_dim: s.embed_dim,
+        instructions: 2,
+        seed: 1,
+    };
     let mut data = generate(&syn);
     // Widen the vocabulary to the bench's label count (extra labels unused by the data).
     for i in data.labels.len()..s.labels {
         data.labels.names.push(format!("extra{i}"));
-        data.labels.embeddings.extend(std::iter::repeat_n(0.01 * i as f32, s.embed_dim));
+        data.labels
+            .embeddings
+            .extend(std::iter::repeat_n(0.01 * i as f32, s.embed_dim));
     }
-    let mcfg = ModelConfig { joints: s.joints, embed_dim: s.embed_dim, labels: s.labels, ..ModelConfig::default() };
-    let tcfg = TrainConfig { batch_size: s.batch, val_fraction: 0.0, ..TrainConfig::default() };
+    let mcfg = ModelConfig {
+        joints: s.joints,
+        embed_dim: s.embed_dim,
+        labels: s.labels,
+        ..ModelConfig::default()
+    };
+    let tcfg = TrainConfig {
+        batch_size: s.batch,
+        val_fraction: 0.0,
+        ..TrainConfig::default()
+    };
     let mut trainer = Trainer::new(&mcfg, tcfg, data.clone(), &dev)?;
     let idx: Vec<usize> = (0..s.batch).collect();
     let batch = trainer.batch(&idx, None)?;
@@ -88,20 +108,41 @@ pub fn measure_rust(s: &BenchSizes) -> Result<(f64, f64, f64, f64)> {
     let seq_per_s = s.batch as f64 / (train_ms / 1e3);
 
     let ep = &data.episodes[0];
-    let ckpt = || Checkpoint { model: trainer.ckpt.model.frozen(), norm: trainer.ckpt.norm.clone(), labels: trainer.ckpt.labels.clone(), start_label: 0 };
+    let ckpt = || Checkpoint {
+        model: trainer.ckpt.model.frozen(),
+        norm: trainer.ckpt.norm.clone(),
+        labels: trainer.ckpt.labels.clone(),
+        start_label: 0,
+    };
     let run = |policy: &mut SarnnPolicy, warm: usize, n: usize| -> Result<f64> {
         let mut t = 0usize;
         median_ms(warm, n, || {
             let k = t % ep.len();
             t += 1;
-            let obs = Observation { stamp: Stamp::from_nanos(t as i64 * 100_000_000), image: ep.image(k), joints: ep.joint_row(k), instruction: &ep.instruction, label: None };
+            let obs = Observation {
+                stamp: Stamp::from_nanos(t as i64 * 100_000_000),
+                image: ep.image(k),
+                joints: ep.joint_row(k),
+                instruction: &ep.instruction,
+                label: None,
+            };
             policy.step(&obs).map(|_| ())
         })
     };
     let mut plain = SarnnPolicy::new(ckpt(), RuntimeConfig::default())?;
     let infer_ms = run(&mut plain, 10, s.infer_iters)?;
-    let er = RegressConfig { window: s.er_window, iterations: s.er_iterations, ..RegressConfig::default() };
-    let mut with_er = SarnnPolicy::new(ckpt(), RuntimeConfig { regression: Some(er), ..RuntimeConfig::default() })?;
+    let er = RegressConfig {
+        window: s.er_window,
+        iterations: s.er_iterations,
+        ..RegressConfig::default()
+    };
+    let mut with_er = SarnnPolicy::new(
+        ckpt(),
+        RuntimeConfig {
+            regression: Some(er),
+            ..RuntimeConfig::default()
+        },
+    )?;
     // Fill the window first so every timed tick regresses over a full window.
     let er_ms = run(&mut with_er, s.er_window + 1, s.er_ticks)?;
     Ok((infer_ms, seq_per_s, er_ms, infer_ms))
@@ -120,18 +161,52 @@ fn run_peer(python: &Path, script: &Path, s: &BenchSizes, threads: usize) -> Res
     let out = Command::new(python)
         .arg(script)
         .args(["--threads", &threads.to_string()])
-        .args(["--batch", &s.batch.to_string(), "--seq-len", &s.seq_len.to_string()])
-        .args(["--joints", &s.joints.to_string(), "--embed-dim", &s.embed_dim.to_string(), "--labels", &s.labels.to_string()])
-        .args(["--infer-iters", &s.infer_iters.to_string(), "--train-iters", &s.train_iters.to_string()])
-        .args(["--er-ticks", &s.er_ticks.to_string(), "--er-window", &s.er_window.to_string(), "--er-iterations", &s.er_iterations.to_string()])
+        .args([
+            "--batch",
+            &s.batch.to_string(),
+            "--seq-len",
+            &s.seq_len.to_string(),
+        ])
+        .args([
+            "--joints",
+            &s.joints.to_string(),
+            "--embed-dim",
+            &s.embed_dim.to_string(),
+            "--labels",
+            &s.labels.to_string(),
+        ])
+        .args([
+            "--infer-iters",
+            &s.infer_iters.to_string(),
+            "--train-iters",
+            &s.train_iters.to_string(),
+        ])
+        .args([
+            "--er-ticks",
+            &s.er_ticks.to_string(),
+            "--er-window",
+            &s.er_window.to_string(),
+            "--er-iterations",
+            &s.er_iterations.to_string(),
+        ])
         .output()
         .map_err(|e| DplError::Peer(format!("{}: {e}", python.display())))?;
     if !out.status.success() {
-        return Err(DplError::Peer(format!("{} exited {}: {}", script.display(), out.status, String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(DplError::Peer(format!(
+            "{} exited {}: {}",
+            script.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("");
-    serde_json::from_str(line).map_err(|e| DplError::Peer(format!("bad JSON from peer ({e}): {stdout}")))
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))
+        .unwrap_or("");
+    serde_json::from_str(line)
+        .map_err(|e| DplError::Peer(format!("bad JSON from peer ({e}): {stdout}")))
 }
 
 /// Runs both sides. `python` is the interpreter with torch (the bench venv); when it
@@ -141,15 +216,25 @@ pub fn bench_policy(quick: bool, python: &Path, script: &Path) -> Result<BenchRe
     let threads = candle_core::utils::get_num_threads();
     let mut rep = BenchReport::new("policy");
     rep.note(format!("SARNN 64x64, K=5, LSTM 50, {} joints, {}-d embeddings, {} labels, concat conditioning; CPU, {threads} threads both sides", s.joints, s.embed_dim, s.labels));
-    rep.note(format!("training: batch {} x {} steps, full BPTT + Adam step; ER: window {} x {} iterations", s.batch, s.seq_len, s.er_window, s.er_iterations));
+    rep.note(format!(
+        "training: batch {} x {} steps, full BPTT + Adam step; ER: window {} x {} iterations",
+        s.batch, s.seq_len, s.er_window, s.er_iterations
+    ));
     let (infer_ms, seq_s, er_ms, plain_ms) = measure_rust(&s)?;
     let peer = match run_peer(python, script, &s, threads) {
         Ok(p) => {
-            rep.note(format!("peer: PyTorch {} ({} threads), {}", p.torch_version, p.threads, script.display()));
+            rep.note(format!(
+                "peer: PyTorch {} ({} threads), {}",
+                p.torch_version,
+                p.threads,
+                script.display()
+            ));
             Some(p)
         }
         Err(e) => {
-            rep.note(format!("peer not run: {e} (install with scripts/setup_policy_bench.sh)"));
+            rep.note(format!(
+                "peer not run: {e} (install with scripts/setup_policy_bench.sh)"
+            ));
             None
         }
     };
@@ -160,7 +245,9 @@ pub fn bench_policy(quick: bool, python: &Path, script: &Path) -> Result<BenchRe
     rep.push(row);
     let mut row = BenchRow::new("training throughput", seq_s, "seq/s");
     if let Some(p) = &peer {
-        row = row.peer(p.train_seq_per_s, Better::Higher).ratio_target(1.0);
+        row = row
+            .peer(p.train_seq_per_s, Better::Higher)
+            .ratio_target(1.0);
     }
     rep.push(row);
     let mut row = BenchRow::new("error-regression tick (model step + ER)", er_ms, "ms");
@@ -168,6 +255,13 @@ pub fn bench_policy(quick: bool, python: &Path, script: &Path) -> Result<BenchRe
         row = row.peer(p.er_tick_ms, Better::Lower);
     }
     rep.push(row);
-    rep.push(BenchRow::new("error-regression cost per tick (ER tick - plain tick)", (er_ms - plain_ms).max(0.0), "ms").target(20.0, Better::Lower));
+    rep.push(
+        BenchRow::new(
+            "error-regression cost per tick (ER tick - plain tick)",
+            (er_ms - plain_ms).max(0.0),
+            "ms",
+        )
+        .target(20.0, Better::Lower),
+    );
     Ok(rep)
 }

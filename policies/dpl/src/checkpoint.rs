@@ -39,13 +39,19 @@ pub struct Checkpoint {
 }
 
 pub(crate) fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
-    let s = serde_json::to_string_pretty(v).map_err(|source| DplError::Json { path: path.into(), source })?;
+    let s = serde_json::to_string_pretty(v).map_err(|source| DplError::Json {
+        path: path.into(),
+        source,
+    })?;
     std::fs::write(path, s).map_err(DplError::io(path))
 }
 
 pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     let s = std::fs::read_to_string(path).map_err(DplError::io(path))?;
-    serde_json::from_str(&s).map_err(|source| DplError::Json { path: path.into(), source })
+    serde_json::from_str(&s).map_err(|source| DplError::Json {
+        path: path.into(),
+        source,
+    })
 }
 
 impl Checkpoint {
@@ -62,12 +68,24 @@ impl Checkpoint {
     /// Writes `dir/model.safetensors` and `dir/config.json` (creating `dir`).
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(DplError::io(dir))?;
-        let mut map: HashMap<String, Tensor> = self.model.params().iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+        let mut map: HashMap<String, Tensor> = self
+            .model
+            .params()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect();
         let e = self.labels.embed_dim;
-        let table = Tensor::from_slice(&self.labels.embeddings, (self.labels.len(), e), &Device::Cpu)?;
+        let table = Tensor::from_slice(
+            &self.labels.embeddings,
+            (self.labels.len(), e),
+            &Device::Cpu,
+        )?;
         map.insert(LABEL_TABLE.to_string(), table);
         let path = dir.join(MODEL_FILE);
-        candle_core::safetensors::save(&map, &path).map_err(|e| DplError::Checkpoint { path: path.clone(), msg: e.to_string() })?;
+        candle_core::safetensors::save(&map, &path).map_err(|e| DplError::Checkpoint {
+            path: path.clone(),
+            msg: e.to_string(),
+        })?;
         write_json(&dir.join(CONFIG_FILE), &self.config())
     }
 
@@ -76,33 +94,68 @@ impl Checkpoint {
     pub fn load(dir: &Path, device: &Device) -> Result<Self> {
         let cfg: CheckpointConfig = read_json(&dir.join(CONFIG_FILE))?;
         let path = dir.join(MODEL_FILE);
-        let err = |msg: String| DplError::Checkpoint { path: path.clone(), msg };
+        let err = |msg: String| DplError::Checkpoint {
+            path: path.clone(),
+            msg,
+        };
         if cfg.format != FORMAT {
-            return Err(err(format!("format {} (this build reads {FORMAT})", cfg.format)));
+            return Err(err(format!(
+                "format {} (this build reads {FORMAT})",
+                cfg.format
+            )));
         }
         if cfg.norm.dim() != cfg.model.joints || cfg.norm.max.len() != cfg.model.joints {
-            return Err(err(format!("normalisation has {} joints, model {}", cfg.norm.dim(), cfg.model.joints)));
+            return Err(err(format!(
+                "normalisation has {} joints, model {}",
+                cfg.norm.dim(),
+                cfg.model.joints
+            )));
         }
         if cfg.label_names.len() != cfg.model.labels || cfg.start_label >= cfg.model.labels {
-            return Err(err(format!("{} label names / start label {} for a {}-label model", cfg.label_names.len(), cfg.start_label, cfg.model.labels)));
+            return Err(err(format!(
+                "{} label names / start label {} for a {}-label model",
+                cfg.label_names.len(),
+                cfg.start_label,
+                cfg.model.labels
+            )));
         }
-        let mut tensors = candle_core::safetensors::load(&path, device).map_err(|e| err(e.to_string()))?;
+        let mut tensors =
+            candle_core::safetensors::load(&path, device).map_err(|e| err(e.to_string()))?;
         let model = Sarnn::new(&cfg.model, 0, device)?;
         for (name, var) in model.params().iter() {
-            let t = tensors.remove(name).ok_or_else(|| err(format!("missing tensor {name}")))?;
+            let t = tensors
+                .remove(name)
+                .ok_or_else(|| err(format!("missing tensor {name}")))?;
             if t.dims() != var.dims() {
-                return Err(err(format!("{name}: shape {:?}, config implies {:?}", t.dims(), var.dims())));
+                return Err(err(format!(
+                    "{name}: shape {:?}, config implies {:?}",
+                    t.dims(),
+                    var.dims()
+                )));
             }
             var.set(&t)?;
         }
-        let table = tensors.remove(LABEL_TABLE).ok_or_else(|| err(format!("missing tensor {LABEL_TABLE}")))?;
+        let table = tensors
+            .remove(LABEL_TABLE)
+            .ok_or_else(|| err(format!("missing tensor {LABEL_TABLE}")))?;
         if table.dims() != [cfg.model.labels, cfg.model.embed_dim] {
             return Err(err(format!("{LABEL_TABLE}: shape {:?}", table.dims())));
         }
         if let Some(extra) = tensors.keys().next() {
-            return Err(err(format!("unexpected tensor {extra} (config and weights disagree)")));
+            return Err(err(format!(
+                "unexpected tensor {extra} (config and weights disagree)"
+            )));
         }
-        let labels = LabelVocab { names: cfg.label_names, embeddings: table.flatten_all()?.to_vec1()?, embed_dim: cfg.model.embed_dim };
-        Ok(Self { model, norm: cfg.norm, labels, start_label: cfg.start_label })
+        let labels = LabelVocab {
+            names: cfg.label_names,
+            embeddings: table.flatten_all()?.to_vec1()?,
+            embed_dim: cfg.model.embed_dim,
+        };
+        Ok(Self {
+            model,
+            norm: cfg.norm,
+            labels,
+            start_label: cfg.start_label,
+        })
     }
 }

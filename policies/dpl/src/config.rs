@@ -61,7 +61,10 @@ impl ModelConfig {
     /// Side of the encoder feature map: three unpadded convolutions shrink it.
     pub fn feature_hw(&self) -> (usize, usize) {
         let shrink = 3 * (self.kernel_size - 1);
-        (self.image_height.saturating_sub(shrink), self.image_width.saturating_sub(shrink))
+        (
+            self.image_height.saturating_sub(shrink),
+            self.image_width.saturating_sub(shrink),
+        )
     }
 
     /// Width of the LSTM input.
@@ -125,7 +128,12 @@ impl JointNorm {
                 max[j] = min[j] + 1.0;
             }
         }
-        Self { min, max, lo: 0.0, hi: 1.0 }
+        Self {
+            min,
+            max,
+            lo: 0.0,
+            hi: 1.0,
+        }
     }
 
     pub fn dim(&self) -> usize {

@@ -61,7 +61,8 @@ impl CustomOp1 for Unfold {
                         for oy in y0..y1 {
                             let iy = oy + ky - p;
                             let ix0 = x0 + kx - p;
-                            row[oy * ow + x0..oy * ow + x1].copy_from_slice(&src[iy * w + ix0..iy * w + ix0 + (x1 - x0)]);
+                            row[oy * ow + x0..oy * ow + x1]
+                                .copy_from_slice(&src[iy * w + ix0..iy * w + ix0 + (x1 - x0)]);
                         }
                     }
                 }
@@ -70,9 +71,20 @@ impl CustomOp1 for Unfold {
         Ok((CpuStorage::F32(out), Shape::from((n, rows, l_out))))
     }
 
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
         let (_, c, h, w) = arg.dims4()?;
-        let fold = Fold { k: self.k, pad: self.pad, c, h, w };
+        let fold = Fold {
+            k: self.k,
+            pad: self.pad,
+            c,
+            h,
+            w,
+        };
         Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&fold)?))
     }
 }
@@ -136,7 +148,16 @@ mod tests {
     use candle_core::{Device, Var};
 
     fn close(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     }
 
     #[test]

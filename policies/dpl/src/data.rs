@@ -80,12 +80,19 @@ pub struct DatasetShape {
 impl Dataset {
     /// Checks that the dataset is non-empty, consistent and finite, and returns its shape.
     pub fn validate(&self) -> Result<DatasetShape> {
-        let first = self.episodes.first().ok_or_else(|| DplError::EmptyDataset("no episodes".into()))?;
+        let first = self
+            .episodes
+            .first()
+            .ok_or_else(|| DplError::EmptyDataset("no episodes".into()))?;
         if self.labels.is_empty() {
             return Err(DplError::EmptyDataset("label vocabulary is empty".into()));
         }
         if self.labels.embeddings.len() != self.labels.len() * self.labels.embed_dim {
-            return Err(DplError::mismatch("label embedding table size", self.labels.len() * self.labels.embed_dim, self.labels.embeddings.len()));
+            return Err(DplError::mismatch(
+                "label embedding table size",
+                self.labels.len() * self.labels.embed_dim,
+                self.labels.embeddings.len(),
+            ));
         }
         check_finite("label embeddings", &self.labels.embeddings)?;
         let shape = DatasetShape {
@@ -100,25 +107,51 @@ impl Dataset {
             let what = |w: &str| format!("episode {i}: {w}");
             let t = ep.len();
             if t < 2 {
-                return Err(DplError::EmptyDataset(what("fewer than 2 steps, nothing to predict")));
+                return Err(DplError::EmptyDataset(what(
+                    "fewer than 2 steps, nothing to predict",
+                )));
             }
             if (ep.height, ep.width) != (shape.height, shape.width) {
-                return Err(DplError::mismatch(what("image size"), format!("{}x{}", shape.height, shape.width), format!("{}x{}", ep.height, ep.width)));
+                return Err(DplError::mismatch(
+                    what("image size"),
+                    format!("{}x{}", shape.height, shape.width),
+                    format!("{}x{}", ep.height, ep.width),
+                ));
             }
             if ep.num_joints != shape.joints {
-                return Err(DplError::mismatch(what("joint count"), shape.joints, ep.num_joints));
+                return Err(DplError::mismatch(
+                    what("joint count"),
+                    shape.joints,
+                    ep.num_joints,
+                ));
             }
             if ep.images.len() != t * ep.height * ep.width * 3 {
-                return Err(DplError::mismatch(what("image bytes"), t * ep.height * ep.width * 3, ep.images.len()));
+                return Err(DplError::mismatch(
+                    what("image bytes"),
+                    t * ep.height * ep.width * 3,
+                    ep.images.len(),
+                ));
             }
             if ep.joints.len() != t * ep.num_joints {
-                return Err(DplError::mismatch(what("joint values"), t * ep.num_joints, ep.joints.len()));
+                return Err(DplError::mismatch(
+                    what("joint values"),
+                    t * ep.num_joints,
+                    ep.joints.len(),
+                ));
             }
             if ep.instruction.len() != shape.embed_dim {
-                return Err(DplError::mismatch(what("instruction embedding size"), shape.embed_dim, ep.instruction.len()));
+                return Err(DplError::mismatch(
+                    what("instruction embedding size"),
+                    shape.embed_dim,
+                    ep.instruction.len(),
+                ));
             }
             if let Some(&bad) = ep.labels.iter().find(|&&l| l >= shape.labels) {
-                return Err(DplError::mismatch(what("label index"), format!("< {}", shape.labels), bad));
+                return Err(DplError::mismatch(
+                    what("label index"),
+                    format!("< {}", shape.labels),
+                    bad,
+                ));
             }
             check_finite(&what("joints"), &ep.joints)?;
             check_finite(&what("instruction embedding"), &ep.instruction)?;

@@ -7,7 +7,11 @@ pub enum DplError {
     #[error("tensor backend: {0}")]
     Candle(#[from] candle_core::Error),
     #[error("{what}: expected {expected}, got {got}")]
-    Mismatch { what: String, expected: String, got: String },
+    Mismatch {
+        what: String,
+        expected: String,
+        got: String,
+    },
     #[error("non-finite value (NaN or inf) in {0}")]
     NonFinite(String),
     #[error("empty dataset: {0}")]
@@ -15,9 +19,15 @@ pub enum DplError {
     #[error("invalid config: {0}")]
     Config(String),
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Json { path: PathBuf, source: serde_json::Error },
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("checkpoint {path}: {msg}")]
     Checkpoint { path: PathBuf, msg: String },
     #[error("peer benchmark: {0}")]
@@ -27,8 +37,16 @@ pub enum DplError {
 pub type Result<T, E = DplError> = std::result::Result<T, E>;
 
 impl DplError {
-    pub(crate) fn mismatch(what: impl Into<String>, expected: impl ToString, got: impl ToString) -> Self {
-        Self::Mismatch { what: what.into(), expected: expected.to_string(), got: got.to_string() }
+    pub(crate) fn mismatch(
+        what: impl Into<String>,
+        expected: impl ToString,
+        got: impl ToString,
+    ) -> Self {
+        Self::Mismatch {
+            what: what.into(),
+            expected: expected.to_string(),
+            got: got.to_string(),
+        }
     }
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
@@ -38,5 +56,9 @@ impl DplError {
 
 /// Fails with [`DplError::NonFinite`] if any value is NaN or infinite.
 pub(crate) fn check_finite(what: &str, xs: &[f32]) -> Result<()> {
-    if xs.iter().all(|x| x.is_finite()) { Ok(()) } else { Err(DplError::NonFinite(what.to_string())) }
+    if xs.iter().all(|x| x.is_finite()) {
+        Ok(())
+    } else {
+        Err(DplError::NonFinite(what.to_string()))
+    }
 }

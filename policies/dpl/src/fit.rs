@@ -40,7 +40,14 @@ pub struct FitOptions {
 }
 
 /// Starts a fresh run, or resumes the one in `out_dir/last` when `resume` is set.
-pub fn build_trainer(model_cfg: &ModelConfig, cfg: TrainConfig, data: Dataset, out_dir: &Path, resume: bool, device: &Device) -> Result<Trainer> {
+pub fn build_trainer(
+    model_cfg: &ModelConfig,
+    cfg: TrainConfig,
+    data: Dataset,
+    out_dir: &Path,
+    resume: bool,
+    device: &Device,
+) -> Result<Trainer> {
     if !resume {
         return Trainer::new(model_cfg, cfg, data, device);
     }
@@ -48,7 +55,10 @@ pub fn build_trainer(model_cfg: &ModelConfig, cfg: TrainConfig, data: Dataset, o
     let ckpt = Checkpoint::load(&last, device)?;
     let saved: TrainConfig = read_json(&last.join(TRAIN_CONFIG_FILE))?;
     // The seed and split define the run; keep them, take the new epoch budget.
-    let cfg = TrainConfig { epochs: cfg.epochs, ..saved };
+    let cfg = TrainConfig {
+        epochs: cfg.epochs,
+        ..saved
+    };
     let mut t = Trainer::from_checkpoint(ckpt, cfg, data)?;
     t.opt.load(&last.join(OPT_FILE))?;
     t.state = read_json(&last.join(STATE_FILE))?;
@@ -67,15 +77,25 @@ pub fn save_run(t: &Trainer, dir: &Path) -> Result<()> {
 pub fn fit(t: &mut Trainer, opts: &FitOptions) -> Result<Vec<EpochLog>> {
     std::fs::create_dir_all(&opts.out_dir).map_err(DplError::io(&opts.out_dir))?;
     let json_path = opts.out_dir.join("losses.json");
-    let mut log: Vec<EpochLog> = if t.state.epoch > 0 && json_path.exists() { read_json(&json_path)? } else { Vec::new() };
+    let mut log: Vec<EpochLog> = if t.state.epoch > 0 && json_path.exists() {
+        read_json(&json_path)?
+    } else {
+        Vec::new()
+    };
     log.retain(|l| l.epoch <= t.state.epoch);
     let csv_path = opts.out_dir.join("losses.csv");
     let remaining = t.cfg.epochs.saturating_sub(t.state.epoch);
-    let bar = if opts.progress { ProgressBar::new(remaining as u64) } else { ProgressBar::hidden() };
+    let bar = if opts.progress {
+        ProgressBar::new(remaining as u64)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} epoch {pos}/{len} [{bar:30}] {elapsed_precise} eta {eta} {msg}")
-            .map_err(|e| DplError::Config(e.to_string()))?
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} epoch {pos}/{len} [{bar:30}] {elapsed_precise} eta {eta} {msg}",
+        )
+        .map_err(|e| DplError::Config(e.to_string()))?
+        .progress_chars("=> "),
     );
     while t.state.epoch < t.cfg.epochs {
         let start = std::time::Instant::now();
@@ -110,22 +130,52 @@ pub fn fit(t: &mut Trainer, opts: &FitOptions) -> Result<Vec<EpochLog>> {
 
 /// `epoch 12 train total 0.0123 (img .. joint .. pt .. label ..) val total ...`
 pub fn format_epoch(e: &EpochLog) -> String {
-    let f = |l: &Losses| format!("total {:.5} (img {:.5} joint {:.5} pt {:.5} label {:.4})", l.total, l.image, l.joint, l.point, l.label);
+    let f = |l: &Losses| {
+        format!(
+            "total {:.5} (img {:.5} joint {:.5} pt {:.5} label {:.4})",
+            l.total, l.image, l.joint, l.point, l.label
+        )
+    };
     match &e.val {
-        Some(v) => format!("epoch {:>4}  train {}  val {}  {:.1}s", e.epoch, f(&e.train), f(v), e.seconds),
-        None => format!("epoch {:>4}  train {}  {:.1}s", e.epoch, f(&e.train), e.seconds),
+        Some(v) => format!(
+            "epoch {:>4}  train {}  val {}  {:.1}s",
+            e.epoch,
+            f(&e.train),
+            f(v),
+            e.seconds
+        ),
+        None => format!(
+            "epoch {:>4}  train {}  {:.1}s",
+            e.epoch,
+            f(&e.train),
+            e.seconds
+        ),
     }
 }
 
 fn write_csv(path: &Path, log: &[EpochLog]) -> Result<()> {
-    let mut s = String::from("epoch,seconds,point_ramp,train_total,train_image,train_joint,train_point,train_label,val_total,val_image,val_joint,val_point,val_label\n");
+    let mut s = String::from(
+        "epoch,seconds,point_ramp,train_total,train_image,train_joint,train_point,train_label,val_total,val_image,val_joint,val_point,val_label\n",
+    );
     for e in log {
-        let v = |f: fn(&Losses) -> f64| e.val.as_ref().map(|l| f(l).to_string()).unwrap_or_default();
+        let v =
+            |f: fn(&Losses) -> f64| e.val.as_ref().map(|l| f(l).to_string()).unwrap_or_default();
         let tr = &e.train;
         s.push_str(&format!(
             "{},{:.3},{},{},{},{},{},{},{},{},{},{},{}\n",
-            e.epoch, e.seconds, e.point_ramp, tr.total, tr.image, tr.joint, tr.point, tr.label,
-            v(|l| l.total), v(|l| l.image), v(|l| l.joint), v(|l| l.point), v(|l| l.label)
+            e.epoch,
+            e.seconds,
+            e.point_ramp,
+            tr.total,
+            tr.image,
+            tr.joint,
+            tr.point,
+            tr.label,
+            v(|l| l.total),
+            v(|l| l.image),
+            v(|l| l.joint),
+            v(|l| l.point),
+            v(|l| l.label)
         ));
     }
     let mut f = std::fs::File::create(path).map_err(DplError::io(path))?;

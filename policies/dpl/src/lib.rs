@@ -22,18 +22,26 @@ pub use checkpoint::{CONFIG_FILE, Checkpoint, CheckpointConfig, MODEL_FILE};
 pub use config::{Conditioning, JointNorm, ModelConfig};
 pub use data::{Dataset, DatasetShape, Episode, LabelVocab};
 pub use error::{DplError, Result};
+pub use fit::{
+    BEST_DIR, EpochLog, FitOptions, LAST_DIR, build_trainer, fit, format_epoch, save_run,
+};
 pub use model::{LstmState, Sarnn, SeqOut};
 pub use optim::Adam;
 pub use params::Params;
-pub use train::{Batch, Losses, TrainConfig, TrainState, Trainer, check_compatible, point_ramp};
-pub use fit::{BEST_DIR, EpochLog, FitOptions, LAST_DIR, build_trainer, fit, format_epoch, save_run};
-pub use policy::{JointChunk, Observation, Policy, PolicyOutput, PolicySpec, RuntimeConfig, SarnnPolicy};
+pub use policy::{
+    JointChunk, Observation, Policy, PolicyOutput, PolicySpec, RuntimeConfig, SarnnPolicy,
+};
 pub use regress::{ErrorRegression, RegressConfig, RegressTarget, WindowStep};
+pub use train::{Batch, Losses, TrainConfig, TrainState, Trainer, check_compatible, point_ramp};
 
 pub use candle_core::Device;
 
 /// CUDA device 0 when `prefer_cuda` and the crate was built with the `cuda`
 /// feature and a GPU is present; otherwise the CPU.
 pub fn device(prefer_cuda: bool) -> Result<Device> {
-    if prefer_cuda { Ok(Device::cuda_if_available(0)?) } else { Ok(Device::Cpu) }
+    if prefer_cuda {
+        Ok(Device::cuda_if_available(0)?)
+    } else {
+        Ok(Device::Cpu)
+    }
 }

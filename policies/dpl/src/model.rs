@@ -31,10 +31,25 @@ struct Conv {
 
 impl Conv {
     fn frozen(&self) -> Self {
-        Self { w: self.w.detach(), b: self.b.detach(), pad: self.pad }
+        Self {
+            w: self.w.detach(),
+            b: self.b.detach(),
+            pad: self.pad,
+        }
     }
-    fn new(init: &mut Init, name: &str, cin: usize, cout: usize, k: usize, pad: usize) -> Result<Self> {
-        Ok(Self { w: init.xavier(&format!("{name}.weight"), &[cout, cin, k, k])?, b: init.zeros(&format!("{name}.bias"), &[cout])?, pad })
+    fn new(
+        init: &mut Init,
+        name: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        pad: usize,
+    ) -> Result<Self> {
+        Ok(Self {
+            w: init.xavier(&format!("{name}.weight"), &[cout, cin, k, k])?,
+            b: init.zeros(&format!("{name}.bias"), &[cout])?,
+            pad,
+        })
     }
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let y = crate::conv::conv2d(x, &self.w, self.pad)?;
@@ -50,10 +65,16 @@ struct Dense {
 
 impl Dense {
     fn frozen(&self) -> Self {
-        Self { w: self.w.detach(), b: self.b.detach() }
+        Self {
+            w: self.w.detach(),
+            b: self.b.detach(),
+        }
     }
     fn new(init: &mut Init, name: &str, cin: usize, cout: usize) -> Result<Self> {
-        Ok(Self { w: init.xavier(&format!("{name}.weight"), &[cout, cin])?, b: init.zeros(&format!("{name}.bias"), &[cout])? })
+        Ok(Self {
+            w: init.xavier(&format!("{name}.weight"), &[cout, cin])?,
+            b: init.zeros(&format!("{name}.bias"), &[cout])?,
+        })
     }
     /// `x` is 2-D `(n, cin)`.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -78,7 +99,12 @@ struct Lstm {
 
 impl Lstm {
     fn frozen(&self) -> Self {
-        Self { w_ih: self.w_ih.detach(), w_hh: self.w_hh.detach(), b: self.b.detach(), hidden: self.hidden }
+        Self {
+            w_ih: self.w_ih.detach(),
+            w_hh: self.w_hh.detach(),
+            b: self.b.detach(),
+            hidden: self.hidden,
+        }
     }
     /// Input projection for many steps at once: `(n, in) -> (n, 4H)`.
     fn input_gates(&self, x: &Tensor) -> candle_core::Result<Tensor> {
@@ -137,13 +163,14 @@ impl Sarnn {
         cfg.validate()?;
         let mut init = Init::new(seed, device);
         let (k, kp) = (cfg.kernel_size, cfg.keypoints);
-        let stack = |init: &mut Init, name: &str, chans: [usize; 4], pad: usize| -> Result<[Conv; 3]> {
-            Ok([
-                Conv::new(init, &format!("{name}.0"), chans[0], chans[1], k, pad)?,
-                Conv::new(init, &format!("{name}.1"), chans[1], chans[2], k, pad)?,
-                Conv::new(init, &format!("{name}.2"), chans[2], chans[3], k, pad)?,
-            ])
-        };
+        let stack =
+            |init: &mut Init, name: &str, chans: [usize; 4], pad: usize| -> Result<[Conv; 3]> {
+                Ok([
+                    Conv::new(init, &format!("{name}.0"), chans[0], chans[1], k, pad)?,
+                    Conv::new(init, &format!("{name}.1"), chans[1], chans[2], k, pad)?,
+                    Conv::new(init, &format!("{name}.2"), chans[2], chans[3], k, pad)?,
+                ])
+            };
         let pos_enc = stack(&mut init, "pos_encoder", [3, CH1, CH2, kp], 0)?;
         let im_enc = stack(&mut init, "im_encoder", [3, CH1, CH2, kp], 0)?;
         // A stride-1 transposed convolution is a full (padding k-1) convolution; we
@@ -161,7 +188,12 @@ impl Sarnn {
         let label_head = Dense::new(&mut init, "label_head", h, cfg.labels)?;
         let lang = Dense::new(&mut init, "lang_proj", 2 * cfg.embed_dim, cfg.lang_dim)?;
         let film = match cfg.conditioning {
-            Conditioning::Film => Some(Dense::new(&mut init, "film", cfg.lang_dim, 2 * (2 * kp + cfg.joints))?),
+            Conditioning::Film => Some(Dense::new(
+                &mut init,
+                "film",
+                cfg.lang_dim,
+                2 * (2 * kp + cfg.joints),
+            )?),
             Conditioning::Concat => None,
         };
         let (fh, fw) = cfg.feature_hw();
@@ -248,7 +280,12 @@ impl Sarnn {
         let k = self.cfg.keypoints;
         let (fh, fw) = self.cfg.feature_hw();
         let p = pts.reshape((n * k, 1, 2))?;
-        let d = self.grid.unsqueeze(0)?.broadcast_sub(&p)?.sqr()?.sum(D::Minus1)?;
+        let d = self
+            .grid
+            .unsqueeze(0)?
+            .broadcast_sub(&p)?
+            .sqr()?
+            .sum(D::Minus1)?;
         (d / -self.cfg.heatmap_size)?.exp()?.reshape((n, k, fh, fw))
     }
 
@@ -267,7 +304,12 @@ impl Sarnn {
     }
 
     /// LSTM input from points `(n, 2K)`, joints `(n, D)` and latent `(n, Z)`.
-    pub fn core_input(&self, pts: &Tensor, joints: &Tensor, z: &Tensor) -> candle_core::Result<Tensor> {
+    pub fn core_input(
+        &self,
+        pts: &Tensor,
+        joints: &Tensor,
+        z: &Tensor,
+    ) -> candle_core::Result<Tensor> {
         let x = Tensor::cat(&[pts, joints], 1)?;
         match &self.film {
             None => Tensor::cat(&[&x, z], 1),
@@ -290,13 +332,20 @@ impl Sarnn {
     }
 
     pub fn zero_state(&self, batch: usize) -> candle_core::Result<LstmState> {
-        let z = Tensor::zeros((batch, self.cfg.hidden), candle_core::DType::F32, &self.device)?;
+        let z = Tensor::zeros(
+            (batch, self.cfg.hidden),
+            candle_core::DType::F32,
+            &self.device,
+        )?;
         Ok(LstmState { h: z.clone(), c: z })
     }
 
     /// Joint and point heads: `(n, H)` -> (joints `(n, D)`, points `(n, 2K)`).
     pub fn motor_heads(&self, h: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        Ok((leaky(&self.dec_joint.forward(h)?)?, leaky(&self.dec_pt.forward(h)?)?))
+        Ok((
+            leaky(&self.dec_joint.forward(h)?)?,
+            leaky(&self.dec_pt.forward(h)?)?,
+        ))
     }
 
     pub fn label_logits(&self, h: &Tensor) -> candle_core::Result<Tensor> {
@@ -307,12 +356,22 @@ impl Sarnn {
     /// run on all `B*T` frames at once, only the LSTM steps through time.
     ///
     /// `images (B*T, 3, H, W)`, `joints (B, T, D)`, `instr (B, E)`, `labels (B, T, E)`.
-    pub fn forward_seq(&self, images: &Tensor, joints: &Tensor, instr: &Tensor, labels: &Tensor, state: Option<LstmState>) -> Result<SeqOut> {
+    pub fn forward_seq(
+        &self,
+        images: &Tensor,
+        joints: &Tensor,
+        instr: &Tensor,
+        labels: &Tensor,
+        state: Option<LstmState>,
+    ) -> Result<SeqOut> {
         let (b, t, d) = joints.dims3()?;
         self.check_seq(images, b * t, d, instr, labels)?;
         let e = self.cfg.embed_dim;
         let (enc_pts, feat) = self.encode(images)?;
-        let instr_bt = instr.unsqueeze(1)?.broadcast_as((b, t, e))?.reshape((b * t, e))?;
+        let instr_bt = instr
+            .unsqueeze(1)?
+            .broadcast_as((b, t, e))?
+            .reshape((b * t, e))?;
         let z = self.lang_latent(&instr_bt, &labels.reshape((b * t, e))?)?;
         let x = self.core_input(&enc_pts, &joints.reshape((b * t, d))?, &z)?;
         let gx = self.input_gates(&x)?.reshape((b, t, ()))?;
@@ -339,17 +398,32 @@ impl Sarnn {
         })
     }
 
-    fn check_seq(&self, images: &Tensor, n: usize, d: usize, instr: &Tensor, labels: &Tensor) -> Result<()> {
+    fn check_seq(
+        &self,
+        images: &Tensor,
+        n: usize,
+        d: usize,
+        instr: &Tensor,
+        labels: &Tensor,
+    ) -> Result<()> {
         let c = &self.cfg;
         let want = [n, 3, c.image_height, c.image_width];
         if images.dims() != want {
-            return Err(DplError::mismatch("image batch shape", format!("{want:?}"), format!("{:?}", images.dims())));
+            return Err(DplError::mismatch(
+                "image batch shape",
+                format!("{want:?}"),
+                format!("{:?}", images.dims()),
+            ));
         }
         if d != c.joints {
             return Err(DplError::mismatch("joint count", c.joints, d));
         }
         if instr.dim(D::Minus1)? != c.embed_dim || labels.dim(D::Minus1)? != c.embed_dim {
-            return Err(DplError::mismatch("embedding size", c.embed_dim, format!("{:?} / {:?}", instr.dims(), labels.dims())));
+            return Err(DplError::mismatch(
+                "embedding size",
+                c.embed_dim,
+                format!("{:?} / {:?}", instr.dims(), labels.dims()),
+            ));
         }
         Ok(())
     }

@@ -24,9 +24,23 @@ impl Adam {
         Self::from_vars(params.iter().map(|(n, v)| (n.clone(), v.clone())), lr, eps)
     }
 
-    pub fn from_vars(vars: impl IntoIterator<Item = (String, Var)>, lr: f64, eps: f64) -> Result<Self> {
-        let slots = vars.into_iter().map(|(n, v)| Ok((n, v.clone(), v.zeros_like()?, v.zeros_like()?))).collect::<Result<_>>()?;
-        Ok(Self { lr, beta1: 0.9, beta2: 0.999, eps, steps: 0, slots })
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, Var)>,
+        lr: f64,
+        eps: f64,
+    ) -> Result<Self> {
+        let slots = vars
+            .into_iter()
+            .map(|(n, v)| Ok((n, v.clone(), v.zeros_like()?, v.zeros_like()?)))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps,
+            steps: 0,
+            slots,
+        })
     }
 
     /// Forgets the moments (for a fresh regression start).
@@ -61,24 +75,41 @@ impl Adam {
             map.insert(format!("m.{n}"), m.clone());
             map.insert(format!("v.{n}"), v.clone());
         }
-        map.insert("steps".into(), Tensor::new(&[self.steps as f64], &Device::Cpu)?);
-        candle_core::safetensors::save(&map, path).map_err(|e| DplError::Checkpoint { path: path.into(), msg: e.to_string() })
+        map.insert(
+            "steps".into(),
+            Tensor::new(&[self.steps as f64], &Device::Cpu)?,
+        );
+        candle_core::safetensors::save(&map, path).map_err(|e| DplError::Checkpoint {
+            path: path.into(),
+            msg: e.to_string(),
+        })
     }
 
     pub fn load(&mut self, path: &Path) -> Result<()> {
-        let err = |msg: String| DplError::Checkpoint { path: path.into(), msg };
-        let dev = self.slots.first().map(|s| s.1.device().clone()).unwrap_or(Device::Cpu);
+        let err = |msg: String| DplError::Checkpoint {
+            path: path.into(),
+            msg,
+        };
+        let dev = self
+            .slots
+            .first()
+            .map(|s| s.1.device().clone())
+            .unwrap_or(Device::Cpu);
         let mut map = candle_core::safetensors::load(path, &dev).map_err(|e| err(e.to_string()))?;
         for (n, var, m, v) in &mut self.slots {
             for (prefix, slot) in [("m", m), ("v", v)] {
-                let t = map.remove(&format!("{prefix}.{n}")).ok_or_else(|| err(format!("missing {prefix}.{n}")))?;
+                let t = map
+                    .remove(&format!("{prefix}.{n}"))
+                    .ok_or_else(|| err(format!("missing {prefix}.{n}")))?;
                 if t.dims() != var.dims() {
                     return Err(err(format!("{prefix}.{n}: shape {:?}", t.dims())));
                 }
                 *slot = t;
             }
         }
-        let steps = map.remove("steps").ok_or_else(|| err("missing steps".into()))?;
+        let steps = map
+            .remove("steps")
+            .ok_or_else(|| err("missing steps".into()))?;
         self.steps = steps.to_vec1::<f64>()?[0] as u64;
         Ok(())
     }

@@ -24,7 +24,11 @@ pub(crate) struct Init {
 
 impl Init {
     pub fn new(seed: u64, device: &Device) -> Self {
-        Self { rng: ChaCha8Rng::seed_from_u64(seed), device: device.clone(), vars: BTreeMap::new() }
+        Self {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            device: device.clone(),
+            vars: BTreeMap::new(),
+        }
     }
 
     fn put(&mut self, name: &str, data: Vec<f32>, shape: &[usize]) -> Result<Tensor> {

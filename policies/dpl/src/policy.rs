@@ -102,7 +102,11 @@ pub struct RuntimeConfig {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { input_param: 0.8, horizon: 1, regression: None }
+        Self {
+            input_param: 0.8,
+            horizon: 1,
+            regression: None,
+        }
     }
 }
 
@@ -124,7 +128,10 @@ pub struct SarnnPolicy {
 impl SarnnPolicy {
     pub fn new(ckpt: Checkpoint, cfg: RuntimeConfig) -> Result<Self> {
         if !(0.0..=1.0).contains(&cfg.input_param) {
-            return Err(DplError::Config(format!("input_param {} outside [0, 1]", cfg.input_param)));
+            return Err(DplError::Config(format!(
+                "input_param {} outside [0, 1]",
+                cfg.input_param
+            )));
         }
         if cfg.horizon == 0 {
             return Err(DplError::Config("horizon must be >= 1".into()));
@@ -138,11 +145,29 @@ impl SarnnPolicy {
             rate_hz: m.rate_hz,
             label_names: ckpt.labels.names.clone(),
         };
-        let ckpt = Checkpoint { model: ckpt.model.frozen(), ..ckpt };
-        let er = cfg.regression.as_ref().map(|r| ErrorRegression::new(&ckpt.model, r.clone())).transpose()?;
+        let ckpt = Checkpoint {
+            model: ckpt.model.frozen(),
+            ..ckpt
+        };
+        let er = cfg
+            .regression
+            .as_ref()
+            .map(|r| ErrorRegression::new(&ckpt.model, r.clone()))
+            .transpose()?;
         let chw = vec![0.0; 3 * m.image_height * m.image_width];
         let norm_joints = vec![0.0; m.joints];
-        Ok(Self { ckpt, cfg, spec, state: None, prev_image: None, prev_joints: None, prev_label: None, er, chw, norm_joints })
+        Ok(Self {
+            ckpt,
+            cfg,
+            spec,
+            state: None,
+            prev_image: None,
+            prev_joints: None,
+            prev_label: None,
+            er,
+            chw,
+            norm_joints,
+        })
     }
 
     pub fn checkpoint(&self) -> &Checkpoint {
@@ -154,17 +179,33 @@ impl SarnnPolicy {
         let s = &self.spec;
         let img = s.image_height * s.image_width * 3;
         if obs.image.len() != img {
-            return Err(DplError::mismatch("image bytes (H*W*3)", format!("{img} ({}x{})", s.image_height, s.image_width), obs.image.len()));
+            return Err(DplError::mismatch(
+                "image bytes (H*W*3)",
+                format!("{img} ({}x{})", s.image_height, s.image_width),
+                obs.image.len(),
+            ));
         }
         if obs.joints.len() != s.joints {
-            return Err(DplError::mismatch("joint count", s.joints, obs.joints.len()));
+            return Err(DplError::mismatch(
+                "joint count",
+                s.joints,
+                obs.joints.len(),
+            ));
         }
         if obs.instruction.len() != s.embed_dim {
-            return Err(DplError::mismatch("instruction embedding size", s.embed_dim, obs.instruction.len()));
+            return Err(DplError::mismatch(
+                "instruction embedding size",
+                s.embed_dim,
+                obs.instruction.len(),
+            ));
         }
         if let Some(l) = obs.label {
             if l.len() != s.embed_dim {
-                return Err(DplError::mismatch("label embedding size", s.embed_dim, l.len()));
+                return Err(DplError::mismatch(
+                    "label embedding size",
+                    s.embed_dim,
+                    l.len(),
+                ));
             }
             check_finite("label embedding", l)?;
         }
@@ -205,16 +246,31 @@ impl Policy for SarnnPolicy {
         self.check(obs)?;
         let m = &self.ckpt.model;
         let dev = m.device().clone();
-        let (h, w, d, e) = (self.spec.image_height, self.spec.image_width, self.spec.joints, self.spec.embed_dim);
+        let (h, w, d, e) = (
+            self.spec.image_height,
+            self.spec.image_width,
+            self.spec.joints,
+            self.spec.embed_dim,
+        );
         hwc_to_chw(obs.image, h, w, &mut self.chw);
         self.ckpt.norm.normalize(obs.joints, &mut self.norm_joints);
-        let img = self.blend(Tensor::from_slice(&self.chw, (1, 3, h, w), &dev)?, &self.prev_image)?;
-        let jnt = self.blend(Tensor::from_slice(&self.norm_joints, (1, d), &dev)?, &self.prev_joints)?;
+        let img = self.blend(
+            Tensor::from_slice(&self.chw, (1, 3, h, w), &dev)?,
+            &self.prev_image,
+        )?;
+        let jnt = self.blend(
+            Tensor::from_slice(&self.norm_joints, (1, d), &dev)?,
+            &self.prev_joints,
+        )?;
         let instr = Tensor::from_slice(obs.instruction, (1, e), &dev)?;
         let label = match (obs.label, &self.prev_label) {
             (Some(l), _) => Tensor::from_slice(l, (1, e), &dev)?,
             (None, Some(p)) => p.clone(),
-            (None, None) => Tensor::from_slice(self.ckpt.labels.embedding(self.ckpt.start_label), (1, e), &dev)?,
+            (None, None) => Tensor::from_slice(
+                self.ckpt.labels.embedding(self.ckpt.start_label),
+                (1, e),
+                &dev,
+            )?,
         };
         let (enc_pts, feat) = m.encode(&img)?;
         let z = m.lang_latent(&instr, &label)?;
@@ -223,7 +279,15 @@ impl Policy for SarnnPolicy {
             None => m.zero_state(1)?,
         };
         let (z, state, window_error) = match &mut self.er {
-            Some(er) => er.tick(m, WindowStep { pts: enc_pts.clone(), joints: jnt.clone(), z: z.clone() }, state)?,
+            Some(er) => er.tick(
+                m,
+                WindowStep {
+                    pts: enc_pts.clone(),
+                    joints: jnt.clone(),
+                    z: z.clone(),
+                },
+                state,
+            )?,
             None => (z, state, None),
         };
         let x = m.core_input(&enc_pts, &jnt, &z)?;
@@ -233,7 +297,11 @@ impl Policy for SarnnPolicy {
         let probs = candle_nn::ops::softmax(&logits, D::Minus1)?;
         let image = m.decode_image(&dec_pts, &feat)?;
         // The soft label (probability-weighted embedding) stands in for a spoken one next tick.
-        let table = Tensor::from_slice(&self.ckpt.labels.embeddings, (self.ckpt.labels.len(), e), &dev)?;
+        let table = Tensor::from_slice(
+            &self.ckpt.labels.embeddings,
+            (self.ckpt.labels.len(), e),
+            &dev,
+        )?;
         self.prev_label = Some(probs.matmul(&table)?);
         self.prev_image = Some(image);
         self.prev_joints = Some(yj.clone());
@@ -249,14 +317,26 @@ impl Policy for SarnnPolicy {
                 roll_s = m.lstm_step(&m.input_gates(&x)?, &roll_s)?;
                 (roll_j, roll_p) = m.motor_heads(&roll_s.h)?;
             }
-            self.ckpt.norm.denormalize(&roll_j.flatten_all()?.to_vec1::<f32>()?, &mut raw);
+            self.ckpt
+                .norm
+                .denormalize(&roll_j.flatten_all()?.to_vec1::<f32>()?, &mut raw);
             targets.extend_from_slice(&raw);
         }
         let label_probs = probs.flatten_all()?.to_vec1::<f32>()?;
-        let label = label_probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
+        let label = label_probs
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
         let period = Duration::from_secs_f64(1.0 / self.spec.rate_hz);
         Ok(PolicyOutput {
-            chunk: JointChunk { start: obs.stamp.add(period), period, joints: d, targets },
+            chunk: JointChunk {
+                start: obs.stamp.add(period),
+                period,
+                joints: d,
+                targets,
+            },
             label,
             label_probs,
             attention: points(&enc_pts)?,

@@ -6,7 +6,9 @@
 /// last sample are dropped. `stamps` must be sorted, in seconds.
 pub fn resample_indices(stamps: &[f64], rate_hz: f64) -> Vec<usize> {
     let mut out = Vec::new();
-    let (Some(&t0), Some(&t_end)) = (stamps.first(), stamps.last()) else { return out };
+    let (Some(&t0), Some(&t_end)) = (stamps.first(), stamps.last()) else {
+        return out;
+    };
     let mut i = 0;
     for k in 0.. {
         let tick = t0 + k as f64 / rate_hz;
@@ -48,7 +50,10 @@ pub fn resize_rgb(src: &[u8], h: usize, w: usize, out_h: usize, out_w: usize) ->
 /// `2 * step` samples centred on the switch (EIPL `cos_interpolation`), so the
 /// gripper target is smooth enough for the network to predict.
 pub fn cos_smooth(binary: &[f32], step: usize) -> Vec<f32> {
-    let mut out: Vec<f32> = binary.iter().map(|&x| if x > 0.5 { 1.0 } else { 0.0 }).collect();
+    let mut out: Vec<f32> = binary
+        .iter()
+        .map(|&x| if x > 0.5 { 1.0 } else { 0.0 })
+        .collect();
     let src = out.clone();
     for i in 1..src.len() {
         if src[i] != src[i - 1] {
@@ -58,7 +63,8 @@ pub fn cos_smooth(binary: &[f32], step: usize) -> Vec<f32> {
                 if idx < 0 || idx as usize >= out.len() {
                     continue;
                 }
-                let u = 0.5 - 0.5 * (std::f32::consts::PI * (k as f32 + 0.5) / (2 * step) as f32).cos();
+                let u =
+                    0.5 - 0.5 * (std::f32::consts::PI * (k as f32 + 0.5) / (2 * step) as f32).cos();
                 out[idx as usize] = from + (to - from) * u;
             }
         }

@@ -43,7 +43,14 @@ pub struct RegressConfig {
 
 impl Default for RegressConfig {
     fn default() -> Self {
-        Self { window: 10, iterations: 20, lr: 0.05, target: RegressTarget::Both, w_joint: 1.0, w_point: 0.1 }
+        Self {
+            window: 10,
+            iterations: 20,
+            lr: 0.05,
+            target: RegressTarget::Both,
+            w_joint: 1.0,
+            w_point: 0.1,
+        }
     }
 }
 
@@ -84,32 +91,66 @@ impl ErrorRegression {
             vars.push(("dc".to_string(), dc.clone()));
         }
         let opt = Adam::from_vars(vars, cfg.lr, 1e-8)?;
-        Ok(Self { cfg, steps: VecDeque::new(), start: None, dz, dh, dc, opt })
+        Ok(Self {
+            cfg,
+            steps: VecDeque::new(),
+            start: None,
+            dz,
+            dh,
+            dc,
+            opt,
+        })
     }
 
     pub fn reset(&mut self) {
         self.steps.clear();
         self.start = None;
-        let _ = self.dz.set(&self.dz.zeros_like().unwrap_or_else(|_| self.dz.as_tensor().clone()));
+        let _ = self.dz.set(
+            &self
+                .dz
+                .zeros_like()
+                .unwrap_or_else(|_| self.dz.as_tensor().clone()),
+        );
         let _ = self.opt.reset();
     }
 
     /// Adds this tick, regresses, and returns the latent and LSTM state to use for
     /// it, plus the window error before and after regression.
-    pub fn tick(&mut self, m: &Sarnn, now: WindowStep, state: LstmState) -> Result<(Tensor, LstmState, Option<(f32, f32)>)> {
-        let now = WindowStep { pts: now.pts.detach(), joints: now.joints.detach(), z: now.z.detach() };
+    pub fn tick(
+        &mut self,
+        m: &Sarnn,
+        now: WindowStep,
+        state: LstmState,
+    ) -> Result<(Tensor, LstmState, Option<(f32, f32)>)> {
+        let now = WindowStep {
+            pts: now.pts.detach(),
+            joints: now.joints.detach(),
+            z: now.z.detach(),
+        };
         if self.start.is_none() {
-            self.start = Some(LstmState { h: state.h.detach(), c: state.c.detach() });
+            self.start = Some(LstmState {
+                h: state.h.detach(),
+                c: state.c.detach(),
+            });
         }
         self.steps.push_back(now);
         if self.steps.len() > self.cfg.window + 1 {
             // Slide: advance the start state one tick along the regressed trajectory.
-            let old = self.steps.pop_front().ok_or_else(|| DplError::Config("empty window".into()))?;
-            let s = self.start.take().ok_or_else(|| DplError::Config("no start state".into()))?;
+            let old = self
+                .steps
+                .pop_front()
+                .ok_or_else(|| DplError::Config("empty window".into()))?;
+            let s = self
+                .start
+                .take()
+                .ok_or_else(|| DplError::Config("no start state".into()))?;
             let z = old.z.add(self.dz.as_tensor())?;
             let x = m.core_input(&old.pts, &old.joints, &z)?;
             let next = m.lstm_step(&m.input_gates(&x)?, &s)?;
-            self.start = Some(LstmState { h: next.h.detach(), c: next.c.detach() });
+            self.start = Some(LstmState {
+                h: next.h.detach(),
+                c: next.c.detach(),
+            });
         }
         let n = self.steps.len() - 1;
         let mut errs = None;
@@ -130,37 +171,73 @@ impl ErrorRegression {
                 last = v;
                 self.opt.step(&loss.backward()?)?;
             }
-            let after = self.window_loss(m, &pts, &jnt, &z, &pts_t, &jnt_t)?.to_scalar::<f32>()?;
+            let after = self
+                .window_loss(m, &pts, &jnt, &z, &pts_t, &jnt_t)?
+                .to_scalar::<f32>()?;
             errs = Some((first.unwrap_or(last), after));
             // Bake the state offset into the start state so it slides with the window.
-            let s = self.start.take().ok_or_else(|| DplError::Config("no start state".into()))?;
-            self.start = Some(LstmState { h: (s.h + self.dh.as_tensor())?.detach(), c: (s.c + self.dc.as_tensor())?.detach() });
+            let s = self
+                .start
+                .take()
+                .ok_or_else(|| DplError::Config("no start state".into()))?;
+            self.start = Some(LstmState {
+                h: (s.h + self.dh.as_tensor())?.detach(),
+                c: (s.c + self.dc.as_tensor())?.detach(),
+            });
             self.dh.set(&self.dh.zeros_like()?)?;
             self.dc.set(&self.dc.zeros_like()?)?;
         }
         // Re-run the window with the regressed latent to get the state for this tick.
-        let mut s = self.start.clone().ok_or_else(|| DplError::Config("no start state".into()))?;
+        let mut s = self
+            .start
+            .clone()
+            .ok_or_else(|| DplError::Config("no start state".into()))?;
         for st in self.steps.iter().take(n) {
             let x = m.core_input(&st.pts, &st.joints, &st.z.add(self.dz.as_tensor())?)?;
             s = m.lstm_step(&m.input_gates(&x)?, &s)?;
         }
-        let cur = self.steps.back().ok_or_else(|| DplError::Config("empty window".into()))?;
+        let cur = self
+            .steps
+            .back()
+            .ok_or_else(|| DplError::Config("empty window".into()))?;
         let z_now = cur.z.add(self.dz.as_tensor())?.detach();
-        Ok((z_now, LstmState { h: s.h.detach(), c: s.c.detach() }, errs))
+        Ok((
+            z_now,
+            LstmState {
+                h: s.h.detach(),
+                c: s.c.detach(),
+            },
+            errs,
+        ))
     }
 
-    fn window_loss(&self, m: &Sarnn, pts: &Tensor, jnt: &Tensor, z: &Tensor, pts_t: &Tensor, jnt_t: &Tensor) -> Result<Tensor> {
-        let start = self.start.as_ref().ok_or_else(|| DplError::Config("no start state".into()))?;
+    fn window_loss(
+        &self,
+        m: &Sarnn,
+        pts: &Tensor,
+        jnt: &Tensor,
+        z: &Tensor,
+        pts_t: &Tensor,
+        jnt_t: &Tensor,
+    ) -> Result<Tensor> {
+        let start = self
+            .start
+            .as_ref()
+            .ok_or_else(|| DplError::Config("no start state".into()))?;
         let x = m.core_input(pts, jnt, &z.broadcast_add(self.dz.as_tensor())?)?;
         let gx = m.input_gates(&x)?;
-        let mut s = LstmState { h: start.h.broadcast_add(self.dh.as_tensor())?, c: start.c.broadcast_add(self.dc.as_tensor())? };
+        let mut s = LstmState {
+            h: start.h.broadcast_add(self.dh.as_tensor())?,
+            c: start.c.broadcast_add(self.dc.as_tensor())?,
+        };
         let mut hs = Vec::with_capacity(pts.dim(0)?);
         for t in 0..pts.dim(0)? {
             s = m.lstm_step(&gx.narrow(0, t, 1)?, &s)?;
             hs.push(s.h.clone());
         }
         let (yj, yp) = m.motor_heads(&Tensor::cat(&hs, 0)?)?;
-        let l = ((candle_nn::loss::mse(&yj, jnt_t)? * self.cfg.w_joint)? + (candle_nn::loss::mse(&yp, pts_t)? * self.cfg.w_point)?)?;
+        let l = ((candle_nn::loss::mse(&yj, jnt_t)? * self.cfg.w_joint)?
+            + (candle_nn::loss::mse(&yp, pts_t)? * self.cfg.w_point)?)?;
         Ok(l)
     }
 }

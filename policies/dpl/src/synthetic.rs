@@ -28,7 +28,16 @@ pub struct SyntheticConfig {
 
 impl Default for SyntheticConfig {
     fn default() -> Self {
-        Self { episodes: 16, steps: 20, height: 64, width: 64, joints: 4, embed_dim: 384, instructions: 2, seed: 0 }
+        Self {
+            episodes: 16,
+            steps: 20,
+            height: 64,
+            width: 64,
+            joints: 4,
+            embed_dim: 384,
+            instructions: 2,
+            seed: 0,
+        }
     }
 }
 
@@ -45,7 +54,9 @@ const DIRS: [(f32, f32); 4] = [(1.0, 0.3), (-1.0, 0.3), (0.3, 1.0), (0.3, -1.0)]
 /// The instruction embeddings used by [`generate`] for `cfg` (one per instruction id).
 pub fn instruction_embeddings(cfg: &SyntheticConfig) -> Vec<Vec<f32>> {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x1a5d);
-    (0..cfg.instructions.clamp(1, 4)).map(|_| embedding(&mut rng, cfg.embed_dim)).collect()
+    (0..cfg.instructions.clamp(1, 4))
+        .map(|_| embedding(&mut rng, cfg.embed_dim))
+        .collect()
 }
 
 /// Generates `cfg.episodes` episodes, instructions taken in turn.
@@ -56,7 +67,11 @@ pub fn generate(cfg: &SyntheticConfig) -> Dataset {
     let names = vec!["reach".to_string(), "hold".to_string()];
     let mut embeddings = embedding(&mut lrng, cfg.embed_dim);
     embeddings.extend(embedding(&mut lrng, cfg.embed_dim));
-    let labels = LabelVocab { names, embeddings, embed_dim: cfg.embed_dim };
+    let labels = LabelVocab {
+        names,
+        embeddings,
+        embed_dim: cfg.embed_dim,
+    };
     let (h, w, t_len) = (cfg.height, cfg.width, cfg.steps.max(2));
     let radius = (h.min(w) as f32 / 8.0).max(1.5);
     let episodes = (0..cfg.episodes)
@@ -64,9 +79,14 @@ pub fn generate(cfg: &SyntheticConfig) -> Dataset {
             let id = e % instr.len();
             let (dx, dy) = DIRS[id];
             let speed = 0.5 / t_len as f32 * rng.random_range(0.9f32..1.1);
-            let (x0, y0) = (0.5 + rng.random_range(-0.04f32..0.04), 0.5 + rng.random_range(-0.04f32..0.04));
+            let (x0, y0) = (
+                0.5 + rng.random_range(-0.04f32..0.04),
+                0.5 + rng.random_range(-0.04f32..0.04),
+            );
             let switch = t_len / 2;
-            let grip: Vec<f32> = (0..t_len).map(|t| if t >= switch { 1.0 } else { 0.0 }).collect();
+            let grip: Vec<f32> = (0..t_len)
+                .map(|t| if t >= switch { 1.0 } else { 0.0 })
+                .collect();
             let grip = cos_smooth(&grip, 2);
             let mut images = Vec::with_capacity(t_len * h * w * 3);
             let mut joints = Vec::with_capacity(t_len * cfg.joints);
@@ -76,15 +96,24 @@ pub fn generate(cfg: &SyntheticConfig) -> Dataset {
                 let (bx, by) = (x0 + dx * speed * s, y0 + dy * speed * s);
                 for yy in 0..h {
                     for xx in 0..w {
-                        let d2 = (xx as f32 - bx * w as f32).powi(2) + (yy as f32 - by * h as f32).powi(2);
+                        let d2 = (xx as f32 - bx * w as f32).powi(2)
+                            + (yy as f32 - by * h as f32).powi(2);
                         let a = (-d2 / (radius * radius)).exp();
                         let g = 0.35 * (1.0 - a);
-                        images.extend_from_slice(&[((g + 0.9 * a) * 255.0) as u8, ((g + 0.2 * a) * 255.0) as u8, ((g + 0.1 * a) * 255.0) as u8]);
+                        images.extend_from_slice(&[
+                            ((g + 0.9 * a) * 255.0) as u8,
+                            ((g + 0.2 * a) * 255.0) as u8,
+                            ((g + 0.1 * a) * 255.0) as u8,
+                        ]);
                     }
                 }
                 let base = [bx * 2.0 - 1.0, by * 2.0 - 1.0, grip[t]];
                 for j in 0..cfg.joints.max(3) {
-                    joints.push(if j < 3 { base[j] } else { (j as f32 * base[0] + base[1]).sin() * 0.5 });
+                    joints.push(if j < 3 {
+                        base[j]
+                    } else {
+                        (j as f32 * base[0] + base[1]).sin() * 0.5
+                    });
                 }
             }
             Episode {

@@ -3,8 +3,8 @@
 //! where `s(n)` ramps the point loss in so that the CNN learns features first.
 
 use candle_core::{DType, Device, Tensor};
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -123,12 +123,27 @@ pub struct Trainer {
 impl Trainer {
     /// Validates `data` against `model_cfg` (joint count, image size, embedding size
     /// and label count must agree), fits the joint normalisation and builds a fresh model.
-    pub fn new(model_cfg: &ModelConfig, cfg: TrainConfig, data: Dataset, device: &Device) -> Result<Self> {
+    pub fn new(
+        model_cfg: &ModelConfig,
+        cfg: TrainConfig,
+        data: Dataset,
+        device: &Device,
+    ) -> Result<Self> {
         let shape = data.validate()?;
-        let norm = JointNorm::fit(data.episodes.iter().flat_map(|e| e.joints.chunks(e.num_joints)), shape.joints);
+        let norm = JointNorm::fit(
+            data.episodes
+                .iter()
+                .flat_map(|e| e.joints.chunks(e.num_joints)),
+            shape.joints,
+        );
         let start_label = most_common_first_label(&data);
         let model = Sarnn::new(model_cfg, cfg.seed, device)?;
-        let ckpt = Checkpoint { model, norm, labels: data.labels.clone(), start_label };
+        let ckpt = Checkpoint {
+            model,
+            norm,
+            labels: data.labels.clone(),
+            start_label,
+        };
         Self::with_checkpoint(ckpt, cfg, data, shape)
     }
 
@@ -138,18 +153,41 @@ impl Trainer {
         Self::with_checkpoint(ckpt, cfg, data, shape)
     }
 
-    fn with_checkpoint(ckpt: Checkpoint, cfg: TrainConfig, data: Dataset, shape: DatasetShape) -> Result<Self> {
+    fn with_checkpoint(
+        ckpt: Checkpoint,
+        cfg: TrainConfig,
+        data: Dataset,
+        shape: DatasetShape,
+    ) -> Result<Self> {
         check_compatible(ckpt.model.config(), &shape)?;
         if cfg.batch_size == 0 {
             return Err(DplError::Config("batch_size must be > 0".into()));
         }
         if ckpt.labels.names != data.labels.names {
-            return Err(DplError::mismatch("label vocabulary", format!("{:?}", ckpt.labels.names), format!("{:?}", data.labels.names)));
+            return Err(DplError::mismatch(
+                "label vocabulary",
+                format!("{:?}", ckpt.labels.names),
+                format!("{:?}", data.labels.names),
+            ));
         }
-        let prepared = data.episodes.iter().map(|e| prepare(e, &ckpt.norm)).collect();
+        let prepared = data
+            .episodes
+            .iter()
+            .map(|e| prepare(e, &ckpt.norm))
+            .collect();
         let (train_idx, val_idx) = data.split(cfg.val_fraction, cfg.seed);
         let opt = Adam::new(ckpt.model.params(), cfg.lr, cfg.adam_eps)?;
-        Ok(Self { ckpt, cfg, opt, state: TrainState::default(), train_idx, val_idx, data, prepared, shape })
+        Ok(Self {
+            ckpt,
+            cfg,
+            opt,
+            state: TrainState::default(),
+            train_idx,
+            val_idx,
+            data,
+            prepared,
+            shape,
+        })
     }
 
     pub fn model(&self) -> &Sarnn {
@@ -205,22 +243,41 @@ impl Trainer {
     /// Forward pass and loss for one batch; returns the total as a tensor (for backward) and the terms.
     pub fn loss(&self, batch: &Batch, ramp: f64) -> Result<(Tensor, Losses)> {
         let m = &self.ckpt.model;
-        let out = m.forward_seq(&batch.images_in, &batch.joints_in, &batch.instr, &batch.label_emb, None)?;
+        let out = m.forward_seq(
+            &batch.images_in,
+            &batch.joints_in,
+            &batch.instr,
+            &batch.label_emb,
+            None,
+        )?;
         let (b, t, _) = batch.joints_in.dims3()?;
         let n = t - 1;
         let img_pred = out.image.reshape((b, t, ()))?.narrow(1, 0, n)?;
         let img_tgt = batch.images_target.reshape((b, t, ()))?.narrow(1, 1, n)?;
         let l_img = candle_nn::loss::mse(&img_pred, &img_tgt)?;
-        let l_jnt = candle_nn::loss::mse(&out.joints.narrow(1, 0, n)?, &batch.joints_target.narrow(1, 1, n)?)?;
+        let l_jnt = candle_nn::loss::mse(
+            &out.joints.narrow(1, 0, n)?,
+            &batch.joints_target.narrow(1, 1, n)?,
+        )?;
         // EIPL does not detach the encoder points used as targets.
-        let l_pt = candle_nn::loss::mse(&out.dec_pts.narrow(1, 0, n)?, &out.enc_pts.narrow(1, 1, n)?)?;
+        let l_pt =
+            candle_nn::loss::mse(&out.dec_pts.narrow(1, 0, n)?, &out.enc_pts.narrow(1, 1, n)?)?;
         let logits = out.label_logits.narrow(1, 0, n)?.reshape((b * n, ()))?;
         let tgt = batch.label_idx.narrow(1, 1, n)?.reshape(b * n)?;
         let l_lab = candle_nn::loss::cross_entropy(&logits, &tgt)?;
         let c = &self.cfg;
-        let total = ((((&l_img * c.w_image)? + (&l_jnt * c.w_joint)?)? + (&l_pt * (c.w_point * ramp))?)? + (&l_lab * c.w_label)?)?;
-        let scalar = |x: &Tensor| -> Result<f64> { Ok(x.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
-        let losses = Losses { image: scalar(&l_img)?, joint: scalar(&l_jnt)?, point: scalar(&l_pt)?, label: scalar(&l_lab)?, total: scalar(&total)? };
+        let total = ((((&l_img * c.w_image)? + (&l_jnt * c.w_joint)?)?
+            + (&l_pt * (c.w_point * ramp))?)?
+            + (&l_lab * c.w_label)?)?;
+        let scalar =
+            |x: &Tensor| -> Result<f64> { Ok(x.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
+        let losses = Losses {
+            image: scalar(&l_img)?,
+            joint: scalar(&l_jnt)?,
+            point: scalar(&l_pt)?,
+            label: scalar(&l_lab)?,
+            total: scalar(&total)?,
+        };
         if !losses.total.is_finite() {
             return Err(DplError::NonFinite("training loss".into()));
         }
@@ -230,10 +287,18 @@ impl Trainer {
     /// One pass over the training episodes (shuffled by seed and epoch, so a resumed
     /// run draws the same batches). `progress(done, total)` is called after each batch.
     pub fn train_epoch(&mut self, progress: &mut dyn FnMut(usize, usize)) -> Result<Losses> {
-        let mut rng = ChaCha8Rng::seed_from_u64(self.cfg.seed.wrapping_mul(0x9e37_79b9).wrapping_add(self.state.epoch as u64));
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            self.cfg
+                .seed
+                .wrapping_mul(0x9e37_79b9)
+                .wrapping_add(self.state.epoch as u64),
+        );
         let mut order = self.train_idx.clone();
         order.shuffle(&mut rng);
-        let chunks: Vec<Vec<usize>> = order.chunks(self.cfg.batch_size).map(<[usize]>::to_vec).collect();
+        let chunks: Vec<Vec<usize>> = order
+            .chunks(self.cfg.batch_size)
+            .map(<[usize]>::to_vec)
+            .collect();
         let mut sum = Losses::default();
         let mut seen = 0usize;
         for (k, idx) in chunks.iter().enumerate() {
@@ -290,16 +355,32 @@ impl Trainer {
 /// Errors when the model and the data disagree on shapes.
 pub fn check_compatible(m: &ModelConfig, s: &DatasetShape) -> Result<()> {
     if m.joints != s.joints {
-        return Err(DplError::mismatch("joint count (model vs dataset)", m.joints, s.joints));
+        return Err(DplError::mismatch(
+            "joint count (model vs dataset)",
+            m.joints,
+            s.joints,
+        ));
     }
     if (m.image_height, m.image_width) != (s.height, s.width) {
-        return Err(DplError::mismatch("image size (model vs dataset)", format!("{}x{}", m.image_height, m.image_width), format!("{}x{}", s.height, s.width)));
+        return Err(DplError::mismatch(
+            "image size (model vs dataset)",
+            format!("{}x{}", m.image_height, m.image_width),
+            format!("{}x{}", s.height, s.width),
+        ));
     }
     if m.embed_dim != s.embed_dim {
-        return Err(DplError::mismatch("embedding size (model vs dataset)", m.embed_dim, s.embed_dim));
+        return Err(DplError::mismatch(
+            "embedding size (model vs dataset)",
+            m.embed_dim,
+            s.embed_dim,
+        ));
     }
     if m.labels != s.labels {
-        return Err(DplError::mismatch("label count (model vs dataset)", m.labels, s.labels));
+        return Err(DplError::mismatch(
+            "label count (model vs dataset)",
+            m.labels,
+            s.labels,
+        ));
     }
     Ok(())
 }
@@ -308,13 +389,22 @@ fn prepare(ep: &crate::data::Episode, norm: &JointNorm) -> Prepared {
     let (h, w, d) = (ep.height, ep.width, ep.num_joints);
     let mut images = vec![0f32; ep.len() * 3 * h * w];
     for t in 0..ep.len() {
-        hwc_to_chw(ep.image(t), h, w, &mut images[t * 3 * h * w..(t + 1) * 3 * h * w]);
+        hwc_to_chw(
+            ep.image(t),
+            h,
+            w,
+            &mut images[t * 3 * h * w..(t + 1) * 3 * h * w],
+        );
     }
     let mut joints = vec![0f32; ep.len() * d];
     for t in 0..ep.len() {
         norm.normalize(ep.joint_row(t), &mut joints[t * d..(t + 1) * d]);
     }
-    Prepared { images, joints, len: ep.len() }
+    Prepared {
+        images,
+        joints,
+        len: ep.len(),
+    }
 }
 
 /// u8 HWC -> f32 CHW in [0, 1] (EIPL scales images linearly, no mean/std).
@@ -334,5 +424,10 @@ fn most_common_first_label(data: &Dataset) -> usize {
             counts[l] += 1;
         }
     }
-    counts.iter().enumerate().max_by_key(|(i, c)| (**c, usize::MAX - i)).map(|(i, _)| i).unwrap_or(0)
+    counts
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, c)| (**c, usize::MAX - i))
+        .map(|(i, _)| i)
+        .unwrap_or(0)
 }

@@ -6,7 +6,10 @@ mod common;
 use candle_core::Tensor;
 use common::*;
 use kotoba_core::Stamp;
-use kotoba_dpl::{Checkpoint, Conditioning, DplError, FitOptions, ModelConfig, Observation, Policy, RuntimeConfig, Sarnn, SarnnPolicy, Trainer, build_trainer, fit};
+use kotoba_dpl::{
+    Checkpoint, Conditioning, DplError, FitOptions, ModelConfig, Observation, Policy,
+    RuntimeConfig, Sarnn, SarnnPolicy, Trainer, build_trainer, fit,
+};
 
 fn tmpdir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("kotoba-dpl-test-{name}-{}", std::process::id()));
@@ -15,12 +18,32 @@ fn tmpdir(name: &str) -> std::path::PathBuf {
 }
 
 fn all_params(m: &Sarnn) -> Vec<(String, Vec<u32>)> {
-    m.params().iter().map(|(n, v)| (n.clone(), v.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect())).collect()
+    m.params()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.clone(),
+                v.flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 #[test]
 fn checkpoint_round_trips_bit_exactly() {
-    let mut t = Trainer::new(&model_cfg(Conditioning::Film), train_cfg(2), dataset(), &cpu()).unwrap();
+    let mut t = Trainer::new(
+        &model_cfg(Conditioning::Film),
+        train_cfg(2),
+        dataset(),
+        &cpu(),
+    )
+    .unwrap();
     t.train_epoch(&mut |_, _| {}).unwrap();
     let dir = tmpdir("roundtrip");
     t.ckpt.save(&dir).unwrap();
@@ -30,9 +53,24 @@ fn checkpoint_round_trips_bit_exactly() {
     assert_eq!(back.labels, t.ckpt.labels);
     // Same outputs, bit for bit.
     let b = t.batch(&[0, 1], None).unwrap();
-    let o1 = t.ckpt.model.forward_seq(&b.images_in, &b.joints_in, &b.instr, &b.label_emb, None).unwrap();
-    let o2 = back.model.forward_seq(&b.images_in, &b.joints_in, &b.instr, &b.label_emb, None).unwrap();
-    let bits = |x: &Tensor| x.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let o1 = t
+        .ckpt
+        .model
+        .forward_seq(&b.images_in, &b.joints_in, &b.instr, &b.label_emb, None)
+        .unwrap();
+    let o2 = back
+        .model
+        .forward_seq(&b.images_in, &b.joints_in, &b.instr, &b.label_emb, None)
+        .unwrap();
+    let bits = |x: &Tensor| {
+        x.flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(bits(&o1.joints), bits(&o2.joints));
     assert_eq!(bits(&o1.image), bits(&o2.image));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -41,7 +79,11 @@ fn checkpoint_round_trips_bit_exactly() {
 #[test]
 fn resume_continues_exactly() {
     let (a, b) = (tmpdir("resume-a"), tmpdir("resume-b"));
-    let quiet = |d: &std::path::Path| FitOptions { out_dir: d.to_path_buf(), progress: false, console: false };
+    let quiet = |d: &std::path::Path| FitOptions {
+        out_dir: d.to_path_buf(),
+        progress: false,
+        console: false,
+    };
     let mcfg = model_cfg(Conditioning::Concat);
     let mut straight = build_trainer(&mcfg, train_cfg(4), dataset(), &a, false, &cpu()).unwrap();
     fit(&mut straight, &quiet(&a)).unwrap();
@@ -51,7 +93,10 @@ fn resume_continues_exactly() {
     assert_eq!(resumed.state.epoch, 2);
     let log = fit(&mut resumed, &quiet(&b)).unwrap();
     assert_eq!(log.len(), 4, "log keeps the first run's epochs");
-    assert_eq!(all_params(&straight.ckpt.model), all_params(&resumed.ckpt.model));
+    assert_eq!(
+        all_params(&straight.ckpt.model),
+        all_params(&resumed.ckpt.model)
+    );
     let csv = std::fs::read_to_string(b.join("losses.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
     for d in [a, b] {
@@ -63,19 +108,35 @@ fn resume_continues_exactly() {
 /// Pins the forward pass: any change to layers, init or ordering shows up here.
 #[test]
 fn golden_forward() {
-    let cfg = ModelConfig { joints: 4, embed_dim: 8, labels: 3, ..ModelConfig::default() };
+    let cfg = ModelConfig {
+        joints: 4,
+        embed_dim: 8,
+        labels: 3,
+        ..ModelConfig::default()
+    };
     let m = Sarnn::new(&cfg, 42, &cpu()).unwrap();
     let (h, w) = (64usize, 64usize);
-    let img: Vec<f32> = (0..3 * h * w).map(|i| ((i * 37 % 101) as f32) / 100.0).collect();
+    let img: Vec<f32> = (0..3 * h * w)
+        .map(|i| ((i * 37 % 101) as f32) / 100.0)
+        .collect();
     let img = Tensor::from_vec(img, (1, 3, h, w), &cpu()).unwrap();
     let joints = Tensor::new(&[[[0.1f32, 0.4, 0.6, 0.9]]], &cpu()).unwrap();
     let instr = Tensor::new(&[[0.5f32, -0.5, 0.25, 0.0, 0.1, -0.2, 0.3, 0.7]], &cpu()).unwrap();
     let label = Tensor::new(&[[[-0.3f32, 0.2, 0.0, 0.9, -0.1, 0.4, 0.05, -0.6]]], &cpu()).unwrap();
     let o = m.forward_seq(&img, &joints, &instr, &label, None).unwrap();
     let v = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let (yj, enc, dec, lg, im) = (v(&o.joints), v(&o.enc_pts), v(&o.dec_pts), v(&o.label_logits), v(&o.image));
+    let (yj, enc, dec, lg, im) = (
+        v(&o.joints),
+        v(&o.enc_pts),
+        v(&o.dec_pts),
+        v(&o.label_logits),
+        v(&o.image),
+    );
     let im_mean = im.iter().sum::<f32>() / im.len() as f32;
-    eprintln!("GOLDEN joints {yj:?}\nenc {enc:?}\ndec {dec:?}\nlogits {lg:?}\nimage mean {im_mean} first {:?}", &im[..3]);
+    eprintln!(
+        "GOLDEN joints {yj:?}\nenc {enc:?}\ndec {dec:?}\nlogits {lg:?}\nimage mean {im_mean} first {:?}",
+        &im[..3]
+    );
     let close = |got: &[f32], want: &[f32]| {
         for (g, w) in got.iter().zip(want) {
             assert!((g - w).abs() < 1e-4, "got {got:?}, want {want:?}");
@@ -109,12 +170,18 @@ fn bad_input_gives_clear_errors() {
     let mut cfg = model_cfg(Conditioning::Concat);
     cfg.joints = 5;
     let e = err_text(Trainer::new(&cfg, train_cfg(1), data.clone(), &cpu()));
-    assert!(e.contains("joint count") && e.contains('5') && e.contains('3'), "{e}");
+    assert!(
+        e.contains("joint count") && e.contains('5') && e.contains('3'),
+        "{e}"
+    );
     let mut cfg = model_cfg(Conditioning::Concat);
     cfg.image_height = 20;
     cfg.image_width = 20;
     let e = err_text(Trainer::new(&cfg, train_cfg(1), data.clone(), &cpu()));
-    assert!(e.contains("image size") && e.contains("20x20") && e.contains("16x16"), "{e}");
+    assert!(
+        e.contains("image size") && e.contains("20x20") && e.contains("16x16"),
+        "{e}"
+    );
     let mut cfg = model_cfg(Conditioning::Concat);
     cfg.embed_dim = 384;
     let e = err_text(Trainer::new(&cfg, train_cfg(1), data.clone(), &cpu()));
@@ -123,14 +190,25 @@ fn bad_input_gives_clear_errors() {
     // Empty dataset, and an episode too short to predict anything.
     let mut empty = data.clone();
     empty.episodes.clear();
-    assert!(err_text(Trainer::new(&model_cfg(Conditioning::Concat), train_cfg(1), empty, &cpu())).contains("empty dataset"));
+    assert!(
+        err_text(Trainer::new(
+            &model_cfg(Conditioning::Concat),
+            train_cfg(1),
+            empty,
+            &cpu()
+        ))
+        .contains("empty dataset")
+    );
     let mut short = data.clone();
     let ep = &mut short.episodes[2];
     ep.labels.truncate(1);
     ep.joints.truncate(ep.num_joints);
     ep.images.truncate(16 * 16 * 3);
     let e = err_text(short.validate());
-    assert!(e.contains("episode 2") && e.contains("fewer than 2 steps"), "{e}");
+    assert!(
+        e.contains("episode 2") && e.contains("fewer than 2 steps"),
+        "{e}"
+    );
 
     // NaN in the training data.
     let mut nan = data.clone();
@@ -139,33 +217,73 @@ fn bad_input_gives_clear_errors() {
     assert!(e.contains("non-finite") && e.contains("episode 1"), "{e}");
 
     // A checkpoint used on a robot/dataset that disagrees with it.
-    let t = Trainer::new(&model_cfg(Conditioning::Concat), train_cfg(1), data.clone(), &cpu()).unwrap();
+    let t = Trainer::new(
+        &model_cfg(Conditioning::Concat),
+        train_cfg(1),
+        data.clone(),
+        &cpu(),
+    )
+    .unwrap();
     let dir = tmpdir("bad");
     t.ckpt.save(&dir).unwrap();
-    let mut p = SarnnPolicy::new(Checkpoint::load(&dir, &cpu()).unwrap(), RuntimeConfig::default()).unwrap();
+    let mut p = SarnnPolicy::new(
+        Checkpoint::load(&dir, &cpu()).unwrap(),
+        RuntimeConfig::default(),
+    )
+    .unwrap();
     let ep = &data.episodes[0];
-    let good = Observation { stamp: Stamp::ZERO, image: ep.image(0), joints: ep.joint_row(0), instruction: &ep.instruction, label: None };
+    let good = Observation {
+        stamp: Stamp::ZERO,
+        image: ep.image(0),
+        joints: ep.joint_row(0),
+        instruction: &ep.instruction,
+        label: None,
+    };
     assert_eq!(p.step(&good).unwrap().chunk.len(), 1);
-    let e = err_text(p.step(&Observation { joints: &[0.0; 4], ..good }));
+    let e = err_text(p.step(&Observation {
+        joints: &[0.0; 4],
+        ..good
+    }));
     assert!(e.contains("joint count: expected 3, got 4"), "{e}");
     let big = vec![0u8; 32 * 32 * 3];
-    let e = err_text(p.step(&Observation { image: &big, ..good }));
+    let e = err_text(p.step(&Observation {
+        image: &big,
+        ..good
+    }));
     assert!(e.contains("image bytes") && e.contains("16x16"), "{e}");
-    let e = err_text(p.step(&Observation { instruction: &[0.0; 384], ..good }));
-    assert!(e.contains("instruction embedding size: expected 32, got 384"), "{e}");
-    let e = err_text(p.step(&Observation { joints: &[0.1, f32::NAN, 0.2], ..good }));
+    let e = err_text(p.step(&Observation {
+        instruction: &[0.0; 384],
+        ..good
+    }));
+    assert!(
+        e.contains("instruction embedding size: expected 32, got 384"),
+        "{e}"
+    );
+    let e = err_text(p.step(&Observation {
+        joints: &[0.1, f32::NAN, 0.2],
+        ..good
+    }));
     assert!(e.contains("non-finite") && e.contains("joints"), "{e}");
 
     // Resuming training on a dataset with another joint count.
     let mut other = common::syn_cfg();
     other.joints = 4;
     let other = kotoba_dpl::synthetic::generate(&other);
-    let e = err_text(Trainer::from_checkpoint(Checkpoint::load(&dir, &cpu()).unwrap(), train_cfg(1), other));
-    assert!(e.contains("joint count (model vs dataset): expected 3, got 4"), "{e}");
+    let e = err_text(Trainer::from_checkpoint(
+        Checkpoint::load(&dir, &cpu()).unwrap(),
+        train_cfg(1),
+        other,
+    ));
+    assert!(
+        e.contains("joint count (model vs dataset): expected 3, got 4"),
+        "{e}"
+    );
 
     // A config.json that no longer matches the weights.
     let cfg_path = dir.join(kotoba_dpl::CONFIG_FILE);
-    let text = std::fs::read_to_string(&cfg_path).unwrap().replace("\"hidden\": 32", "\"hidden\": 40");
+    let text = std::fs::read_to_string(&cfg_path)
+        .unwrap()
+        .replace("\"hidden\": 32", "\"hidden\": 40");
     std::fs::write(&cfg_path, text).unwrap();
     let e = err_text(Checkpoint::load(&dir, &cpu()));
     assert!(e.contains("shape") && e.contains("config implies"), "{e}");

@@ -5,7 +5,16 @@ use kotoba_dpl::synthetic::{SyntheticConfig, generate};
 use kotoba_dpl::{Conditioning, Dataset, Device, ModelConfig, TrainConfig};
 
 pub fn syn_cfg() -> SyntheticConfig {
-    SyntheticConfig { episodes: 8, steps: 10, height: 16, width: 16, joints: 3, embed_dim: 32, instructions: 2, seed: 3 }
+    SyntheticConfig {
+        episodes: 8,
+        steps: 10,
+        height: 16,
+        width: 16,
+        joints: 3,
+        embed_dim: 32,
+        instructions: 2,
+        seed: 3,
+    }
 }
 
 pub fn dataset() -> Dataset {
@@ -28,7 +37,14 @@ pub fn model_cfg(cond: Conditioning) -> ModelConfig {
 }
 
 pub fn train_cfg(epochs: usize) -> TrainConfig {
-    TrainConfig { epochs, batch_size: 3, seed: 7, val_fraction: 0.25, point_ramp_batches: 50, ..TrainConfig::default() }
+    TrainConfig {
+        epochs,
+        batch_size: 3,
+        seed: 7,
+        val_fraction: 0.25,
+        point_ramp_batches: 50,
+        ..TrainConfig::default()
+    }
 }
 
 pub fn cpu() -> Device {
