@@ -168,7 +168,7 @@ fn subscribe_checked(
     let c = counters.clone();
     let guard = bus.raw_subscriber(
         spec,
-        Box::new(move |s| {
+        Box::new(move |s: kotoba_bus::RawSample<'_>| {
             c.received.fetch_add(1, Ordering::Relaxed);
             if !s.type_matches {
                 c.wrong_type.fetch_add(1, Ordering::Relaxed);

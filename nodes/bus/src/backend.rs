@@ -25,7 +25,7 @@ impl TopicSpec {
             topic: qualify(topic)?,
             ros_type: M::ROS_NAME.to_string(),
             dds_type: M::dds_name().to_string(),
-            type_hash: M::type_hash(),
+            type_hash: M::rihs01(),
             qos,
         })
     }

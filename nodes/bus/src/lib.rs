@@ -7,7 +7,7 @@ mod inproc;
 mod ros2;
 mod stats;
 mod typed;
-mod zenoh;
+mod zenoh_backend;
 
 pub use backend::{
     AttachmentInfo, Backend, RawPublisher, RawSample, SampleSink, SubscriptionGuard, TopicInfo, TopicSpec, qualify,
@@ -19,7 +19,7 @@ pub use kotoba_msgs::{Durability, Message, Qos, Reliability};
 pub use ros2::R2rBackend;
 pub use stats::{TopicCounters, TopicStats};
 pub use typed::{Latest, Publisher, Subscriber};
-pub use zenoh::{ZenohBackend, start_router};
+pub use zenoh_backend::{ZenohBackend, start_router};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

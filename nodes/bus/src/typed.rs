@@ -98,7 +98,7 @@ impl<M: Message> Subscriber<M> {
             depth,
         });
         let (q, c, s) = (queue.clone(), counters.clone(), spec.clone());
-        let guard = subscribe(Box::new(move |sample| {
+        let guard = subscribe(Box::new(move |sample: RawSample<'_>| {
             if let Some(m) = accept::<M>(&s, &c, sample) {
                 let mut items = q.items.lock().unwrap_or_else(|p| p.into_inner());
                 if items.len() >= q.depth {
@@ -174,7 +174,7 @@ impl<M: Message> Latest<M> {
         // Only the transport's callback writes; the mutex is never contended.
         let input = Mutex::new((input, 0u64));
         let c = counters.clone();
-        let guard = subscribe(Box::new(move |sample| {
+        let guard = subscribe(Box::new(move |sample: RawSample<'_>| {
             if let Some(m) = accept::<M>(&spec, &c, sample) {
                 let mut g = input.lock().unwrap_or_else(|p| p.into_inner());
                 g.1 += 1;

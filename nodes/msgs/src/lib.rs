@@ -22,6 +22,9 @@ use hiroz::MessageTypeInfo;
 /// `ros2msg` schema text.
 pub trait Message:
     hiroz::msg::ZMessage<Serdes = hiroz::msg::NativeCdrSerdes<Self>>
+    + hiroz_cdr::CdrSerialize
+    + hiroz_cdr::CdrDeserialize
+    + hiroz_cdr::CdrSerializedSize
     + MessageTypeInfo
     + serde::Serialize
     + serde::de::DeserializeOwned
@@ -43,7 +46,7 @@ pub trait Message:
     }
 
     /// `RIHS01_<64 hex>`.
-    fn type_hash() -> String {
+    fn rihs01() -> String {
         <Self as MessageTypeInfo>::type_hash().to_rihs_string()
     }
 }
@@ -54,10 +57,9 @@ macro_rules! messages {
             const ROS_NAME: &'static str = $ros;
             const SCHEMA: &'static str = include_str!(concat!("../schemas/", $file, ".ros2msg"));
         })*
-        /// Every message type of the registry, for code that iterates them all.
-        #[macro_export]
-        macro_rules! for_each_message {
-            ($m:ident) => { $($m!($ty);)* };
+        /// One registry entry per message type above.
+        pub(crate) fn all_entries() -> Vec<TypeEntry> {
+            vec![$(registry::entry::<$ty>()),*]
         }
     };
 }
@@ -79,7 +81,7 @@ messages! {
     diagnostic_msgs::KeyValue => "diagnostic_msgs/msg/KeyValue", "diagnostic_msgs__msg__KeyValue";
 }
 
-/// Conversions between [`kotoba_core`-style](builtin_interfaces::Time) stamps and nanoseconds.
+/// A ROS time from nanoseconds since the epoch (seconds saturate at the `i32` range).
 pub fn time_from_nanos(ns: i64) -> builtin_interfaces::Time {
     let sec = ns.div_euclid(1_000_000_000);
     builtin_interfaces::Time {
@@ -88,6 +90,7 @@ pub fn time_from_nanos(ns: i64) -> builtin_interfaces::Time {
     }
 }
 
+/// Nanoseconds since the epoch of a ROS time.
 pub fn time_to_nanos(t: &builtin_interfaces::Time) -> i64 {
     t.sec as i64 * 1_000_000_000 + t.nanosec as i64
 }

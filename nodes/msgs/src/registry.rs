@@ -48,29 +48,18 @@ fn merge(base: &mut serde_json::Value, patch: serde_json::Value) {
     }
 }
 
-macro_rules! entry {
-    ($ty:ty) => {
-        TypeEntry {
-            ros_name: <$ty as Message>::ROS_NAME,
-            dds_name: <$ty as Message>::dds_name,
-            type_hash: <$ty as Message>::type_hash,
-            schema: <$ty as Message>::SCHEMA,
-            to_json: to_json::<$ty>,
-            from_json: from_json::<$ty>,
-        }
-    };
+pub(crate) fn entry<M: Message>() -> TypeEntry {
+    TypeEntry {
+        ros_name: M::ROS_NAME,
+        dds_name: M::dds_name,
+        type_hash: M::rihs01,
+        schema: M::SCHEMA,
+        to_json: to_json::<M>,
+        from_json: from_json::<M>,
+    }
 }
 
-static REGISTRY: std::sync::LazyLock<Vec<TypeEntry>> = std::sync::LazyLock::new(|| {
-    let mut v = Vec::new();
-    macro_rules! push {
-        ($ty:ty) => {
-            v.push(entry!($ty));
-        };
-    }
-    crate::for_each_message!(push);
-    v
-});
+static REGISTRY: std::sync::LazyLock<Vec<TypeEntry>> = std::sync::LazyLock::new(crate::all_entries);
 
 /// All supported types.
 pub fn registry() -> &'static [TypeEntry] {

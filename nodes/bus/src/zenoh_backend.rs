@@ -52,7 +52,7 @@ impl ZenohBackend {
             b = b.with_domain_id(d);
         }
         if let Some(f) = &cfg.config_file {
-            b = b.with_config_file(f);
+            b = b.with_config_file(f.clone());
         } else {
             b = b
                 .with_mode(cfg.mode.as_str())
@@ -194,7 +194,8 @@ impl Backend for ZenohBackend {
 
     fn subscribe(&self, spec: &TopicSpec, sink: SampleSink) -> Result<Box<dyn SubscriptionGuard>, BusError> {
         let entity = self.entity(spec, EndpointKind::Subscription)?;
-        let exact = self.node.keyexpr_format().topic_key_expr(&entity).map_err(zerr)?.to_string();
+        let exact_ke = self.node.keyexpr_format().topic_key_expr(&entity).map_err(zerr)?;
+        let exact = (*exact_ke).as_str().to_string();
         // Same topic, any type and hash: a publisher of another type is then
         // counted and reported instead of silently never matching.
         let (prefix, _) = exact.rsplit_once('/').and_then(|(p, _)| p.rsplit_once('/')).ok_or_else(|| {
@@ -218,7 +219,7 @@ impl Backend for ZenohBackend {
                 },
             };
             let type_matches = sample.key_expr().as_str().ends_with(expected_tail.as_str());
-            sink(RawSample { payload: &payload, attachment, type_matches });
+            sink(RawSample { payload: payload.as_ref(), attachment, type_matches });
         };
         let session = self.node.session();
         let builder = session.declare_subscriber(wildcard).callback(callback);
