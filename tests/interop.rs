@@ -5,7 +5,10 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+mod common;
+use common::{Kill, router};
+use std::time::Duration;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -15,31 +18,6 @@ fn python() -> PathBuf {
     let p = root().join(".venv/bin/python");
     assert!(p.exists(), "{} missing: run scripts/setup.sh (the README's test command does)", p.display());
     p
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A router on a free loopback port, started through the CLI.
-fn router() -> (Kill, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let ep = format!("tcp/127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_kotoba"))
-        .args(["router", "--listen", &ep])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "router did not come up");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Kill(child), ep)
 }
 
 fn peer(args: &[&str]) -> Command {

@@ -1,31 +1,9 @@
 //! `kotoba topic list | hz | pub` and `--help`, through the real binary and router.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn kotoba() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kotoba"))
-}
-
-fn router() -> (Kill, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let ep = format!("tcp/127.0.0.1:{port}");
-    let child = kotoba().args(["router", "--listen", &ep]).stderr(Stdio::null()).spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "router did not come up");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Kill(child), ep)
-}
+mod common;
+use common::{Kill, kotoba, router};
 
 fn talker(ep: &str, rate: &str) -> Kill {
     Kill(
