@@ -146,6 +146,16 @@ impl<const N: usize> JointLimits<N> {
     }
 }
 
+/// The six arm joints of `urdf/kotoba_arm.urdf`, in controller order.
+pub const ARM_JOINTS: [&str; 6] = [
+    "shoulder_pan_joint",
+    "shoulder_lift_joint",
+    "elbow_joint",
+    "wrist_1_joint",
+    "wrist_2_joint",
+    "wrist_3_joint",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,14 +192,7 @@ mod tests {
         ));
     }
 
-    const ARM_JOINTS: [&str; 6] = [
-        "shoulder_pan_joint",
-        "shoulder_lift_joint",
-        "elbow_joint",
-        "wrist_1_joint",
-        "wrist_2_joint",
-        "wrist_3_joint",
-    ];
+    use super::ARM_JOINTS;
 
     #[test]
     fn the_project_arm_urdf_gives_limits_and_gravity() {

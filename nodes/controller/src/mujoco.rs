@@ -6,15 +6,7 @@ use crate::lockstep::Plant;
 use crate::types::{JVec, JointState};
 use kotoba_sim::{JointReading, RobotModel, Sim, SimConfig};
 
-/// The six arm joints of `urdf/kotoba_arm.urdf`, in controller order.
-pub const ARM_JOINTS: [&str; 6] = [
-    "shoulder_pan_joint",
-    "shoulder_lift_joint",
-    "elbow_joint",
-    "wrist_1_joint",
-    "wrist_2_joint",
-    "wrist_3_joint",
-];
+pub use crate::limits::ARM_JOINTS;
 
 /// The URDF the simulator is built from.
 pub const URDF: &str = kotoba_sim::DEFAULT_URDF;
