@@ -29,6 +29,8 @@ enum Command {
     // -- subcommands added by later issues go below this line --
     /// Train the language-conditioned SARNN policy (deep predictive learning).
     Train(cmd::train::TrainArgs),
+    /// Record demonstrations (joints, cameras, commands, verbal labels) into rosbag2 episodes.
+    Record(cmd::record::RecordArgs),
     /// Print the sentence embedding of a text (and the encoder's model id).
     Embed(cmd::embed::EmbedArgs),
     /// Run the MuJoCo robot + towel simulation as a ROS 2 node (feature `sim`).
@@ -49,6 +51,7 @@ fn main() -> std::process::ExitCode {
         // -- dispatch for later subcommands goes below this line --
         Command::Train(a) => cmd::train::run(a),
         Command::Embed(a) => cmd::embed::run(a),
+        Command::Record(a) => cmd::record::run(a),
         #[cfg(feature = "sim")]
         Command::Sim(a) => cmd::sim::run(a),
         #[cfg(feature = "sim")]

@@ -28,6 +28,8 @@ pub enum BenchName {
     /// Simulator real-time factor at 1 kHz physics, without and with a 128x128 camera at 10 Hz (feature `sim`).
     #[cfg(feature = "sim")]
     Sim,
+    /// Recorder: messages/s written to MCAP and drops under a 1 kHz joints + 2x30 Hz camera load.
+    Recorder,
     /// Controller tick time (6/7 joints), a 60 s 1 kHz loop run (jitter, misses), tracking AIC vs PD.
     Controller,
     /// This machine's 1 kHz wake-up jitter on its own (like cyclictest): check a robot computer.
@@ -42,6 +44,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         BenchName::Text => crate::cmd::embed::bench_text(a.quick)?,
         #[cfg(feature = "sim")]
         BenchName::Sim => kotoba_sim::bench_sim(a.quick)?,
+        BenchName::Recorder => kotoba_recorder::bench::run(a.quick)?,
         BenchName::Controller => kotoba_controller::bench::controller(a.quick)?,
         BenchName::Rt => kotoba_controller::bench::rt(a.quick)?,
     };

@@ -8,6 +8,7 @@ pub mod topic;
 // -- modules added by later issues go below this line --
 pub mod train;
 pub mod embed;
+pub mod record;
 #[cfg(feature = "sim")]
 pub mod sim;
 #[cfg(feature = "sim")]

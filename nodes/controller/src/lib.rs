@@ -27,7 +27,7 @@ pub use controller::JointController;
 pub use events::{Event, EventKind, EventQueue, Level};
 pub use gravity::{ChainGravity, ChainLink, GravityModel, NoGravity};
 pub use joint_map::{JointMap, JointMapError};
-pub use limits::{JointLimits, LimitsError};
+pub use limits::{ARM_JOINTS, JointLimits, LimitsError};
 pub use pd::{PdGains, PdGravity};
 pub use reference::{
     ChunkError, Interpolation, Interpolator, MAX_POINTS, TargetChunk, VelocityEstimator,

@@ -13,6 +13,17 @@ pub use hiroz_msgs::{builtin_interfaces, diagnostic_msgs, rosgraph_msgs, sensor_
 /// Byte sequences (`uint8[]`, e.g. `Image.data`) are zero-copy Zenoh buffers.
 pub use hiroz::ZBuf;
 
+/// The bytes of a [`ZBuf`]: borrowed when it is one slice (the usual case
+/// after decoding), copied together otherwise.
+pub fn zbuf_bytes(z: &ZBuf) -> std::borrow::Cow<'_, [u8]> {
+    let mut it = z.zslices();
+    match (it.next(), it.next()) {
+        (None, _) => std::borrow::Cow::Borrowed(&[]),
+        (Some(a), None) => std::borrow::Cow::Borrowed(a.as_slice()),
+        _ => std::borrow::Cow::Owned(z.zslices().flat_map(|s| s.as_slice().iter().copied()).collect()),
+    }
+}
+
 use hiroz::MessageTypeInfo;
 
 /// A ROS 2 message kotoba can publish, subscribe, record and replay.

@@ -17,6 +17,13 @@ pub struct TypeEntry {
     pub to_json: fn(&[u8]) -> Result<serde_json::Value, DecodeError>,
     /// JSON (possibly partial: missing fields take their defaults) → CDR payload.
     pub from_json: fn(serde_json::Value) -> Result<Vec<u8>, String>,
+    /// Checks that a CDR payload decodes as this type (what the recorder runs
+    /// before storing a sample, so bags hold only readable messages).
+    pub validate: fn(&[u8]) -> Result<(), DecodeError>,
+}
+
+fn validate<M: Message>(bytes: &[u8]) -> Result<(), DecodeError> {
+    crate::decode::<M>(bytes).map(|_| ())
 }
 
 fn to_json<M: Message>(bytes: &[u8]) -> Result<serde_json::Value, DecodeError> {
@@ -56,6 +63,7 @@ pub(crate) fn entry<M: Message>() -> TypeEntry {
         schema: M::SCHEMA,
         to_json: to_json::<M>,
         from_json: from_json::<M>,
+        validate: validate::<M>,
     }
 }
 

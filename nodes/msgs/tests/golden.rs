@@ -92,7 +92,7 @@ fn partial_json_takes_defaults_like_ros2_topic_pub() {
 
 #[test]
 fn bad_payloads_are_errors_not_panics() {
-    assert_eq!(decode::<std_msgs::String>(&[0, 1]), Err(DecodeError::TooShort(2)));
+    assert!(matches!(decode::<std_msgs::String>(&[0, 1]), Err(DecodeError::TooShort(2))));
     assert!(matches!(decode::<std_msgs::String>(&[0, 0, 0, 0, 1, 0, 0, 0]), Err(DecodeError::Encapsulation(_))));
     let good = encode(&std_msgs::String { data: "hello".into() });
     for cut in 4..good.len() {

@@ -20,15 +20,7 @@ pub enum ImageError {
     Decode(#[from] kotoba_msgs::DecodeError),
 }
 
-/// The bytes of a `uint8[]` field, borrowed when they are in one piece.
-pub fn zbuf_bytes(z: &kotoba_msgs::ZBuf) -> std::borrow::Cow<'_, [u8]> {
-    let mut it = z.zslices();
-    match (it.next(), it.next()) {
-        (None, _) => std::borrow::Cow::Borrowed(&[]),
-        (Some(a), None) => std::borrow::Cow::Borrowed(a.as_slice()),
-        _ => std::borrow::Cow::Owned(z.zslices().flat_map(|s| s.as_slice().iter().copied()).collect()),
-    }
-}
+pub use kotoba_msgs::zbuf_bytes;
 
 /// Decodes a CDR `sensor_msgs/Image` payload.
 pub fn decode_image(cdr: &[u8]) -> Result<ImageRgb8, ImageError> {

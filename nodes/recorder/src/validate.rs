@@ -1,29 +1,14 @@
 //! Cheap per-type payload checks, so malformed samples are counted and skipped
 //! instead of landing in a bag that other tools then refuse.
 
-use kotoba_msgs::{DecodeError, Message};
-// The registry macro names types relative to these modules.
-use kotoba_msgs::{builtin_interfaces, diagnostic_msgs, rosgraph_msgs, sensor_msgs, std_msgs, trajectory_msgs};
+use kotoba_msgs::DecodeError;
 
 /// Checks that `cdr` decodes as the named type.
 pub type Validator = fn(&[u8]) -> Result<(), DecodeError>;
 
-fn check<M: Message>(cdr: &[u8]) -> Result<(), DecodeError> {
-    kotoba_msgs::decode::<M>(cdr).map(|_| ())
-}
-
 /// The validator of a `pkg/msg/Name` type, if kotoba knows it.
 pub fn validator(ros_name: &str) -> Option<Validator> {
-    let mut found: Option<Validator> = None;
-    macro_rules! probe {
-        ($ty:ty) => {
-            if found.is_none() && <$ty as Message>::ROS_NAME == ros_name {
-                found = Some(check::<$ty>);
-            }
-        };
-    }
-    kotoba_msgs::for_each_message!(probe);
-    found
+    kotoba_msgs::registry().iter().find(|e| e.ros_name == ros_name).map(|e| e.validate)
 }
 
 /// The names of every type the recorder can store, for error messages.

@@ -55,7 +55,7 @@ fn disk_full_stops_cleanly_and_keeps_everything_else() {
 fn truncated_episode_is_recovered_up_to_the_last_flush() {
     let dir = Scratch::new("truncated");
     let root = dir.0.join("ds");
-    let mut ds = Dataset::create(&root, "/labels", "/instruction").unwrap();
+    let ds = Dataset::create(&root, "/labels", "/instruction").unwrap();
     let opts = WriterOptions { flush_interval_ms: 0, ..Default::default() };
     let meta = EpisodeMeta { instruction: "fold".into(), operator: "op".into(), robot_description_hash: None };
     let mut ep = ds.begin_episode(meta, &opts).unwrap();
@@ -118,7 +118,7 @@ fn disk_full_on_a_real_tiny_tmpfs() {
     }
     let _guard = Unmount(mnt.clone());
     let root = mnt.join("ds");
-    let mut ds = Dataset::create(&root, "/labels", "/instruction").unwrap();
+    let ds = Dataset::create(&root, "/labels", "/instruction").unwrap();
     let opts = WriterOptions { compression: Compression::None, flush_interval_ms: 0, ..Default::default() };
     let mut ep = ds.begin_episode(EpisodeMeta::default(), &opts).unwrap();
     let mut err = None;
