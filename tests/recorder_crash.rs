@@ -46,7 +46,6 @@ fn now_ns() -> i64 {
 }
 
 #[test]
-#[ignore = "enable once `kotoba record` is wired into src/main.rs (pending: kotoba-recorder not yet compiled)"]
 fn sigkill_mid_episode_loses_at_most_a_second() {
     let ds = scratch("sigkill");
     let d = ds.to_str().unwrap();
@@ -99,7 +98,6 @@ fn sigkill_mid_episode_loses_at_most_a_second() {
 }
 
 #[test]
-#[ignore = "enable once `kotoba record` is wired into src/main.rs (pending: kotoba-recorder not yet compiled)"]
 fn disk_full_gives_a_clear_error_and_a_clean_stop() {
     let ds = scratch("diskfull");
     let d = ds.to_str().unwrap();
