@@ -27,6 +27,8 @@ enum Command {
     /// Run a benchmark and print a table (or JSON).
     Bench(cmd::bench::BenchArgs),
     // -- subcommands added by later issues go below this line --
+    /// Replay recorded episodes (or a whole dataset) in rerun: robot, cameras, joints, words, predictions.
+    Replay(cmd::replay::ReplayArgs),
     /// Train the language-conditioned SARNN policy (deep predictive learning).
     Train(cmd::train::TrainArgs),
     /// Record demonstrations (joints, cameras, commands, verbal labels) into rosbag2 episodes.
@@ -49,6 +51,7 @@ fn main() -> std::process::ExitCode {
         Command::Router(a) => cmd::router::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         // -- dispatch for later subcommands goes below this line --
+        Command::Replay(a) => cmd::replay::run(a),
         Command::Train(a) => cmd::train::run(a),
         Command::Embed(a) => cmd::embed::run(a),
         Command::Record(a) => cmd::record::run(a),

@@ -21,6 +21,8 @@ pub enum BenchName {
     /// JointState publish→receive latency: loopback Zenoh, in-process, Python zenoh peer.
     Transport,
     // -- benchmarks added by later issues go below this line --
+    /// Replay: export time of a 60 s episode (2 cameras 640x480 @ 30 Hz, 1 kHz joints) to .rrd.
+    Replay,
     /// SARNN policy: candle vs PyTorch inference, training throughput, error-regression cost.
     Policy,
     /// Sentence encoder throughput (batch 1 and 32) vs. sentence-transformers.
@@ -40,6 +42,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let report: BenchReport = match a.name {
         BenchName::Transport => crate::cmd::bench_transport::run(a.quick)?,
         // -- dispatch for later benchmarks goes below this line --
+        BenchName::Replay => kotoba_replay::bench::run(a.quick)?,
         BenchName::Policy => crate::cmd::train::bench_policy(a.quick)?,
         BenchName::Text => crate::cmd::embed::bench_text(a.quick)?,
         #[cfg(feature = "sim")]

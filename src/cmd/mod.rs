@@ -6,6 +6,7 @@ pub mod conn;
 pub mod router;
 pub mod topic;
 // -- modules added by later issues go below this line --
+pub mod replay;
 pub mod train;
 pub mod embed;
 pub mod record;
