@@ -3,7 +3,11 @@
 //! Each subcommand lives in its own module under `cmd/` and stays thin: parse
 //! arguments, build a typed config, call into a library crate.
 
+mod bundle;
 mod cmd;
+mod episodes;
+#[cfg(feature = "sim")]
+mod rollout;
 
 use clap::{Parser, Subcommand};
 
@@ -11,7 +15,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "kotoba", version, about = "言葉 — language-conditioned robot learning on ROS 2", long_about = None)]
 struct Cli {
     /// Log filter, e.g. `info`, `kotoba=debug,zenoh=warn` (RUST_LOG syntax).
-    #[arg(long, global = true, default_value = "info,zenoh=warn")]
+    #[arg(long, global = true, default_value = "info,zenoh=warn,mujoco=error")]
     log: String,
     #[command(subcommand)]
     command: Command,
@@ -33,8 +37,16 @@ enum Command {
     Train(cmd::train::TrainArgs),
     /// Record demonstrations (joints, cameras, commands, verbal labels) into rosbag2 episodes.
     Record(cmd::record::RecordArgs),
+    /// Start several kotoba nodes from a TOML launch file (see launch/).
+    Launch(cmd::launch::LaunchArgs),
     /// Print the sentence embedding of a text (and the encoder's model id).
     Embed(cmd::embed::EmbedArgs),
+    /// The end-to-end towel-folding demo: record demonstrations, train, fold on unseen seeds (feature `sim`).
+    #[cfg(feature = "sim")]
+    Demo(cmd::demo::DemoArgs),
+    /// Closed-loop rollouts of a trained policy in the simulator: success, progress, instruction following, ablations (feature `sim`).
+    #[cfg(feature = "sim")]
+    Eval(cmd::eval::EvalArgs),
     /// Run the MuJoCo robot + towel simulation as a ROS 2 node (feature `sim`).
     #[cfg(feature = "sim")]
     Sim(cmd::sim::SimArgs),
@@ -55,6 +67,11 @@ fn main() -> std::process::ExitCode {
         Command::Train(a) => cmd::train::run(a),
         Command::Embed(a) => cmd::embed::run(a),
         Command::Record(a) => cmd::record::run(a),
+        Command::Launch(a) => cmd::launch::run(a),
+        #[cfg(feature = "sim")]
+        Command::Demo(a) => cmd::demo::run(a),
+        #[cfg(feature = "sim")]
+        Command::Eval(a) => cmd::eval::run(a),
         #[cfg(feature = "sim")]
         Command::Sim(a) => cmd::sim::run(a),
         #[cfg(feature = "sim")]

@@ -10,6 +10,11 @@ pub mod replay;
 pub mod train;
 pub mod embed;
 pub mod record;
+pub mod launch;
+#[cfg(feature = "sim")]
+pub mod demo;
+#[cfg(feature = "sim")]
+pub mod eval;
 #[cfg(feature = "sim")]
 pub mod sim;
 #[cfg(feature = "sim")]

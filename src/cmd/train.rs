@@ -8,6 +8,10 @@ use clap::{Args, ValueEnum};
 use kotoba_core::BenchReport;
 use kotoba_dpl::synthetic::SyntheticConfig;
 use kotoba_dpl::{AugmentConfig, Conditioning, FitOptions, ModelConfig, TrainConfig};
+use kotoba_text::{EmbeddingCache, EncoderConfig};
+
+use crate::bundle::Manifest;
+use crate::episodes::SampleSpec;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum CondArg {
@@ -19,7 +23,7 @@ pub enum CondArg {
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Directory of recorded episodes (recorder output). Default: `demos/` when it exists.
+    /// Dataset folder written by `kotoba record` (or `kotoba demo`). Default: `demos/sample`.
     #[arg(long, conflicts_with = "synthetic")]
     pub dataset: Option<PathBuf>,
     /// Train on the built-in synthetic task (a blob moving where the instruction says).
@@ -99,18 +103,14 @@ pub fn run(a: TrainArgs) -> Result<()> {
         };
         kotoba_dpl::synthetic::generate(&cfg)
     } else {
-        let dir = a.dataset.clone().unwrap_or_else(|| PathBuf::from("demos"));
+        let dir = a.dataset.clone().unwrap_or_else(|| PathBuf::from("demos/sample"));
         if !dir.exists() {
-            bail!(
-                "no dataset at {}: pass --dataset DIR or --synthetic",
-                dir.display()
-            );
+            bail!("no dataset at {}: pass --dataset DIR (a `kotoba record` folder) or --synthetic", dir.display());
         }
-        // The recorder's episode reader plugs in here (episodes -> kotoba_dpl::Dataset).
-        bail!(
-            "reading recorded episodes from {} is not wired yet (needs the recorder's reader); use --synthetic",
-            dir.display()
-        );
+        let spec = SampleSpec { rate_hz: a.rate, image_size: a.image_size, ..SampleSpec::default() };
+        let (data, manifest, cache) = load_dataset(&dir, spec)?;
+        manifest.save(&cache, &a.out)?;
+        data
     };
     let shape = data.validate().context("dataset")?;
     let model = ModelConfig {
@@ -169,6 +169,28 @@ pub fn run(a: TrainArgs) -> Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+/// Loads a recorded dataset as a training set, embedding its instructions and
+/// labels with the default sentence encoder (the dataset's own
+/// `embeddings.json` is reused and extended when present).
+pub fn load_dataset(dir: &Path, spec: SampleSpec) -> Result<(kotoba_dpl::Dataset, Manifest, EmbeddingCache)> {
+    let cache_path = dir.join(crate::bundle::EMBEDDINGS_FILE);
+    let mut cache = if cache_path.exists() { EmbeddingCache::load(&cache_path)? } else { EmbeddingCache::new() };
+    let encoder = EncoderConfig::default().load()?;
+    let loaded = crate::episodes::load(dir, &spec, encoder.as_ref(), &mut cache)?;
+    for n in &loaded.notes {
+        eprintln!("note: {n}");
+    }
+    // Stored with the dataset too, so re-training needs no encoder run.
+    cache.save(&cache_path)?;
+    let manifest = Manifest {
+        sample: spec,
+        gripper: loaded.gripper,
+        instructions: loaded.instructions,
+        encoder_model_id: encoder.model_id().to_string(),
+    };
+    Ok((loaded.data, manifest, cache))
 }
 
 /// `kotoba bench policy`: candle vs the PyTorch script in `bench/policy/`.

@@ -23,6 +23,9 @@ pub enum RecorderError {
     BadDataset { path: PathBuf, reason: String },
     #[error("bad config: {0}")]
     Config(String),
+    #[cfg(feature = "sim")]
+    #[error("simulator: {0}")]
+    Sim(#[from] kotoba_sim::SimError),
     #[error("{0}")]
     Bus(#[from] kotoba_bus::BusError),
     #[error("the episode writer already failed: {0}")]

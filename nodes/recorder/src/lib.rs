@@ -12,6 +12,9 @@ mod error;
 mod image;
 mod labels;
 mod recover;
+/// Scripted demonstrations recorded in lockstep with the simulator.
+#[cfg(feature = "sim")]
+pub mod scripted;
 mod session;
 mod sink;
 mod sync;

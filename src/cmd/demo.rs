@@ -1,0 +1,298 @@
+//! `kotoba demo`: the whole mission on one machine with no robot and no GPU.
+//! The scripted demonstrator folds the towel in the MuJoCo sim for each
+//! instruction while speaking its labels, and every episode is recorded as a
+//! rosbag2 bag. The language-conditioned SARNN is trained on them. Then
+//! closed-loop rollouts run on unseen towel seeds, with the policy at 10 Hz and
+//! the active-inference controller at 1 kHz. A results table and
+//! `results.json` are written, and every rollout is recorded as an episode
+//! for `kotoba replay`.
+//!
+//! Everything runs in lockstep with the physics (deterministic, as fast as
+//! the CPU allows); the same recorder, policy and controller code runs live
+//! through `kotoba record` / the bus.
+
+use crate::bundle::Manifest;
+use crate::episodes::SampleSpec;
+use crate::rollout::{ControllerKind, RolloutConfig, RolloutOutcome, rollout};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use kotoba_dpl::{AugmentConfig, Checkpoint, FitOptions, ModelConfig, RegressConfig, RuntimeConfig, SarnnPolicy, TrainConfig};
+use kotoba_recorder::scripted::record_scripted;
+use kotoba_recorder::{Dataset, EpisodeMeta, WriterOptions};
+use kotoba_sim::expert::ExpertConfig;
+use kotoba_sim::task::Task;
+use kotoba_sim::{RobotModel, Sim, SimConfig};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Output folder: demos/ (dataset), policy/ (checkpoints), rollouts/ (dataset), results.json.
+    #[arg(long, default_value = "runs/demo")]
+    pub out: PathBuf,
+    /// Scripted demonstrations per instruction.
+    #[arg(long, default_value_t = 4)]
+    pub demos: u64,
+    /// Training epochs.
+    #[arg(long, default_value_t = 150)]
+    pub epochs: usize,
+    /// Closed-loop rollouts per instruction, on towel seeds never demonstrated.
+    #[arg(long, default_value_t = 2)]
+    pub rollouts: u64,
+    /// Controller that tracks the policy's targets.
+    #[arg(long, value_enum, default_value = "aic")]
+    pub controller: ControllerKind,
+    /// Gradient steps of online error regression per policy tick (0 = off).
+    #[arg(long, default_value_t = 5)]
+    pub regression_iters: usize,
+    /// Give up a rollout after this much sim time (s).
+    #[arg(long, default_value_t = 40.0)]
+    pub max_seconds: f64,
+    /// Reuse demonstrations and a trained policy already in `--out`.
+    #[arg(long)]
+    pub reuse: bool,
+    /// Smallest run that exercises every stage (1 demo per instruction, 2 epochs,
+    /// 1 short rollout): for tests, not for a success figure.
+    #[arg(long)]
+    pub smoke: bool,
+}
+
+#[derive(Serialize)]
+struct Results {
+    demos: Vec<DemoRow>,
+    training: TrainRow,
+    rollouts: Vec<RolloutOutcome>,
+    success_rate: f64,
+    per_instruction: Vec<(String, usize, usize)>,
+    seconds: Stages,
+}
+
+#[derive(Serialize)]
+struct DemoRow {
+    episode: String,
+    instruction: String,
+    seed: u64,
+    success: bool,
+    labels: usize,
+}
+
+#[derive(Serialize)]
+struct TrainRow {
+    epochs: usize,
+    episodes: usize,
+    final_train_loss: Option<f64>,
+    final_val_loss: Option<f64>,
+}
+
+#[derive(Serialize, Default)]
+struct Stages {
+    record: f64,
+    train: f64,
+    rollouts: f64,
+}
+
+/// A line above the progress bar, or on its own when output is not a terminal
+/// (indicatif hides the bar and its lines there).
+fn say(pb: &ProgressBar, line: String) {
+    if pb.is_hidden() {
+        println!("{line}");
+    } else {
+        pb.println(line);
+    }
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let b = ProgressBar::new(len);
+    let style = ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    b.set_style(style);
+    b.set_prefix(what.to_string());
+    b
+}
+
+pub fn run(mut a: DemoArgs) -> Result<()> {
+    if a.smoke {
+        (a.demos, a.epochs, a.rollouts, a.max_seconds) = (1, 2, 1, 3.0);
+    }
+    if a.demos == 0 || a.rollouts == 0 || a.epochs == 0 {
+        bail!("--demos, --rollouts and --epochs must be at least 1");
+    }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let mut secs = Stages::default();
+    let demos_dir = a.out.join("demos");
+    let policy_dir = a.out.join("policy");
+    let t = Instant::now();
+    let demos = record_demos(&demos_dir, &a)?;
+    secs.record = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let training = train(&demos_dir, &policy_dir, &a)?;
+    secs.train = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let rollouts = run_rollouts(&policy_dir, &a.out.join("rollouts"), &a)?;
+    secs.rollouts = t.elapsed().as_secs_f64();
+    let ok = rollouts.iter().filter(|r| r.score.success).count();
+    let per_instruction = Task::ALL
+        .iter()
+        .map(|task| {
+            let rs: Vec<_> = rollouts.iter().filter(|r| r.task == *task).collect();
+            (task.instruction().to_string(), rs.iter().filter(|r| r.score.success).count(), rs.len())
+        })
+        .collect();
+    let results = Results {
+        demos,
+        training,
+        success_rate: ok as f64 / rollouts.len().max(1) as f64,
+        rollouts,
+        per_instruction,
+        seconds: secs,
+    };
+    print_table(&results);
+    let path = a.out.join("results.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&results)?).with_context(|| format!("writing {}", path.display()))?;
+    println!("results: {}   rollouts (replay with `kotoba replay`): {}", path.display(), a.out.join("rollouts").display());
+    Ok(())
+}
+
+fn record_demos(dir: &Path, a: &DemoArgs) -> Result<Vec<DemoRow>> {
+    if a.reuse && dir.join(kotoba_recorder::INDEX_FILE).exists() {
+        let ds = Dataset::open(dir)?;
+        eprintln!("reusing {} demonstrations in {}", ds.episodes().len(), dir.display());
+        return Ok(ds.episodes().iter().map(|e| row(e, 0)).collect());
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    let mut ds = Dataset::create(dir, "/labels", "/instruction")?;
+    let mut sim = Sim::new(SimConfig::default(), RobotModel::default_arm(), 0)?;
+    let total = a.demos * Task::ALL.len() as u64;
+    let pb = bar(total, "recording demonstrations");
+    let mut rows = Vec::new();
+    let cfg = if a.smoke { ExpertConfig { speed: [4.0, 4.0], ..ExpertConfig::default() } } else { ExpertConfig::default() };
+    for seed in 0..a.demos {
+        for task in Task::ALL {
+            let meta = EpisodeMeta {
+                instruction: task.instruction().into(),
+                operator: "scripted-expert".into(),
+                robot_description_hash: None,
+            };
+            let o = record_scripted(&mut ds, &mut sim, task, seed, (64, 64), meta, &WriterOptions::default(), &cfg)?;
+            say(&pb, format!(
+                "  {} {:<45} seed {seed}: {:>4.1} s, {} labels, folded: {}",
+                o.entry.name,
+                task.instruction(),
+                o.entry.duration_s,
+                o.entry.labels.len(),
+                o.score.success
+            ));
+            rows.push(row(&o.entry, seed));
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    Ok(rows)
+}
+
+fn row(e: &kotoba_recorder::EpisodeEntry, seed: u64) -> DemoRow {
+    DemoRow { episode: e.name.clone(), instruction: e.instruction.clone(), seed, success: e.success, labels: e.labels.len() }
+}
+
+fn train(demos: &Path, policy_dir: &Path, a: &DemoArgs) -> Result<TrainRow> {
+    if a.reuse && policy_dir.join("best").join(kotoba_dpl::MODEL_FILE).exists() {
+        eprintln!("reusing the policy in {}", policy_dir.display());
+        return Ok(TrainRow { epochs: 0, episodes: 0, final_train_loss: None, final_val_loss: None });
+    }
+    let spec = SampleSpec { include_failed: a.smoke, ..SampleSpec::default() };
+    let (data, manifest, cache) = crate::cmd::train::load_dataset(demos, spec)?;
+    manifest.save(&cache, policy_dir)?;
+    let shape = data.validate()?;
+    let episodes = data.episodes.len();
+    let model = ModelConfig { joints: shape.joints, embed_dim: shape.embed_dim, labels: shape.labels, ..ModelConfig::default() };
+    let cfg = TrainConfig {
+        epochs: a.epochs,
+        // Few episodes: hold none out when there are fewer than five.
+        val_fraction: if episodes >= 5 { 0.2 } else { 0.0 },
+        point_ramp_batches: 200,
+        augment: AugmentConfig::default(),
+        ..TrainConfig::default()
+    };
+    let device = kotoba_dpl::device(true)?;
+    let mut trainer = kotoba_dpl::build_trainer(&model, cfg, data, policy_dir, false, &device)?;
+    eprintln!(
+        "training SARNN ({} params) on {} episodes ({} steps max at 10 Hz), {} labels, device {device:?}",
+        trainer.model().params().count(),
+        episodes,
+        shape.max_len,
+        shape.labels
+    );
+    let log = kotoba_dpl::fit(&mut trainer, &FitOptions { out_dir: policy_dir.to_path_buf(), progress: true, console: false })?;
+    let last = log.last();
+    Ok(TrainRow {
+        epochs: a.epochs,
+        episodes,
+        final_train_loss: last.map(|l| l.train.total),
+        final_val_loss: last.and_then(|l| l.val.map(|v| v.total)),
+    })
+}
+
+fn run_rollouts(policy_dir: &Path, out: &Path, a: &DemoArgs) -> Result<Vec<RolloutOutcome>> {
+    let (manifest, cache) = Manifest::load(policy_dir)?;
+    let device = kotoba_dpl::device(true)?;
+    let ckpt = Checkpoint::load(&policy_dir.join("best"), &device)?;
+    let regression = (a.regression_iters > 0).then(|| RegressConfig { iterations: a.regression_iters, ..RegressConfig::default() });
+    let mut policy = SarnnPolicy::new(ckpt, RuntimeConfig { regression, ..RuntimeConfig::default() })?;
+    if out.exists() {
+        std::fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
+    }
+    let mut ds = Dataset::create(out, "/labels", "/instruction")?;
+    let cfg = RolloutConfig { controller: a.controller, max_seconds: a.max_seconds, ..RolloutConfig::default() };
+    let pb = bar(a.rollouts * Task::ALL.len() as u64, "closed-loop rollouts");
+    let mut outcomes = Vec::new();
+    for i in 0..a.rollouts {
+        // Seeds far from the demonstrations' 0..demos: unseen towels and start poses.
+        let seed = 1000 + i;
+        for task in Task::ALL {
+            let meta = EpisodeMeta { instruction: task.instruction().into(), operator: "kotoba-policy".into(), robot_description_hash: None };
+            let mut ep = ds.begin_episode(meta, &WriterOptions::default())?;
+            let o = rollout(&mut policy, &manifest, &cache, task, seed, &cfg, Some(&mut ep))?;
+            ds.save_episode(ep, o.score.success)?;
+            say(&pb, format!(
+                "  {:<45} seed {seed}: folded {:<5} (progress {:>4.0}%, max pair {:.3} m) in {:>4.1} s, labels: {}",
+                task.instruction(),
+                o.score.success,
+                100.0 * o.progress,
+                o.score.max_pair,
+                o.sim_seconds,
+                o.labels.join(" → ")
+            ));
+            outcomes.push(o);
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    Ok(outcomes)
+}
+
+fn print_table(r: &Results) {
+    let demos_ok = r.demos.iter().filter(|d| d.success).count();
+    println!();
+    println!("kotoba demo: results");
+    println!("  demonstrations recorded: {} ({} folded by the scripted expert)", r.demos.len(), demos_ok);
+    if let Some(l) = r.training.final_train_loss {
+        let val = r.training.final_val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+        println!("  training: {} epochs on {} episodes, final loss train {l:.4} val {val}", r.training.epochs, r.training.episodes);
+    }
+    println!("  {:<45} {:>8} {:>9}", "instruction", "folded", "progress");
+    for (instr, ok, n) in &r.per_instruction {
+        let p: Vec<f64> = r.rollouts.iter().filter(|o| o.task.instruction() == instr).map(|o| o.progress).collect();
+        let mean = p.iter().sum::<f64>() / p.len().max(1) as f64;
+        println!("  {instr:<45} {ok:>4}/{n:<3} {:>8.0}%", 100.0 * mean);
+    }
+    println!("  {:<45} {:>7.0}%", "all", 100.0 * r.success_rate);
+    println!(
+        "  time: record {:.0} s, train {:.0} s, rollouts {:.0} s",
+        r.seconds.record, r.seconds.train, r.seconds.rollouts
+    );
+}

@@ -1,0 +1,155 @@
+//! `kotoba eval`: closed-loop rollouts of a trained policy in the simulator
+//! from a TOML/JSON spec (instructions, seeds, variants), reporting per
+//! instruction the fold success, the fold progress and instruction following
+//! (did the towel end closest to the fold that was asked for), for the full
+//! system and with active inference switched off at each level: error
+//! regression off, and PD instead of the active-inference controller.
+
+use crate::bundle::Manifest;
+use crate::rollout::{ControllerKind, RolloutConfig, RolloutOutcome, rollout};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use kotoba_dpl::{Checkpoint, RegressConfig, RuntimeConfig, SarnnPolicy};
+use kotoba_sim::task::Task;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Policy folder from `kotoba train --dataset` or `kotoba demo` (holds best/, kotoba.json).
+    pub policy: PathBuf,
+    /// Spec file (TOML or JSON, `EvalSpec`); defaults to every instruction,
+    /// seeds 1000..1003 and the three variants.
+    #[arg(long)]
+    pub spec: Option<PathBuf>,
+    /// Write the results here as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// One way of running the policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Variant {
+    /// Error regression on, active-inference controller.
+    Full,
+    /// Active-inference controller, no online error regression.
+    NoRegression,
+    /// PD + gravity controller, error regression on.
+    Pd,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvalSpec {
+    /// Instructions to evaluate (must be ones the policy was taught); empty = all.
+    pub instructions: Vec<String>,
+    pub seeds: Vec<u64>,
+    pub variants: Vec<Variant>,
+    pub regression_iters: usize,
+    pub max_seconds: f64,
+}
+
+impl Default for EvalSpec {
+    fn default() -> Self {
+        Self {
+            instructions: Vec::new(),
+            seeds: (1000..1003).collect(),
+            variants: vec![Variant::Full, Variant::NoRegression, Variant::Pd],
+            regression_iters: 5,
+            max_seconds: 40.0,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Row {
+    variant: Variant,
+    instruction: String,
+    rollouts: usize,
+    success: f64,
+    progress: f64,
+    followed: f64,
+}
+
+pub fn run(a: EvalArgs) -> Result<()> {
+    let spec: EvalSpec = match &a.spec {
+        None => EvalSpec::default(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            if p.extension().is_some_and(|e| e == "json") {
+                serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+            } else {
+                toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+            }
+        }
+    };
+    let (manifest, cache) = Manifest::load(&a.policy)?;
+    let tasks: Vec<Task> = if spec.instructions.is_empty() {
+        Task::ALL.to_vec()
+    } else {
+        spec.instructions
+            .iter()
+            .map(|s| Task::from_instruction(s).with_context(|| format!("the simulator has no task for {s:?}")))
+            .collect::<Result<_>>()?
+    };
+    if spec.seeds.is_empty() || spec.variants.is_empty() {
+        bail!("the spec needs at least one seed and one variant");
+    }
+    let device = kotoba_dpl::device(true)?;
+    let mut all: Vec<(Variant, RolloutOutcome)> = Vec::new();
+    for &v in &spec.variants {
+        let regression = (v != Variant::NoRegression && spec.regression_iters > 0)
+            .then(|| RegressConfig { iterations: spec.regression_iters, ..RegressConfig::default() });
+        let ckpt = Checkpoint::load(&a.policy.join("best"), &device)?;
+        let mut policy = SarnnPolicy::new(ckpt, RuntimeConfig { regression, ..RuntimeConfig::default() })?;
+        let controller = if v == Variant::Pd { ControllerKind::Pd } else { ControllerKind::Aic };
+        let cfg = RolloutConfig { controller, max_seconds: spec.max_seconds, ..RolloutConfig::default() };
+        for &task in &tasks {
+            for &seed in &spec.seeds {
+                let o = rollout(&mut policy, &manifest, &cache, task, seed, &cfg, None)?;
+                eprintln!(
+                    "{v:?} {:<45} seed {seed}: folded {} progress {:.0}% closest {:?}",
+                    task.instruction(),
+                    o.score.success,
+                    100.0 * o.progress,
+                    o.closest_fold
+                );
+                all.push((v, o));
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for &v in &spec.variants {
+        for &task in &tasks {
+            let rs: Vec<&RolloutOutcome> = all.iter().filter(|(vv, o)| *vv == v && o.task == task).map(|(_, o)| o).collect();
+            let n = rs.len().max(1) as f64;
+            rows.push(Row {
+                variant: v,
+                instruction: task.instruction().into(),
+                rollouts: rs.len(),
+                success: rs.iter().filter(|o| o.score.success).count() as f64 / n,
+                progress: rs.iter().map(|o| o.progress).sum::<f64>() / n,
+                followed: rs.iter().filter(|o| o.closest_fold == o.task).count() as f64 / n,
+            });
+        }
+    }
+    println!("{:<14} {:<45} {:>4} {:>8} {:>9} {:>9}", "variant", "instruction", "n", "success", "progress", "followed");
+    for r in &rows {
+        println!(
+            "{:<14} {:<45} {:>4} {:>7.0}% {:>8.0}% {:>8.0}%",
+            format!("{:?}", r.variant),
+            r.instruction,
+            r.rollouts,
+            100.0 * r.success,
+            100.0 * r.progress,
+            100.0 * r.followed
+        );
+    }
+    if let Some(p) = &a.json {
+        let outcomes: Vec<_> = all.iter().map(|(v, o)| serde_json::json!({"variant": v, "outcome": o})).collect();
+        let doc = serde_json::json!({"spec": spec, "summary": rows, "rollouts": outcomes});
+        std::fs::write(p, serde_json::to_vec_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
