@@ -45,6 +45,10 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     for r in &reports {
         print!("{r}");
     }
+    let undelivered = reports.iter().filter(|r| r.sink_error.is_some()).count();
+    if undelivered > 0 {
+        anyhow::bail!("{undelivered} of {} episodes did not reach rerun completely (see above)", reports.len());
+    }
     if let Target::Rrd(p) = &target {
         println!("wrote {} (open with `rerun {}`)", p.display(), p.display());
     }

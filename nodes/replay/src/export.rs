@@ -72,7 +72,12 @@ pub struct EpisodeSource {
     pub name: String,
     /// The rosbag2 directory (or a bare `.mcap` file).
     pub bag: PathBuf,
+    /// Its index entry, or the pending sidecar of an interrupted recording.
     pub entry: Option<EpisodeEntry>,
+    /// The dataset the episode directory belongs to, if any.
+    pub dataset: Option<PathBuf>,
+    /// True when that dataset's index lists the episode.
+    pub indexed: bool,
     pub labels_topic: String,
     pub instruction_topic: String,
 }
@@ -95,6 +100,8 @@ pub struct ExportReport {
     pub malformed: BTreeMap<String, u64>,
     /// Topics not shown, with their type.
     pub skipped_topics: BTreeMap<String, String>,
+    /// The sink could not confirm it received everything (no viewer at the address, ...).
+    pub sink_error: Option<String>,
     /// True when the episode is not in its dataset's index (interrupted, not recovered).
     pub unindexed: bool,
     pub notes: Vec<String>,
@@ -129,6 +136,9 @@ impl std::fmt::Display for ExportReport {
         }
         for (t, ty) in &self.skipped_topics {
             writeln!(f, "  skipped: {t} ({ty}) is not shown")?;
+        }
+        if let Some(e) = &self.sink_error {
+            writeln!(f, "  NOT DELIVERED: the rerun sink did not confirm it has everything: {e}")?;
         }
         for n in &self.notes {
             writeln!(f, "  note: {n}")?;
@@ -203,7 +213,7 @@ pub fn export_episode(rec: &RecordingStream, src: &EpisodeSource, opts: &ReplayO
             activation: rerun::blueprint::BlueprintActivation { make_active: true, make_default: true },
         })?;
     }
-    lg.finish()?;
+    report.sink_error = lg.finish()?;
     report.rows = lg.rows().iter().map(|(k, v)| (k.to_string(), *v)).collect();
     let indexed = src.entry.as_ref().map(|e| e.message_counts.clone()).unwrap_or_default();
     for t in opts.expected_topics.iter().chain(indexed.keys()) {
@@ -217,7 +227,7 @@ pub fn export_episode(rec: &RecordingStream, src: &EpisodeSource, opts: &ReplayO
             report.short_topics.push((t.clone(), want, got));
         }
     }
-    report.unindexed = src.entry.is_none() && src.bag.is_dir();
+    report.unindexed = src.dataset.is_some() && !src.indexed;
     Ok(report)
 }
 

@@ -151,7 +151,10 @@ fn run(mut lg: Logger, rx: Receiver<LiveEvent>, stats: Arc<LiveStats>, closing: 
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    lg.finish()
+    if let Some(e) = lg.finish()? {
+        tracing::warn!("live view: the rerun sink did not confirm it has everything: {e}");
+    }
+    Ok(())
 }
 
 fn log_event(lg: &mut Logger, ev: LiveEvent, sample: i64) -> Result<()> {

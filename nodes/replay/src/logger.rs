@@ -246,13 +246,12 @@ impl Logger {
         Ok(())
     }
 
-    /// Flushes and waits until the sink has everything.
-    pub fn finish(&mut self) -> Result<()> {
+    /// Flushes and waits (at most 2 minutes) until the sink has everything.
+    /// Returns the sink's complaint when it could not confirm that (e.g. no
+    /// viewer at the `--connect` address).
+    pub fn finish(&mut self) -> Result<Option<String>> {
         self.flush()?;
-        if let Err(e) = self.rec.flush_blocking() {
-            tracing::warn!("rerun flush: {e}");
-        }
-        Ok(())
+        Ok(self.rec.flush_with_timeout(std::time::Duration::from_secs(120)).err().map(|e| e.to_string()))
     }
 
     /// Measured joint positions (`sensor_msgs/JointState`): one series per

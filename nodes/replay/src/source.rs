@@ -52,7 +52,9 @@ pub fn find_episodes(path: &Path, opts: &ReplayOptions) -> Result<Vec<EpisodeSou
     let bare = |bag: PathBuf, name: String, entry: Option<EpisodeEntry>, ds: Option<&Dataset>| EpisodeSource {
         name,
         bag,
+        indexed: entry.is_some(),
         entry,
+        dataset: ds.map(|d| d.root().to_path_buf()),
         labels_topic: ds.map(|d| d.index().labels_topic.clone()).unwrap_or_else(|| opts.labels_topic.clone()),
         instruction_topic: ds
             .map(|d| d.index().instruction_topic.clone())
@@ -107,12 +109,12 @@ fn pending_entry(dir: &Path) -> Option<EpisodeEntry> {
 }
 
 /// Replays everything under `path` to `target`: one recording per episode.
-/// With [`Target::Rrd`] and several episodes, the path is a directory that
-/// gets `<episode>.rrd` files. One bad episode does not stop the others: its
+/// With [`Target::Rrd`] and a dataset, the path is a directory that gets
+/// `<episode>.rrd` files. One bad episode does not stop the others: its
 /// report says what failed.
 pub fn replay(path: &Path, target: &Target, opts: &ReplayOptions) -> Result<Vec<ExportReport>> {
     let sources = find_episodes(path, opts)?;
-    let many = sources.len() > 1;
+    let many = sources.len() > 1 || path.join(INDEX_FILE).exists();
     let mut reports = Vec::with_capacity(sources.len());
     for src in &sources {
         let t = match target {

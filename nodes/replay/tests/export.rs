@@ -215,3 +215,45 @@ fn not_an_episode_is_an_error_not_a_panic() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn connect_streams_to_a_running_rerun_server() {
+    // The 0.36.3 `rerun` CLI from the venv, headless: it listens for SDK
+    // connections and saves what arrives.
+    let rerun = python().with_file_name("rerun");
+    let root = tmp("connect");
+    let dir = write_run(&root.join("ds"));
+    let saved = root.join("received.rrd");
+    let port = 20_000 + (std::process::id() % 20_000) as u16;
+    let mut server = std::process::Command::new(&rerun)
+        .arg("--save")
+        .arg(&saved)
+        .arg("--port")
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let result = replay(&dir, &Target::Connect(format!("127.0.0.1:{port}")), &ReplayOptions::default());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = server.kill();
+    let _ = server.wait();
+    let r = &result.unwrap()[0];
+    assert!(r.sink_error.is_none(), "{r}");
+    let v = read_rrd(&saved);
+    assert_eq!(rows(&v, "/cameras/camera/image_raw"), 20);
+    assert_eq!(rows(&v, "/joints/elbow_joint/position"), 200);
+    assert_eq!(rows(&v, "/language/labels"), 3);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn connect_to_nothing_is_reported_not_hung() {
+    let root = tmp("nothing");
+    let dir = write_run(&root.join("ds"));
+    // Port 9 (discard) has no rerun server.
+    let reports = replay(&dir, &Target::Connect("127.0.0.1:9".into()), &ReplayOptions::default()).unwrap();
+    assert!(reports[0].sink_error.is_some(), "{}", reports[0]);
+    let _ = std::fs::remove_dir_all(&root);
+}
