@@ -130,8 +130,10 @@ pub fn load(dir: &Path, spec: &SampleSpec, encoder: &dyn TextEncoder, cache: &mu
         if dropped > 0 {
             notes.push(format!("{}: {dropped} leading sample(s) without every stream dropped", entry.name));
         }
-        if !synced.gaps.is_empty() {
-            notes.push(format!("{}: {} gap(s), first on {}", entry.name, synced.gaps.len(), synced.gaps[0].topic));
+        // Gaps after a stream's first sample (the wait for the first one is not a gap).
+        let gaps: Vec<_> = synced.gaps.iter().filter(|g| g.start_s > 0.0).collect();
+        if let Some(g) = gaps.first() {
+            notes.push(format!("{}: {} gap(s), first on {} at {:.1} s", entry.name, gaps.len(), g.topic, g.start_s));
         }
         raw.push(ep);
     }

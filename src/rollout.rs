@@ -44,13 +44,11 @@ pub struct RolloutConfig {
     pub max_seconds: f64,
     /// Stop once the policy has predicted the label `done` for this long (s).
     pub done_hold_s: f64,
-    /// Camera frames the policy sees are rendered at this size (the model's).
-    pub image_size: u32,
 }
 
 impl Default for RolloutConfig {
     fn default() -> Self {
-        Self { controller: ControllerKind::Aic, max_seconds: 40.0, done_hold_s: 1.0, image_size: 64 }
+        Self { controller: ControllerKind::Aic, max_seconds: 40.0, done_hold_s: 1.0 }
     }
 }
 
@@ -133,7 +131,8 @@ fn run<C: JointController<6>>(
     let mut ls = Lockstep::new(Supervisor::new(sup_cfg, limits, controller), arm, ManualClock::new(Stamp { sec: 1, nanosec: 0 }));
     let (n_towel, t0) = (ls.plant.sim.config().towel.count, ls.plant.sim.time());
     let start = ls.plant.sim.towel_vertices().to_vec();
-    let mut cam = Camera::new(&ls.plant.sim, cfg.image_size, cfg.image_size)?;
+    // Frames are rendered at the model's size, as the training images were resized to it.
+    let mut cam = Camera::new(&ls.plant.sim, spec.image_width as u32, spec.image_height as u32)?;
     let names = ls.plant.sim.robot().joint_names();
     let g = manifest.gripper;
     let mut gripper_cmd = g.open;

@@ -29,7 +29,7 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
         assert_eq!(ro["unstable_steps"], 0, "{ro}");
     }
     // The checkpoint, its manifest and embeddings, and the recorded rollouts.
-    for f in ["policy/best/model.safetensors", "policy/kotoba.json", "policy/embeddings.json", "rollouts/index.json", "demos/index.json"] {
+    for f in ["policy/best/model.safetensors", "policy/kotoba.json", "policy/embeddings.json", "rollouts/index.json", "demos/index.json", "rollout.rrd"] {
         assert!(out.join(f).exists(), "{f} missing");
     }
     let idx: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("rollouts/index.json")).unwrap()).unwrap();

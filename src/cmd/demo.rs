@@ -33,11 +33,14 @@ pub struct DemoArgs {
     #[arg(long, default_value = "runs/demo")]
     pub out: PathBuf,
     /// Scripted demonstrations per instruction.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 3)]
     pub demos: u64,
-    /// Training epochs.
-    #[arg(long, default_value_t = 150)]
+    /// Training epochs (about 75 s each for 9 episodes at 32x32 on a 2-core CPU).
+    #[arg(long, default_value_t = 4)]
     pub epochs: usize,
+    /// Model image side (EIPL uses 64; 32 keeps a 2-core CPU run near 15 minutes).
+    #[arg(long, default_value_t = 32)]
+    pub image_size: usize,
     /// Closed-loop rollouts per instruction, on towel seeds never demonstrated.
     #[arg(long, default_value_t = 2)]
     pub rollouts: u64,
@@ -150,6 +153,16 @@ pub fn run(mut a: DemoArgs) -> Result<()> {
         seconds: secs,
     };
     print_table(&results);
+    // One rollout as a rerun recording: robot, camera, predicted vs actual
+    // joints, predicted labels, attention points, supervisor events.
+    let rrd = a.out.join("rollout.rrd");
+    let first = a.out.join("rollouts").join("episode_0000");
+    let reports = kotoba_replay::replay(&first, &kotoba_replay::Target::Rrd(rrd.clone()), &kotoba_replay::ReplayOptions::default())
+        .with_context(|| format!("exporting {} to rerun", first.display()))?;
+    for r in reports.iter().filter(|r| !r.is_complete()) {
+        eprint!("{r}");
+    }
+    println!("rerun recording of the first rollout: {} (open with `rerun {}`)", rrd.display(), rrd.display());
     let path = a.out.join("results.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&results)?).with_context(|| format!("writing {}", path.display()))?;
     println!("results: {}   rollouts (replay with `kotoba replay`): {}", path.display(), a.out.join("rollouts").display());
@@ -204,18 +217,27 @@ fn train(demos: &Path, policy_dir: &Path, a: &DemoArgs) -> Result<TrainRow> {
         eprintln!("reusing the policy in {}", policy_dir.display());
         return Ok(TrainRow { epochs: 0, episodes: 0, final_train_loss: None, final_val_loss: None });
     }
-    let spec = SampleSpec { include_failed: a.smoke, ..SampleSpec::default() };
+    let spec = SampleSpec { include_failed: a.smoke, image_size: a.image_size, ..SampleSpec::default() };
     let (data, manifest, cache) = crate::cmd::train::load_dataset(demos, spec)?;
     manifest.save(&cache, policy_dir)?;
     let shape = data.validate()?;
     let episodes = data.episodes.len();
-    let model = ModelConfig { joints: shape.joints, embed_dim: shape.embed_dim, labels: shape.labels, ..ModelConfig::default() };
+    let model = ModelConfig {
+        image_height: a.image_size,
+        image_width: a.image_size,
+        joints: shape.joints,
+        embed_dim: shape.embed_dim,
+        labels: shape.labels,
+        ..ModelConfig::default()
+    };
     let cfg = TrainConfig {
         epochs: a.epochs,
         // Few episodes: hold none out when there are fewer than five.
         val_fraction: if episodes >= 5 { 0.2 } else { 0.0 },
         point_ramp_batches: 200,
         augment: AugmentConfig::default(),
+        // 3 s windows keep memory near 3 GB (whole 20 s episodes need > 20 GB in candle).
+        window: 30,
         ..TrainConfig::default()
     };
     let device = kotoba_dpl::device(true)?;

@@ -62,6 +62,11 @@ pub struct TrainArgs {
     /// Batches over which the attention-point loss ramps in (EIPL: 1000).
     #[arg(long, default_value_t = 1000)]
     pub point_ramp: u64,
+    /// Train on windows of this many steps (truncated BPTT) instead of whole
+    /// episodes; 0 = whole episodes, as EIPL. Memory grows with batch x window
+    /// (about 20 MB per 64x64 step on the CPU).
+    #[arg(long, default_value_t = 40)]
+    pub window: usize,
     /// Turn input augmentation off.
     #[arg(long)]
     pub no_augment: bool,
@@ -140,6 +145,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             enabled: !a.no_augment,
             ..AugmentConfig::default()
         },
+        window: a.window,
         ..TrainConfig::default()
     };
     let device = kotoba_dpl::device(!a.cpu)?;

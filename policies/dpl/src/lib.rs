@@ -32,7 +32,7 @@ pub use policy::{
     JointChunk, Observation, Policy, PolicyOutput, PolicySpec, RuntimeConfig, SarnnPolicy,
 };
 pub use regress::{ErrorRegression, RegressConfig, RegressTarget, WindowStep};
-pub use train::{Batch, Losses, TrainConfig, TrainState, Trainer, check_compatible, point_ramp};
+pub use train::{Batch, Losses, Span, TrainConfig, TrainState, Trainer, check_compatible, point_ramp};
 
 pub use candle_core::Device;
 

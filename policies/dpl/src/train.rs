@@ -3,7 +3,7 @@
 //! where `s(n)` ramps the point loss in so that the CNN learns features first.
 
 use candle_core::{DType, Device, Tensor};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,12 @@ pub struct TrainConfig {
     /// Batches over which the point loss ramps from 0 to full weight (EIPL: 1000).
     pub point_ramp_batches: u64,
     pub augment: AugmentConfig,
+    /// Train on windows of this many steps (truncated back-propagation through
+    /// time, each window from a fresh recurrent state) instead of whole episodes;
+    /// 0 = whole episodes (EIPL). Bounds memory: candle keeps every activation of
+    /// a batch for the backward pass, about 20 MB per 64x64 step.
+    #[serde(default)]
+    pub window: usize,
 }
 
 impl Default for TrainConfig {
@@ -49,6 +55,7 @@ impl Default for TrainConfig {
             w_label: 0.1,
             point_ramp_batches: 1000,
             augment: AugmentConfig::default(),
+            window: 0,
         }
     }
 }
@@ -98,6 +105,14 @@ pub struct Batch {
     pub instr: Tensor,
     pub label_emb: Tensor,
     pub label_idx: Tensor,
+}
+
+/// Steps `start..start + len` of one episode: one sequence of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub episode: usize,
+    pub start: usize,
+    pub len: usize,
 }
 
 /// Counters that a resumed run continues from.
@@ -195,23 +210,54 @@ impl Trainer {
     }
 
     /// Builds a batch from episode indices; `rng` enables input augmentation.
-    pub fn batch(&self, idx: &[usize], mut rng: Option<&mut ChaCha8Rng>) -> Result<Batch> {
+    pub fn batch(&self, idx: &[usize], rng: Option<&mut ChaCha8Rng>) -> Result<Batch> {
+        let spans: Vec<Span> = idx.iter().map(|&i| Span { episode: i, start: 0, len: self.prepared[i].len }).collect();
+        self.batch_spans(&spans, rng)
+    }
+
+    /// The sequences of a batch: whole episodes, or windows of `cfg.window`
+    /// steps at a random phase (`rng`) or from the start (no `rng`).
+    pub fn spans(&self, idx: &[usize], rng: Option<&mut ChaCha8Rng>) -> Vec<Span> {
+        let w = self.cfg.window;
+        let mut rng = rng;
+        let mut out = Vec::new();
+        for &i in idx {
+            let len = self.prepared[i].len;
+            if w < 2 || len <= w {
+                out.push(Span { episode: i, start: 0, len });
+                continue;
+            }
+            let offset = rng.as_deref_mut().map_or(0, |r| r.random_range(0..w));
+            if offset >= 2 {
+                out.push(Span { episode: i, start: 0, len: offset });
+            }
+            let mut start = offset;
+            while start + 2 <= len {
+                out.push(Span { episode: i, start, len: w.min(len - start) });
+                start += w;
+            }
+        }
+        out
+    }
+
+    /// Builds a batch from spans; `rng` enables input augmentation.
+    pub fn batch_spans(&self, spans: &[Span], mut rng: Option<&mut ChaCha8Rng>) -> Result<Batch> {
         let s = &self.shape;
-        let t_len = idx.iter().map(|&i| self.prepared[i].len).max().unwrap_or(0);
-        let (b, d, e, plane) = (idx.len(), s.joints, s.embed_dim, 3 * s.height * s.width);
+        let t_len = spans.iter().map(|sp| sp.len).max().unwrap_or(0);
+        let (b, d, e, plane) = (spans.len(), s.joints, s.embed_dim, 3 * s.height * s.width);
         let mut img_t = Vec::with_capacity(b * t_len * plane);
         let mut jnt_t = Vec::with_capacity(b * t_len * d);
         let (mut img_in, mut jnt_in) = (Vec::new(), Vec::new());
         let mut instr = Vec::with_capacity(b * e);
         let mut lab_e = Vec::with_capacity(b * t_len * e);
         let mut lab_i = Vec::with_capacity(b * t_len);
-        for &i in idx {
-            let (p, ep) = (&self.prepared[i], &self.data.episodes[i]);
-            // Short episodes repeat their last step (EIPL pads the same way).
+        for sp in spans {
+            let (p, ep) = (&self.prepared[sp.episode], &self.data.episodes[sp.episode]);
+            // Short sequences repeat their last step (EIPL pads the same way).
             let start_img = img_t.len();
             let start_jnt = jnt_t.len();
             for t in 0..t_len {
-                let tt = t.min(p.len - 1);
+                let tt = sp.start + t.min(sp.len - 1);
                 img_t.extend_from_slice(&p.images[tt * plane..(tt + 1) * plane]);
                 jnt_t.extend_from_slice(&p.joints[tt * d..(tt + 1) * d]);
                 lab_e.extend_from_slice(self.data.labels.embedding(ep.labels[tt]));
@@ -293,16 +339,16 @@ impl Trainer {
                 .wrapping_mul(0x9e37_79b9)
                 .wrapping_add(self.state.epoch as u64),
         );
-        let mut order = self.train_idx.clone();
+        let mut order = self.spans(&self.train_idx, Some(&mut rng));
         order.shuffle(&mut rng);
-        let chunks: Vec<Vec<usize>> = order
+        let chunks: Vec<Vec<Span>> = order
             .chunks(self.cfg.batch_size)
-            .map(<[usize]>::to_vec)
+            .map(<[Span]>::to_vec)
             .collect();
         let mut sum = Losses::default();
         let mut seen = 0usize;
         for (k, idx) in chunks.iter().enumerate() {
-            let batch = self.batch(idx, Some(&mut rng))?;
+            let batch = self.batch_spans(idx, Some(&mut rng))?;
             let ramp = point_ramp(self.state.batches, self.cfg.point_ramp_batches);
             let (total, l) = self.loss(&batch, ramp)?;
             let grads = total.backward()?;
@@ -325,12 +371,13 @@ impl Trainer {
         }
         let ramp = point_ramp(self.state.batches, self.cfg.point_ramp_batches);
         let mut sum = Losses::default();
-        for idx in self.val_idx.chunks(self.cfg.batch_size) {
-            let (_, l) = self.loss(&self.batch(idx, None)?, ramp)?;
-            sum.add_scaled(&l, idx.len() as f64);
+        let spans = self.spans(&self.val_idx, None);
+        for chunk in spans.chunks(self.cfg.batch_size) {
+            let (_, l) = self.loss(&self.batch_spans(chunk, None)?, ramp)?;
+            sum.add_scaled(&l, chunk.len() as f64);
         }
         let mut mean = Losses::default();
-        mean.add_scaled(&sum, 1.0 / self.val_idx.len() as f64);
+        mean.add_scaled(&sum, 1.0 / spans.len().max(1) as f64);
         Ok(Some(mean))
     }
 

@@ -289,3 +289,31 @@ fn bad_input_gives_clear_errors() {
     assert!(e.contains("shape") && e.contains("config implies"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Windowed training (truncated BPTT): the spans of an epoch tile every step of
+/// every episode, no span is longer than the window or shorter than 2 steps,
+/// and an epoch of it trains (finite losses, weights change).
+#[test]
+fn windows_tile_episodes_and_train() {
+    use rand::SeedableRng;
+    let mut cfg = train_cfg(1);
+    cfg.window = 4;
+    let mut t = Trainer::new(&model_cfg(Conditioning::Concat), cfg, dataset(), &cpu()).unwrap();
+    let idx = t.train_idx.clone();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    for spans in [t.spans(&idx, Some(&mut rng)), t.spans(&idx, None)] {
+        for &i in &idx {
+            let mut mine: Vec<_> = spans.iter().filter(|s| s.episode == i).collect();
+            mine.sort_by_key(|s| s.start);
+            let covered: usize = mine.iter().map(|s| s.len).sum();
+            assert!(mine.iter().all(|s| (2..=4).contains(&s.len)), "{mine:?}");
+            assert!(mine.windows(2).all(|w| w[0].start + w[0].len == w[1].start), "contiguous: {mine:?}");
+            // Only a lone first or last step (no next step to predict) is left out.
+            assert!(covered + 2 >= 10, "{mine:?}");
+        }
+    }
+    let before = all_params(&t.ckpt.model);
+    let l = t.train_epoch(&mut |_, _| {}).unwrap();
+    assert!(l.total.is_finite());
+    assert_ne!(before, all_params(&t.ckpt.model));
+}
