@@ -6,5 +6,5 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 ./scripts/setup.sh
 . scripts/env.sh
-cargo build --locked --bin kotoba
+cargo build --locked --features sim --bin kotoba
 exec "$CARGO_TARGET_DIR/debug/kotoba" demo "$@"
