@@ -6,6 +6,7 @@
 mod bundle;
 mod cmd;
 mod episodes;
+mod policy_msgs;
 #[cfg(feature = "sim")]
 mod rollout;
 
@@ -37,6 +38,8 @@ enum Command {
     Train(cmd::train::TrainArgs),
     /// Record demonstrations (joints, cameras, commands, verbal labels) into rosbag2 episodes.
     Record(cmd::record::RecordArgs),
+    /// Run a trained policy + the active-inference controller (1 kHz, RT thread) against a robot's topics.
+    Run(cmd::run::RunArgs),
     /// Start several kotoba nodes from a TOML launch file (see launch/).
     Launch(cmd::launch::LaunchArgs),
     /// Print the sentence embedding of a text (and the encoder's model id).
@@ -69,6 +72,7 @@ fn main() -> std::process::ExitCode {
         Command::Embed(a) => cmd::embed::run(a),
         Command::Record(a) => cmd::record::run(a),
         Command::Launch(a) => cmd::launch::run(a),
+        Command::Run(a) => cmd::run::run(a),
         #[cfg(feature = "sim")]
         Command::Demo(a) => cmd::demo::run(a),
         #[cfg(feature = "sim")]

@@ -16,7 +16,7 @@ use kotoba_controller::{
 };
 use kotoba_core::{Clock, ManualClock, Stamp};
 use kotoba_dpl::{Observation, Policy, SarnnPolicy};
-use kotoba_msgs::{Qos, diagnostic_msgs, std_msgs, trajectory_msgs};
+use kotoba_msgs::{Qos, std_msgs};
 use kotoba_recorder::Episode;
 use kotoba_recorder::scripted::{sim_ns, topics, write_image, write_joint_state};
 use kotoba_sim::task::{FoldScore, Task, score};
@@ -234,46 +234,15 @@ fn write_prediction(
     t: i64,
     period: f64,
 ) -> Result<()> {
-    let point = trajectory_msgs::JointTrajectoryPoint {
-        positions: target.iter().map(|&v| f64::from(v)).collect(),
-        time_from_start: kotoba_msgs::builtin_interfaces::Duration { sec: 0, nanosec: (period * 1e9) as u32 },
-        ..Default::default()
-    };
-    let jt = trajectory_msgs::JointTrajectory {
-        header: std_msgs::Header { stamp: kotoba_msgs::time_from_nanos(t), frame_id: String::new() },
-        joint_names: names.to_vec(),
-        points: vec![point],
-    };
+    let (jt, l, att) = crate::policy_msgs::prediction(names, target, label, attention, t, period);
     let q = Qos::default();
-    ep.write_msg("/policy/joint_targets", &q, &jt, t, t)?;
-    ep.write_msg("/policy/label", &q, &std_msgs::String { data: label.into() }, t, t)?;
-    let att = std_msgs::Float64MultiArray {
-        data: attention.iter().flat_map(|p| [f64::from(p[0]), f64::from(p[1])]).collect(),
-        ..Default::default()
-    };
-    ep.write_msg("/policy/attention", &q, &att, t, t)?;
+    ep.write_msg(crate::policy_msgs::TARGETS, &q, &jt, t, t)?;
+    ep.write_msg(crate::policy_msgs::LABEL, &q, &l, t, t)?;
+    ep.write_msg(crate::policy_msgs::ATTENTION, &q, &att, t, t)?;
     Ok(())
 }
 
 fn write_event(ep: &mut Episode, e: &kotoba_controller::Event, t: i64) -> Result<()> {
-    use diagnostic_msgs::DiagnosticStatus as S;
-    let level = match e.kind.level() {
-        Level::Ok => S::OK,
-        Level::Warn => S::WARN,
-        Level::Error => S::ERROR,
-    };
-    let mut values = vec![diagnostic_msgs::KeyValue { key: "event".into(), value: format!("{:?}", e.kind) }];
-    if let Some(j) = e.joint {
-        values.push(diagnostic_msgs::KeyValue { key: "joint".into(), value: ARM_JOINTS.get(j as usize).unwrap_or(&"?").to_string() });
-    }
-    if e.value.is_finite() {
-        values.push(diagnostic_msgs::KeyValue { key: "value".into(), value: format!("{}", e.value) });
-    }
-    let status = S { level, name: "kotoba/supervisor".into(), message: e.kind.reason().into(), hardware_id: "sim".into(), values };
-    let msg = diagnostic_msgs::DiagnosticArray {
-        header: std_msgs::Header { stamp: kotoba_msgs::time_from_nanos(t), frame_id: String::new() },
-        status: vec![status],
-    };
-    ep.write_msg("/diagnostics", &Qos::default(), &msg, t, t)?;
+    ep.write_msg(crate::policy_msgs::DIAGNOSTICS, &Qos::default(), &crate::policy_msgs::event(e, t), t, t)?;
     Ok(())
 }

@@ -37,5 +37,30 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
     assert_eq!(eps.len(), 3);
     assert!(eps[0]["message_counts"]["/policy/joint_targets"].as_u64().unwrap() > 0, "{idx}");
     assert!(stdout.contains("kotoba demo: results"), "{stdout}");
+
+    // The trained policy drives the simulated robot over Zenoh: `kotoba run`
+    // against `kotoba sim` through a router, as on a real robot.
+    let (_router, ep) = common::router();
+    let _sim = common::Kill(
+        common::kotoba()
+            .args(["sim", "--duration", "30", "--connect", &ep])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let o = common::kotoba()
+        .args(["run", "--no-rt", "--duration", "4", "--connect", &ep])
+        .arg(out.join("policy"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    let summary = stdout.lines().find(|l| l.starts_with("kotoba run:")).expect("summary line");
+    let num = |after: &str| -> u64 {
+        summary.split(after).next().unwrap().split_whitespace().last().unwrap().trim_start_matches('(').parse().unwrap()
+    };
+    assert!(num(" policy ticks") > 0, "{summary}");
+    assert!(num(" effort commands published") > 1000, "{summary}");
     let _ = std::fs::remove_dir_all(&out);
 }

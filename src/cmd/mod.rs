@@ -11,6 +11,7 @@ pub mod train;
 pub mod embed;
 pub mod record;
 pub mod launch;
+pub mod run;
 #[cfg(feature = "sim")]
 pub mod demo;
 #[cfg(feature = "sim")]

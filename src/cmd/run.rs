@@ -1,0 +1,237 @@
+//! `kotoba run`: the trained policy and the supervised active-inference
+//! controller against any robot that speaks the topics (the MuJoCo sim of
+//! `kotoba sim`, or a real arm through ros2_control-style command topics).
+//!
+//! Three threads, no locks between them: the 1 kHz real-time loop (its own
+//! thread, SCHED_FIFO when permitted) owns the supervisor; an I/O thread feeds
+//! it the newest encoder sample through a triple buffer and publishes every
+//! command and event it pushes into its rings; the policy runs on the main
+//! thread at its training rate and hands each target over through another
+//! triple buffer.
+
+use crate::bundle::Manifest;
+use crate::cmd::conn::ConnArgs;
+use crate::policy_msgs;
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use kotoba_bus::{Bus, Qos};
+use kotoba_controller::rt::{self, RtConfig};
+use kotoba_controller::{
+    ARM_JOINTS, ActiveInference, AicGains, ChainGravity, EncoderSample, JVec, JointController, JointLimits, Mode,
+    PdGains, PdGravity, PerJoint, Supervisor, SupervisorConfig, TargetChunk,
+};
+use kotoba_core::{Clock, SystemClock};
+use kotoba_dpl::{Checkpoint, Observation, Policy, RegressConfig, RuntimeConfig, SarnnPolicy};
+use kotoba_msgs::{sensor_msgs, std_msgs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ControllerArg {
+    /// Active inference (Pezzato et al.), gravity feed-forward from the URDF.
+    Aic,
+    /// PD + gravity compensation.
+    Pd,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Policy folder from `kotoba train --dataset` or `kotoba demo` (best/, kotoba.json, embeddings.json).
+    pub policy: PathBuf,
+    /// Instruction to start with (a taught one); later ones arrive on /instruction.
+    #[arg(long)]
+    pub instruction: Option<String>,
+    #[arg(long, value_enum, default_value = "aic")]
+    pub controller: ControllerArg,
+    /// Robot description for limits and gravity (default: urdf/kotoba_arm.urdf, built in).
+    #[arg(long)]
+    pub urdf: Option<PathBuf>,
+    /// Effort commands go to /<NAME>/commands.
+    #[arg(long, default_value = "effort_controller")]
+    pub effort_controller: String,
+    /// Gripper opening goes to /<NAME>/commands.
+    #[arg(long, default_value = "gripper_controller")]
+    pub gripper_controller: String,
+    /// Online error-regression steps per policy tick (0 = off; each costs CPU time at the policy rate).
+    #[arg(long, default_value_t = 0)]
+    pub regression_iters: usize,
+    /// Stop after this many seconds (default: until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Keep the normal scheduler (no SCHED_FIFO, no memory locking).
+    #[arg(long)]
+    pub no_rt: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
+}
+
+pub fn run(a: RunArgs) -> Result<()> {
+    let urdf = match &a.urdf {
+        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        None => kotoba_replay::DEFAULT_URDF.to_string(),
+    };
+    let gravity = ChainGravity::<6>::from_urdf_str(&urdf, Some(&ARM_JOINTS))?;
+    match a.controller {
+        ControllerArg::Aic => {
+            let c = ActiveInference::new(&AicGains::default(), gravity)?;
+            serve(a, &urdf, c)
+        }
+        ControllerArg::Pd => {
+            let kp = vec![400.0, 400.0, 300.0, 60.0, 60.0, 30.0];
+            let kd = vec![40.0, 40.0, 30.0, 6.0, 6.0, 3.0];
+            let c = PdGravity::new(&PdGains { kp: PerJoint::Each(kp), kd: PerJoint::Each(kd) }, gravity)?;
+            serve(a, &urdf, c)
+        }
+    }
+}
+
+fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C) -> Result<()> {
+    let (manifest, cache) = Manifest::load(&a.policy)?;
+    let device = kotoba_dpl::device(true)?;
+    let ckpt = Checkpoint::load(&a.policy.join("best"), &device)?;
+    let regression = (a.regression_iters > 0).then(|| RegressConfig { iterations: a.regression_iters, ..RegressConfig::default() });
+    let mut policy = SarnnPolicy::new(ckpt, RuntimeConfig { regression, ..RuntimeConfig::default() })?;
+    let spec = policy.spec().clone();
+    if spec.joints != ARM_JOINTS.len() + 1 {
+        bail!("the policy drives {} joints; this controller runs 6 arm joints + a gripper", spec.joints);
+    }
+    let embed = |text: &str| -> Result<Vec<f32>> {
+        Ok(cache
+            .get(&manifest.encoder_model_id, text)
+            .with_context(|| format!("the policy was not taught {text:?}; it knows {:?}", manifest.instructions))?
+            .to_vec())
+    };
+    let mut instruction = a.instruction.clone().unwrap_or_else(|| manifest.instructions[0].clone());
+    let mut instr_vec = embed(&instruction)?;
+    let period = 1.0 / spec.rate_hz;
+
+    let bus = Bus::open(&a.conn.bus_config(), "kotoba_run")?;
+    let mut joints = bus.latest::<sensor_msgs::JointState>(&manifest.sample.joint_states, Qos::sensor_data())?;
+    let mut image = bus.latest::<sensor_msgs::Image>(&manifest.sample.image, Qos::sensor_data())?;
+    let instr_sub = bus.subscriber::<std_msgs::String>("/instruction", Qos::latched())?;
+    let effort_pub = bus.publisher::<std_msgs::Float64MultiArray>(&format!("/{}/commands", a.effort_controller), Qos::default())?;
+    let grip_pub = bus.publisher::<std_msgs::Float64MultiArray>(&format!("/{}/commands", a.gripper_controller), Qos::default())?;
+    let targets_pub = bus.publisher(policy_msgs::TARGETS, Qos::default())?;
+    let label_pub = bus.publisher(policy_msgs::LABEL, Qos::default())?;
+    let att_pub = bus.publisher(policy_msgs::ATTENTION, Qos::default())?;
+    let diag_pub = bus.publisher(policy_msgs::DIAGNOSTICS, Qos::default())?;
+
+    let limits = JointLimits::<6>::from_urdf_str(urdf, Some(&ARM_JOINTS))?;
+    let sup = Supervisor::new(SupervisorConfig { dt: 0.001, policy_period: period, ..Default::default() }, limits, controller);
+    let rt_cfg = if a.no_rt { RtConfig { priority: 0, lock_memory: false, ..RtConfig::default() } } else { RtConfig::default() };
+    let (core, mut ports) = rt::channel(sup, &rt_cfg);
+    let clock = SystemClock;
+    let handle = rt::spawn(core, clock, &rt_cfg)?;
+
+    // I/O thread: encoders in, commands and events out.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (published, tracking) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let names: Vec<String> = manifest.sample.arm_joints.clone();
+    let io = {
+        let (stop, published, tracking) = (stop.clone(), published.clone(), tracking.clone());
+        let mut joints_io = bus.latest::<sensor_msgs::JointState>(&manifest.sample.joint_states, Qos::sensor_data())?;
+        let mut enc = ports.encoder;
+        let (mut commands, mut events) = (ports.commands, ports.events);
+        std::thread::Builder::new().name("kotoba-run-io".into()).spawn(move || {
+            let mut msg = std_msgs::Float64MultiArray { data: vec![0.0; 6], ..Default::default() };
+            // Each event goes to /diagnostics; the console gets each kind at most once a second.
+            let mut logged: std::collections::HashMap<kotoba_controller::EventKind, Instant> = Default::default();
+            while !stop.load(Ordering::Relaxed) {
+                if let Some((js, true)) = joints_io.read() {
+                    if let Some((q, qd)) = arm_state(js, &names) {
+                        enc.write(Some(EncoderSample { stamp: clock.now(), q, qd }));
+                    }
+                }
+                while let Ok(cmd) = commands.pop() {
+                    if cmd.mode == Mode::Tracking {
+                        tracking.fetch_add(1, Ordering::Relaxed);
+                    }
+                    msg.data.copy_from_slice(cmd.effort.as_slice());
+                    if effort_pub.publish(&msg).is_ok() {
+                        published.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                while let Ok(e) = events.pop() {
+                    if logged.get(&e.kind).is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                        logged.insert(e.kind, Instant::now());
+                        tracing::warn!(event = ?e.kind, joint = ?e.joint, value = e.value, "{}", e.kind.reason());
+                    }
+                    let _ = diag_pub.publish(&policy_msgs::event(&e, clock.now().as_nanos()));
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        })?
+    };
+
+    kotoba_recorder::install_signal_handlers();
+    let start = Instant::now();
+    let (mut ticks, mut next) = (0u64, Instant::now());
+    let mut gripper_cmd = manifest.gripper.open;
+    let all_names: Vec<String> = manifest.sample.arm_joints.iter().cloned().chain(["gripper".to_string()]).collect();
+    eprintln!("kotoba run: policy at {} Hz, instruction {instruction:?}; waiting for {} and {}", spec.rate_hz, manifest.sample.joint_states, manifest.sample.image);
+    while !kotoba_recorder::signalled() && a.duration.is_none_or(|d| start.elapsed().as_secs_f64() < d) {
+        while let Some(m) = instr_sub.try_recv() {
+            match embed(m.data.trim()) {
+                Ok(v) => {
+                    instruction = m.data.trim().to_string();
+                    instr_vec = v;
+                    policy.reset();
+                    eprintln!("instruction: {instruction:?}");
+                }
+                Err(e) => tracing::warn!("ignoring instruction: {e:#}"),
+            }
+        }
+        let js = joints.read().and_then(|(js, _)| arm_state(js, &manifest.sample.arm_joints));
+        let img = image.read().map(|(m, _)| kotoba_recorder::to_rgb8(m));
+        if let (Some((q, _)), Some(Ok(img))) = (js, img) {
+            let rgb = kotoba_dpl::prep::resize_rgb(&img.data, img.height as usize, img.width as usize, spec.image_height, spec.image_width);
+            let mut obs_joints: Vec<f32> = q.iter().map(|&v| v as f32).collect();
+            obs_joints.push(gripper_cmd);
+            let now = clock.now();
+            let obs = Observation { stamp: now, image: &rgb, joints: &obs_joints, instruction: &instr_vec, label: None };
+            let out = policy.step(&obs)?;
+            let t = out.chunk.target(0);
+            let q_next = JVec::<6>::from_fn(|i, _| f64::from(t[i]));
+            ports.target.write(Some(TargetChunk::single(now.add(Duration::from_secs_f64(period)), q_next)));
+            let g = manifest.gripper;
+            gripper_cmd = if (t[6] - g.open) / (g.closed - g.open) > 0.5 { g.closed } else { g.open };
+            grip_pub.publish(&std_msgs::Float64MultiArray { data: vec![f64::from(gripper_cmd)], ..Default::default() })?;
+            let label = spec.label_names.get(out.label).cloned().unwrap_or_default();
+            let (jt, l, att) = policy_msgs::prediction(&all_names, t, &label, &out.attention, now.as_nanos(), period);
+            targets_pub.publish(&jt)?;
+            label_pub.publish(&l)?;
+            att_pub.publish(&att)?;
+            ticks += 1;
+        }
+        next += Duration::from_secs_f64(period);
+        match next.checked_duration_since(Instant::now()) {
+            Some(d) => std::thread::sleep(d),
+            None => next = Instant::now(), // the policy overran its period: skip, don't burst
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = io.join();
+    let core = handle.stop().map_err(|_| anyhow::anyhow!("the control thread panicked"))?;
+    let m = core.metrics();
+    println!(
+        "kotoba run: {ticks} policy ticks, {} control ticks ({} tracking), {} effort commands published, {} deadline misses",
+        m.ticks.load(Ordering::Relaxed),
+        tracking.load(Ordering::Relaxed),
+        published.load(Ordering::Relaxed),
+        m.deadline_misses.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
+/// Arm positions (and velocities when sent) in controller order.
+fn arm_state(js: &sensor_msgs::JointState, names: &[String]) -> Option<(JVec<6>, Option<JVec<6>>)> {
+    let idx: Vec<usize> = names.iter().map(|n| js.name.iter().position(|m| m == n)).collect::<Option<_>>()?;
+    if idx.len() != 6 || idx.iter().any(|&i| i >= js.position.len()) {
+        return None;
+    }
+    let q = JVec::<6>::from_fn(|k, _| js.position[idx[k]]);
+    let qd = (js.velocity.len() == js.position.len()).then(|| JVec::<6>::from_fn(|k, _| js.velocity[idx[k]]));
+    Some((q, qd))
+}
