@@ -72,6 +72,8 @@ pub struct RolloutOutcome {
     pub supervisor_events: std::collections::BTreeMap<String, usize>,
     /// Control ticks spent holding or braking instead of tracking.
     pub ticks_not_tracking: u64,
+    /// Fraction of control ticks spent tracking the policy's targets.
+    pub tracking: f64,
     pub unstable_steps: usize,
 }
 
@@ -221,6 +223,7 @@ fn run<C: JointController<6>>(
         labels,
         supervisor_events: events,
         ticks_not_tracking: not_tracking,
+        tracking: 1.0 - not_tracking as f64 / (sim_seconds / DT).max(1.0),
         unstable_steps: ls.plant.unstable_steps,
     })
 }

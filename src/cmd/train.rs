@@ -88,6 +88,9 @@ pub struct TrainArgs {
     /// Model rate in Hz (episodes must be resampled to it).
     #[arg(long, default_value_t = 10.0)]
     pub rate: f64,
+    /// Predict joint changes (input + learned delta) instead of EIPL's absolute joints.
+    #[arg(long)]
+    pub residual_joints: bool,
     /// Run on the CPU even when built with CUDA.
     #[arg(long)]
     pub cpu: bool,
@@ -132,6 +135,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             CondArg::Film => Conditioning::Film,
         },
         rate_hz: a.rate,
+        residual_joints: a.residual_joints,
         ..ModelConfig::default()
     };
     let train = TrainConfig {

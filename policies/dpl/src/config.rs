@@ -35,6 +35,12 @@ pub struct ModelConfig {
     pub heatmap_size: f64,
     /// Rate the model was trained at; the runtime must step at the same rate.
     pub rate_hz: f64,
+    /// Predict the next joints as the current input plus a learned change
+    /// (not EIPL's absolute prediction): an untrained or briefly trained model
+    /// then proposes targets near the robot's pose instead of the dataset mean,
+    /// which the controller's jump check would reject.
+    #[serde(default)]
+    pub residual_joints: bool,
 }
 
 impl Default for ModelConfig {
@@ -53,6 +59,7 @@ impl Default for ModelConfig {
             temperature: 1e-4,
             heatmap_size: 0.1,
             rate_hz: 10.0,
+            residual_joints: false,
         }
     }
 }

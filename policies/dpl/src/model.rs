@@ -341,11 +341,15 @@ impl Sarnn {
     }
 
     /// Joint and point heads: `(n, H)` -> (joints `(n, D)`, points `(n, 2K)`).
-    pub fn motor_heads(&self, h: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        Ok((
-            leaky(&self.dec_joint.forward(h)?)?,
-            leaky(&self.dec_pt.forward(h)?)?,
-        ))
+    /// `joints_in` `(n, D)` is the joint input of the same step (used when the
+    /// model predicts changes, `residual_joints`).
+    pub fn motor_heads(&self, h: &Tensor, joints_in: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+        let yj = if self.cfg.residual_joints {
+            (joints_in + self.dec_joint.forward(h)?)?
+        } else {
+            leaky(&self.dec_joint.forward(h)?)?
+        };
+        Ok((yj, leaky(&self.dec_pt.forward(h)?)?))
     }
 
     pub fn label_logits(&self, h: &Tensor) -> candle_core::Result<Tensor> {
@@ -373,7 +377,8 @@ impl Sarnn {
             .broadcast_as((b, t, e))?
             .reshape((b * t, e))?;
         let z = self.lang_latent(&instr_bt, &labels.reshape((b * t, e))?)?;
-        let x = self.core_input(&enc_pts, &joints.reshape((b * t, d))?, &z)?;
+        let joints_flat = joints.reshape((b * t, d))?;
+        let x = self.core_input(&enc_pts, &joints_flat, &z)?;
         let gx = self.input_gates(&x)?.reshape((b, t, ()))?;
         let mut s = match state {
             Some(s) => s,
@@ -385,7 +390,7 @@ impl Sarnn {
             hs.push(s.h.clone());
         }
         let h = Tensor::stack(&hs, 1)?.reshape((b * t, self.cfg.hidden))?;
-        let (yj, dec_pts) = self.motor_heads(&h)?;
+        let (yj, dec_pts) = self.motor_heads(&h, &joints_flat)?;
         let logits = self.label_logits(&h)?;
         let image = self.decode_image(&dec_pts, &feat)?;
         Ok(SeqOut {

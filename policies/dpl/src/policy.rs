@@ -292,7 +292,7 @@ impl Policy for SarnnPolicy {
         };
         let x = m.core_input(&enc_pts, &jnt, &z)?;
         let s = m.lstm_step(&m.input_gates(&x)?, &state)?;
-        let (yj, dec_pts) = m.motor_heads(&s.h)?;
+        let (yj, dec_pts) = m.motor_heads(&s.h, &jnt)?;
         let logits = m.label_logits(&s.h)?;
         let probs = candle_nn::ops::softmax(&logits, D::Minus1)?;
         let image = m.decode_image(&dec_pts, &feat)?;
@@ -315,7 +315,7 @@ impl Policy for SarnnPolicy {
                 // Beyond one tick there is no image yet: feed back predicted points and joints.
                 let x = m.core_input(&roll_p, &roll_j, &z)?;
                 roll_s = m.lstm_step(&m.input_gates(&x)?, &roll_s)?;
-                (roll_j, roll_p) = m.motor_heads(&roll_s.h)?;
+                (roll_j, roll_p) = m.motor_heads(&roll_s.h, &roll_j)?;
             }
             self.ckpt
                 .norm
