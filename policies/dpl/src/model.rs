@@ -183,7 +183,12 @@ impl Sarnn {
             b: init.zeros("rec.bias", &[4 * h])?,
             hidden: h,
         };
-        let dec_joint = Dense::new(&mut init, "decoder_joint", h, cfg.joints)?;
+        let mut dec_joint = Dense::new(&mut init, "decoder_joint", h, cfg.joints)?;
+        if cfg.residual_joints {
+            // The change head starts at exactly zero: an untrained model says
+            // "stay where you are". (Drawn first, so other layers keep their init.)
+            dec_joint.w = init.zeros("decoder_joint.weight", &[cfg.joints, h])?;
+        }
         let dec_pt = Dense::new(&mut init, "decoder_point", h, 2 * kp)?;
         let label_head = Dense::new(&mut init, "label_head", h, cfg.labels)?;
         let lang = Dense::new(&mut init, "lang_proj", 2 * cfg.embed_dim, cfg.lang_dim)?;

@@ -317,3 +317,17 @@ fn windows_tile_episodes_and_train() {
     assert!(l.total.is_finite());
     assert_ne!(before, all_params(&t.ckpt.model));
 }
+
+/// With `residual_joints` an untrained model predicts "no change": its next
+/// joints equal its joint input exactly, whatever the image and instruction.
+#[test]
+fn residual_model_starts_by_holding_still() {
+    let mut cfg = model_cfg(Conditioning::Concat);
+    cfg.residual_joints = true;
+    let data = dataset();
+    let t = Trainer::new(&cfg, train_cfg(1), data, &cpu()).unwrap();
+    let b = t.batch(&[0, 1], None).unwrap();
+    let out = t.model().forward_seq(&b.images_in, &b.joints_in, &b.instr, &b.label_emb, None).unwrap();
+    let diff = (out.joints - &b.joints_in).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert_eq!(diff, 0.0);
+}
