@@ -130,7 +130,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 rollouts: rs.len(),
                 success: rs.iter().filter(|o| o.score.success).count() as f64 / n,
                 progress: rs.iter().map(|o| o.progress).sum::<f64>() / n,
-                followed: rs.iter().filter(|o| o.closest_fold == o.task).count() as f64 / n,
+                // An untouched towel is "closest" to some fold too: count only towels
+                // that moved at least halfway towards the asked fold.
+                followed: rs.iter().filter(|o| o.closest_fold == o.task && o.progress >= 0.5).count() as f64 / n,
             });
         }
     }
