@@ -6,6 +6,7 @@
 
 use crate::episodes::{GripperRange, SampleSpec};
 use anyhow::{Context, Result};
+use kotoba_dpl::{Checkpoint, RegressConfig, RuntimeConfig, SarnnPolicy};
 use kotoba_text::EmbeddingCache;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -39,4 +40,22 @@ impl Manifest {
         Ok((m, cache))
     }
 
+    /// The cached vector of a taught instruction.
+    pub fn instruction(&self, cache: &EmbeddingCache, text: &str) -> Result<Vec<f32>> {
+        Ok(cache
+            .get(&self.encoder_model_id, text)
+            .with_context(|| format!("the policy was not taught {text:?}; it knows {:?}", self.instructions))?
+            .to_vec())
+    }
+}
+
+/// Loads the policy in `dir` (`best/` checkpoint, manifest, embeddings) for
+/// running, with `regression_iters` steps of online error regression per tick (0 = off).
+pub fn load_policy(dir: &Path, regression_iters: usize) -> Result<(SarnnPolicy, Manifest, EmbeddingCache)> {
+    let (manifest, cache) = Manifest::load(dir)?;
+    let device = kotoba_dpl::device(true)?;
+    let ckpt = Checkpoint::load(&dir.join("best"), &device)?;
+    let regression = (regression_iters > 0).then(|| RegressConfig { iterations: regression_iters, ..RegressConfig::default() });
+    let policy = SarnnPolicy::new(ckpt, RuntimeConfig { regression, ..RuntimeConfig::default() })?;
+    Ok((policy, manifest, cache))
 }

@@ -53,6 +53,14 @@ pub struct GripperRange {
     pub closed: f32,
 }
 
+impl GripperRange {
+    /// The command for a predicted gripper value: open or closed, as the
+    /// demonstrator commanded it.
+    pub fn command(&self, predicted: f32) -> f32 {
+        if (predicted - self.open) / (self.closed - self.open) > 0.5 { self.closed } else { self.open }
+    }
+}
+
 /// A loaded training set and what was learned on the way.
 pub struct Loaded {
     pub data: TrainSet,

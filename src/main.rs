@@ -5,6 +5,7 @@
 
 mod bundle;
 mod cmd;
+mod controllers;
 mod episodes;
 mod policy_msgs;
 #[cfg(feature = "sim")]

@@ -7,13 +7,12 @@
 //! as an episode (what the robot saw, did and predicted) for `kotoba replay`.
 
 use crate::bundle::Manifest;
-use anyhow::{Context, Result, bail};
+pub use crate::controllers::ControllerKind;
+use crate::controllers;
+use anyhow::{Result, bail};
 use kotoba_controller::lockstep::{Lockstep, Plant};
 use kotoba_controller::mujoco::{SimArm, URDF};
-use kotoba_controller::{
-    ARM_JOINTS, ActiveInference, AicGains, ChainGravity, JVec, JointController, JointLimits, Level, Mode, PdGains,
-    PdGravity, PerJoint, Supervisor, SupervisorConfig, TargetChunk,
-};
+use kotoba_controller::{ARM_JOINTS, JVec, JointController, JointLimits, Level, Mode, Supervisor, SupervisorConfig, TargetChunk};
 use kotoba_core::{Clock, ManualClock, Stamp};
 use kotoba_dpl::{Observation, Policy, SarnnPolicy};
 use kotoba_msgs::{Qos, std_msgs};
@@ -26,16 +25,6 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 const DT: f64 = 0.001;
-
-/// Which joint controller closes the loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum ControllerKind {
-    /// Active inference (Pezzato et al.) with gravity feed-forward from the URDF.
-    Aic,
-    /// PD + gravity compensation, the baseline.
-    Pd,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RolloutConfig {
@@ -77,16 +66,6 @@ pub struct RolloutOutcome {
     pub unstable_steps: usize,
 }
 
-fn pd() -> Result<PdGravity<6, ChainGravity<6>>> {
-    let kp = vec![400.0, 400.0, 300.0, 60.0, 60.0, 30.0];
-    let kd = vec![40.0, 40.0, 30.0, 6.0, 6.0, 3.0];
-    Ok(PdGravity::new(&PdGains { kp: PerJoint::Each(kp), kd: PerJoint::Each(kd) }, gravity()?)?)
-}
-
-fn gravity() -> Result<ChainGravity<6>> {
-    Ok(ChainGravity::from_urdf_str(URDF, Some(&ARM_JOINTS))?)
-}
-
 /// Runs one rollout of `policy` on `task` with towel seed `seed`.
 pub fn rollout(
     policy: &mut SarnnPolicy,
@@ -98,11 +77,8 @@ pub fn rollout(
     record: Option<&mut Episode>,
 ) -> Result<RolloutOutcome> {
     match cfg.controller {
-        ControllerKind::Aic => {
-            let c = ActiveInference::new(&AicGains::default(), gravity()?)?;
-            run(policy, manifest, cache, task, seed, cfg, c, record)
-        }
-        ControllerKind::Pd => run(policy, manifest, cache, task, seed, cfg, pd()?, record),
+        ControllerKind::Aic => run(policy, manifest, cache, task, seed, cfg, controllers::aic(URDF)?, record),
+        ControllerKind::Pd => run(policy, manifest, cache, task, seed, cfg, controllers::pd(URDF)?, record),
     }
 }
 
@@ -121,10 +97,7 @@ fn run<C: JointController<6>>(
     if spec.joints != ARM_JOINTS.len() + 1 {
         bail!("the policy drives {} joints; the simulated arm has 6 + a gripper", spec.joints);
     }
-    let instruction = cache
-        .get(&manifest.encoder_model_id, task.instruction())
-        .with_context(|| format!("the policy was not taught {:?} (it knows {:?})", task.instruction(), manifest.instructions))?
-        .to_vec();
+    let instruction = manifest.instruction(cache, task.instruction())?;
     let period = 1.0 / spec.rate_hz;
     let ticks_per_step = (period / DT).round() as u64;
     let limits = JointLimits::<6>::from_urdf_str(URDF, Some(&ARM_JOINTS))?;
@@ -161,9 +134,7 @@ fn run<C: JointController<6>>(
             let target = out.chunk.target(0);
             let q_next = JVec::<6>::from_fn(|i, _| f64::from(target[i]));
             chunk = Some(TargetChunk::single(now.add(Duration::from_secs_f64(period)), q_next));
-            // The gripper is open or closed, as the demonstrator commanded it.
-            let closed = (target[6] - g.open) / (g.closed - g.open) > 0.5;
-            gripper_cmd = if closed { g.closed } else { g.open };
+            gripper_cmd = g.command(target[6]);
             ls.plant.sim.command_gripper(f64::from(gripper_cmd))?;
             let label = spec.label_names.get(out.label).cloned().unwrap_or_default();
             done_ticks = if label == kotoba_sim::expert::DONE { done_ticks + ticks_per_step } else { 0 };
@@ -205,20 +176,18 @@ fn run<C: JointController<6>>(
         ls.tick(None);
     }
     let end = ls.plant.sim.towel_vertices();
-    let closest_fold = Task::ALL
-        .into_iter()
-        .min_by(|a, b| {
-            let (sa, sb) = (score(*a, n_towel, &start, end), score(*b, n_towel, &start, end));
-            sa.mean_pair.total_cmp(&sb.mean_pair)
-        })
-        .unwrap_or(task);
+    // Every fold scored once: the asked one, and the one the towel ended closest to.
+    let scores = Task::ALL.map(|t| (t, score(t, n_towel, &start, end)));
+    let closest_fold = scores.iter().min_by(|a, b| a.1.mean_pair.total_cmp(&b.1.mean_pair)).map_or(task, |(t, _)| *t);
+    let asked = scores.iter().find(|(t, _)| *t == task).map(|(_, s)| s.clone()).unwrap_or_else(|| score(task, n_towel, &start, end));
+    let flat = score(task, n_towel, &start, &start).mean_pair;
     Ok(RolloutOutcome {
         task,
         seed,
         controller: cfg.controller,
-        score: score(task, n_towel, &start, end),
+        progress: 1.0 - asked.mean_pair / flat.max(1e-9),
+        score: asked,
         closest_fold,
-        progress: 1.0 - score(task, n_towel, &start, end).mean_pair / score(task, n_towel, &start, &start).mean_pair.max(1e-9),
         sim_seconds,
         labels,
         supervisor_events: events,

@@ -11,13 +11,12 @@
 //! the CPU allows); the same recorder, policy and controller code runs live
 //! through `kotoba record` / the bus.
 
-use crate::bundle::Manifest;
 use crate::episodes::SampleSpec;
 use crate::rollout::{ControllerKind, RolloutConfig, RolloutOutcome, rollout};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use kotoba_dpl::{AugmentConfig, Checkpoint, FitOptions, ModelConfig, RegressConfig, RuntimeConfig, SarnnPolicy, TrainConfig};
+use kotoba_dpl::{AugmentConfig, FitOptions, ModelConfig, TrainConfig};
 use kotoba_recorder::scripted::record_scripted;
 use kotoba_recorder::{Dataset, EpisodeMeta, WriterOptions};
 use kotoba_sim::expert::ExpertConfig;
@@ -263,11 +262,7 @@ fn train(demos: &Path, policy_dir: &Path, a: &DemoArgs) -> Result<TrainRow> {
 }
 
 fn run_rollouts(policy_dir: &Path, out: &Path, a: &DemoArgs) -> Result<Vec<RolloutOutcome>> {
-    let (manifest, cache) = Manifest::load(policy_dir)?;
-    let device = kotoba_dpl::device(true)?;
-    let ckpt = Checkpoint::load(&policy_dir.join("best"), &device)?;
-    let regression = (a.regression_iters > 0).then(|| RegressConfig { iterations: a.regression_iters, ..RegressConfig::default() });
-    let mut policy = SarnnPolicy::new(ckpt, RuntimeConfig { regression, ..RuntimeConfig::default() })?;
+    let (mut policy, manifest, cache) = crate::bundle::load_policy(policy_dir, a.regression_iters)?;
     if out.exists() {
         std::fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
     }

@@ -5,11 +5,9 @@
 //! system and with active inference switched off at each level: error
 //! regression off, and PD instead of the active-inference controller.
 
-use crate::bundle::Manifest;
 use crate::rollout::{ControllerKind, RolloutConfig, RolloutOutcome, rollout};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use kotoba_dpl::{Checkpoint, RegressConfig, RuntimeConfig, SarnnPolicy};
 use kotoba_sim::task::Task;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -84,7 +82,6 @@ pub fn run(a: EvalArgs) -> Result<()> {
             }
         }
     };
-    let (manifest, cache) = Manifest::load(&a.policy)?;
     let tasks: Vec<Task> = if spec.instructions.is_empty() {
         Task::ALL.to_vec()
     } else {
@@ -96,13 +93,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if spec.seeds.is_empty() || spec.variants.is_empty() {
         bail!("the spec needs at least one seed and one variant");
     }
-    let device = kotoba_dpl::device(true)?;
     let mut all: Vec<(Variant, RolloutOutcome)> = Vec::new();
     for &v in &spec.variants {
-        let regression = (v != Variant::NoRegression && spec.regression_iters > 0)
-            .then(|| RegressConfig { iterations: spec.regression_iters, ..RegressConfig::default() });
-        let ckpt = Checkpoint::load(&a.policy.join("best"), &device)?;
-        let mut policy = SarnnPolicy::new(ckpt, RuntimeConfig { regression, ..RuntimeConfig::default() })?;
+        let iters = if v == Variant::NoRegression { 0 } else { spec.regression_iters };
+        let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, iters)?;
         let controller = if v == Variant::Pd { ControllerKind::Pd } else { ControllerKind::Aic };
         let cfg = RolloutConfig { controller, max_seconds: spec.max_seconds, ..RolloutConfig::default() };
         for &task in &tasks {

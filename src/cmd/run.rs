@@ -9,32 +9,23 @@
 //! thread at its training rate and hands each target over through another
 //! triple buffer.
 
-use crate::bundle::Manifest;
+use crate::controllers::{self, ControllerKind};
 use crate::cmd::conn::ConnArgs;
 use crate::policy_msgs;
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use kotoba_bus::{Bus, Qos};
 use kotoba_controller::rt::{self, RtConfig};
 use kotoba_controller::{
-    ARM_JOINTS, ActiveInference, AicGains, ChainGravity, EncoderSample, JVec, JointController, JointLimits, Mode,
-    PdGains, PdGravity, PerJoint, Supervisor, SupervisorConfig, TargetChunk,
+    ARM_JOINTS, EncoderSample, JVec, JointController, JointLimits, Mode, Supervisor, SupervisorConfig, TargetChunk,
 };
 use kotoba_core::{Clock, SystemClock};
-use kotoba_dpl::{Checkpoint, Observation, Policy, RegressConfig, RuntimeConfig, SarnnPolicy};
+use kotoba_dpl::{Observation, Policy};
 use kotoba_msgs::{sensor_msgs, std_msgs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ControllerArg {
-    /// Active inference (Pezzato et al.), gravity feed-forward from the URDF.
-    Aic,
-    /// PD + gravity compensation.
-    Pd,
-}
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -44,7 +35,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub instruction: Option<String>,
     #[arg(long, value_enum, default_value = "aic")]
-    pub controller: ControllerArg,
+    pub controller: ControllerKind,
     /// Robot description for limits and gravity (default: urdf/kotoba_arm.urdf, built in).
     #[arg(long)]
     pub urdf: Option<PathBuf>,
@@ -72,37 +63,19 @@ pub fn run(a: RunArgs) -> Result<()> {
         Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
         None => kotoba_replay::DEFAULT_URDF.to_string(),
     };
-    let gravity = ChainGravity::<6>::from_urdf_str(&urdf, Some(&ARM_JOINTS))?;
     match a.controller {
-        ControllerArg::Aic => {
-            let c = ActiveInference::new(&AicGains::default(), gravity)?;
-            serve(a, &urdf, c)
-        }
-        ControllerArg::Pd => {
-            let kp = vec![400.0, 400.0, 300.0, 60.0, 60.0, 30.0];
-            let kd = vec![40.0, 40.0, 30.0, 6.0, 6.0, 3.0];
-            let c = PdGravity::new(&PdGains { kp: PerJoint::Each(kp), kd: PerJoint::Each(kd) }, gravity)?;
-            serve(a, &urdf, c)
-        }
+        ControllerKind::Aic => serve(a, &urdf, controllers::aic(&urdf)?),
+        ControllerKind::Pd => serve(a, &urdf, controllers::pd(&urdf)?),
     }
 }
 
 fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C) -> Result<()> {
-    let (manifest, cache) = Manifest::load(&a.policy)?;
-    let device = kotoba_dpl::device(true)?;
-    let ckpt = Checkpoint::load(&a.policy.join("best"), &device)?;
-    let regression = (a.regression_iters > 0).then(|| RegressConfig { iterations: a.regression_iters, ..RegressConfig::default() });
-    let mut policy = SarnnPolicy::new(ckpt, RuntimeConfig { regression, ..RuntimeConfig::default() })?;
+    let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, a.regression_iters)?;
     let spec = policy.spec().clone();
     if spec.joints != ARM_JOINTS.len() + 1 {
         bail!("the policy drives {} joints; this controller runs 6 arm joints + a gripper", spec.joints);
     }
-    let embed = |text: &str| -> Result<Vec<f32>> {
-        Ok(cache
-            .get(&manifest.encoder_model_id, text)
-            .with_context(|| format!("the policy was not taught {text:?}; it knows {:?}", manifest.instructions))?
-            .to_vec())
-    };
+    let embed = |text: &str| manifest.instruction(&cache, text);
     let mut instruction = a.instruction.clone().unwrap_or_else(|| manifest.instructions[0].clone());
     let mut instr_vec = embed(&instruction)?;
     let period = 1.0 / spec.rate_hz;
@@ -195,8 +168,7 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
             let t = out.chunk.target(0);
             let q_next = JVec::<6>::from_fn(|i, _| f64::from(t[i]));
             ports.target.write(Some(TargetChunk::single(now.add(Duration::from_secs_f64(period)), q_next)));
-            let g = manifest.gripper;
-            gripper_cmd = if (t[6] - g.open) / (g.closed - g.open) > 0.5 { g.closed } else { g.open };
+            gripper_cmd = manifest.gripper.command(t[6]);
             grip_pub.publish(&std_msgs::Float64MultiArray { data: vec![f64::from(gripper_cmd)], ..Default::default() })?;
             let label = spec.label_names.get(out.label).cloned().unwrap_or_default();
             let (jt, l, att) = policy_msgs::prediction(&all_names, t, &label, &out.attention, now.as_nanos(), period);

@@ -1,0 +1,32 @@
+//! The two joint controllers `kotoba run`, `demo` and `eval` can close the loop
+//! with, built from the robot description in one place.
+
+use anyhow::Result;
+use kotoba_controller::{ARM_JOINTS, ActiveInference, AicGains, ChainGravity, PdGains, PdGravity, PerJoint};
+use serde::{Deserialize, Serialize};
+
+/// Which joint controller closes the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ControllerKind {
+    /// Active inference (Pezzato et al.) with gravity feed-forward from the URDF.
+    Aic,
+    /// PD + gravity compensation, the baseline.
+    Pd,
+}
+
+/// Gravity of the six arm joints of `urdf`.
+pub fn gravity(urdf: &str) -> Result<ChainGravity<6>> {
+    Ok(ChainGravity::from_urdf_str(urdf, Some(&ARM_JOINTS))?)
+}
+
+pub fn aic(urdf: &str) -> Result<ActiveInference<6, ChainGravity<6>>> {
+    Ok(ActiveInference::new(&AicGains::default(), gravity(urdf)?)?)
+}
+
+/// PD gains tuned on the UR5e-class arm (the controller's MuJoCo tests use the same).
+pub fn pd(urdf: &str) -> Result<PdGravity<6, ChainGravity<6>>> {
+    let kp = vec![400.0, 400.0, 300.0, 60.0, 60.0, 30.0];
+    let kd = vec![40.0, 40.0, 30.0, 6.0, 6.0, 3.0];
+    Ok(PdGravity::new(&PdGains { kp: PerJoint::Each(kp), kd: PerJoint::Each(kd) }, gravity(urdf)?)?)
+}
