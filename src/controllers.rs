@@ -20,8 +20,10 @@ pub fn gravity(urdf: &str) -> Result<ChainGravity<6>> {
     Ok(ChainGravity::from_urdf_str(urdf, Some(&ARM_JOINTS))?)
 }
 
+/// Active inference with the tracking gains: the paper's (τ = 1 s) follow a
+/// policy's moving targets about a second late, too late to grasp anything.
 pub fn aic(urdf: &str) -> Result<ActiveInference<6, ChainGravity<6>>> {
-    Ok(ActiveInference::new(&AicGains::default(), gravity(urdf)?)?)
+    Ok(ActiveInference::new(&AicGains::arm_tracking(), gravity(urdf)?)?)
 }
 
 /// PD gains tuned on the UR5e-class arm (the controller's MuJoCo tests use the same).

@@ -66,6 +66,111 @@ pub struct RolloutOutcome {
     pub unstable_steps: usize,
 }
 
+/// What proposes the next targets at the policy rate: the trained policy, or
+/// a replayed demonstration (the oracle that shows what the controller and
+/// the rate can do with perfect targets).
+trait Proposer {
+    fn rate_hz(&self) -> f64;
+    /// Frame size to render (the model's input size).
+    fn image_size(&self) -> (u32, u32);
+    /// Next targets (6 arm joints, then the gripper opening) for sim time `t`,
+    /// with the predicted label and attention points.
+    fn propose(&mut self, t: f64, frame: &[u8], joints: &[f32]) -> Result<Proposal>;
+}
+
+struct Proposal {
+    target: Vec<f32>,
+    /// Gripper opening to command (m).
+    gripper: f32,
+    label: String,
+    attention: Vec<[f32; 2]>,
+}
+
+struct PolicyProposer<'a> {
+    policy: &'a mut SarnnPolicy,
+    instruction: Vec<f32>,
+    gripper: crate::episodes::GripperRange,
+    started: Stamp,
+}
+
+impl Proposer for PolicyProposer<'_> {
+    fn rate_hz(&self) -> f64 {
+        self.policy.spec().rate_hz
+    }
+    fn image_size(&self) -> (u32, u32) {
+        let s = self.policy.spec();
+        (s.image_width as u32, s.image_height as u32)
+    }
+    fn propose(&mut self, t: f64, frame: &[u8], joints: &[f32]) -> Result<Proposal> {
+        let stamp = self.started.add(Duration::from_secs_f64(t));
+        let obs = Observation { stamp, image: frame, joints, instruction: &self.instruction, label: None };
+        let out = self.policy.step(&obs)?;
+        let target = out.chunk.target(0).to_vec();
+        let label = self.policy.spec().label_names.get(out.label).cloned().unwrap_or_default();
+        Ok(Proposal { gripper: self.gripper.command(target[6]), target, label, attention: out.attention.clone() })
+    }
+}
+
+/// A demonstration replayed open loop: the scripted expert is run once with
+/// position control on its own copy of the scene (what a recording holds),
+/// and each step proposes the commanded joints one policy period ahead, as
+/// the policy was trained to.
+struct DemoProposer {
+    rate_hz: f64,
+    /// (sim time relative to the start, 6 joints + gripper) at the expert's rate.
+    commands: Vec<(f64, Vec<f32>)>,
+    labels: Vec<(f64, &'static str)>,
+}
+
+impl DemoProposer {
+    fn new(task: Task, seed: u64, rate_hz: f64, start: &[[f64; 3]]) -> Result<Self> {
+        let cfg = kotoba_sim::expert::ExpertConfig::default();
+        let mut sim = kotoba_sim::Sim::new(SimConfig::default(), kotoba_sim::RobotModel::default_arm(), seed)?;
+        if sim.towel_vertices() != start {
+            bail!("seed {seed}: the demonstration's scene differs from the rollout's");
+        }
+        let mut expert = kotoba_sim::expert::Expert::new(task, cfg.clone(), &sim, seed);
+        let steps = ((cfg.period / sim.config().timestep).round() as usize).max(1);
+        let t0 = sim.time();
+        let (mut commands, mut labels) = (Vec::new(), Vec::new());
+        while !expert.done() && sim.time() - t0 < 40.0 {
+            let a = expert.tick(&sim);
+            let t = sim.time() - t0;
+            if let Some(l) = a.label {
+                labels.push((t, l));
+            }
+            let mut c: Vec<f32> = a.positions.iter().map(|&v| v as f32).collect();
+            c.push(a.gripper as f32);
+            commands.push((t, c));
+            sim.command_positions(&a.positions)?;
+            sim.command_gripper(a.gripper)?;
+            sim.step_n(steps);
+        }
+        Ok(Self { rate_hz, commands, labels })
+    }
+    fn at<T: Clone>(v: &[(f64, T)], t: f64) -> Option<T> {
+        v.iter().take_while(|(ti, _)| *ti <= t + 1e-9).last().map(|(_, x)| x.clone())
+    }
+}
+
+impl Proposer for DemoProposer {
+    fn rate_hz(&self) -> f64 {
+        self.rate_hz
+    }
+    fn image_size(&self) -> (u32, u32) {
+        (64, 64)
+    }
+    fn propose(&mut self, t: f64, _frame: &[u8], joints: &[f32]) -> Result<Proposal> {
+        let target = Self::at(&self.commands, t + 1.0 / self.rate_hz).unwrap_or_else(|| joints.to_vec());
+        let label = if self.commands.last().is_some_and(|(tl, _)| t > *tl) {
+            kotoba_sim::expert::DONE.to_string()
+        } else {
+            Self::at(&self.labels, t).unwrap_or_default().to_string()
+        };
+        Ok(Proposal { gripper: target[6], target, label, attention: Vec::new() })
+    }
+}
+
 /// Runs one rollout of `policy` on `task` with towel seed `seed`.
 pub fn rollout(
     policy: &mut SarnnPolicy,
@@ -76,29 +181,41 @@ pub fn rollout(
     cfg: &RolloutConfig,
     record: Option<&mut Episode>,
 ) -> Result<RolloutOutcome> {
+    let spec = policy.spec();
+    if spec.joints != ARM_JOINTS.len() + 1 {
+        bail!("the policy drives {} joints; the simulated arm has 6 + a gripper", spec.joints);
+    }
+    let instruction = manifest.instruction(cache, task.instruction())?;
+    policy.reset();
+    let mut p = PolicyProposer { policy, instruction, gripper: manifest.gripper, started: Stamp { sec: 1, nanosec: 0 } };
+    with_controller(&mut p, task, seed, cfg, record)
+}
+
+/// Replays the scripted demonstration of `task` on seed `seed` through the
+/// same controller and rate as a policy rollout: an upper bound for what
+/// imitation can reach, and a check of the control path.
+pub fn replay_demo(task: Task, seed: u64, rate_hz: f64, cfg: &RolloutConfig, record: Option<&mut Episode>) -> Result<RolloutOutcome> {
+    let start = kotoba_sim::Sim::new(SimConfig::default(), kotoba_sim::RobotModel::default_arm(), seed)?.towel_vertices().to_vec();
+    let mut p = DemoProposer::new(task, seed, rate_hz, &start)?;
+    with_controller(&mut p, task, seed, cfg, record)
+}
+
+fn with_controller(p: &mut dyn Proposer, task: Task, seed: u64, cfg: &RolloutConfig, record: Option<&mut Episode>) -> Result<RolloutOutcome> {
     match cfg.controller {
-        ControllerKind::Aic => run(policy, manifest, cache, task, seed, cfg, controllers::aic(URDF)?, record),
-        ControllerKind::Pd => run(policy, manifest, cache, task, seed, cfg, controllers::pd(URDF)?, record),
+        ControllerKind::Aic => run(p, task, seed, cfg, controllers::aic(URDF)?, record),
+        ControllerKind::Pd => run(p, task, seed, cfg, controllers::pd(URDF)?, record),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run<C: JointController<6>>(
-    policy: &mut SarnnPolicy,
-    manifest: &Manifest,
-    cache: &EmbeddingCache,
+    proposer: &mut dyn Proposer,
     task: Task,
     seed: u64,
     cfg: &RolloutConfig,
     controller: C,
     mut record: Option<&mut Episode>,
 ) -> Result<RolloutOutcome> {
-    let spec = policy.spec().clone();
-    if spec.joints != ARM_JOINTS.len() + 1 {
-        bail!("the policy drives {} joints; the simulated arm has 6 + a gripper", spec.joints);
-    }
-    let instruction = manifest.instruction(cache, task.instruction())?;
-    let period = 1.0 / spec.rate_hz;
+    let period = 1.0 / proposer.rate_hz();
     let ticks_per_step = (period / DT).round() as u64;
     let limits = JointLimits::<6>::from_urdf_str(URDF, Some(&ARM_JOINTS))?;
     let sup_cfg = SupervisorConfig { dt: DT, policy_period: period, ..Default::default() };
@@ -107,11 +224,10 @@ fn run<C: JointController<6>>(
     let (n_towel, t0) = (ls.plant.sim.config().towel.count, ls.plant.sim.time());
     let start = ls.plant.sim.towel_vertices().to_vec();
     // Frames are rendered at the model's size, as the training images were resized to it.
-    let mut cam = Camera::new(&ls.plant.sim, spec.image_width as u32, spec.image_height as u32)?;
+    let (w, h) = proposer.image_size();
+    let mut cam = Camera::new(&ls.plant.sim, w, h)?;
     let names = ls.plant.sim.robot().joint_names();
-    let g = manifest.gripper;
-    let mut gripper_cmd = g.open;
-    policy.reset();
+    let mut gripper_cmd = ls.plant.sim.robot().gripper.upper as f32;
     if let Some(ep) = record.as_deref_mut() {
         let s = std_msgs::String { data: task.instruction().into() };
         ep.write_msg(topics::INSTRUCTION, &Qos::latched(), &s, sim_ns(t0), sim_ns(t0))?;
@@ -129,22 +245,19 @@ fn run<C: JointController<6>>(
             let q = ls.plant.state().q;
             let mut joints: Vec<f32> = q.iter().map(|&v| v as f32).collect();
             joints.push(gripper_cmd);
-            let obs = Observation { stamp: now, image: &frame.rgb, joints: &joints, instruction: &instruction, label: None };
-            let out = policy.step(&obs)?;
-            let target = out.chunk.target(0);
-            let q_next = JVec::<6>::from_fn(|i, _| f64::from(target[i]));
+            let out = proposer.propose(ls.plant.sim.time() - t0, &frame.rgb, &joints)?;
+            let q_next = JVec::<6>::from_fn(|i, _| f64::from(out.target[i]));
             chunk = Some(TargetChunk::single(now.add(Duration::from_secs_f64(period)), q_next));
-            gripper_cmd = g.command(target[6]);
+            gripper_cmd = out.gripper;
             ls.plant.sim.command_gripper(f64::from(gripper_cmd))?;
-            let label = spec.label_names.get(out.label).cloned().unwrap_or_default();
-            done_ticks = if label == kotoba_sim::expert::DONE { done_ticks + ticks_per_step } else { 0 };
-            if labels.last() != Some(&label) {
-                labels.push(label.clone());
+            done_ticks = if out.label == kotoba_sim::expert::DONE { done_ticks + ticks_per_step } else { 0 };
+            if labels.last() != Some(&out.label) {
+                labels.push(out.label.clone());
             }
             if let Some(ep) = record.as_deref_mut() {
                 let t = sim_ns(ls.plant.sim.time());
                 write_image(ep, &frame, t)?;
-                write_prediction(ep, &names, target, &label, &out.attention, t, period)?;
+                write_prediction(ep, &names, &out.target, &out.label, &out.attention, t, period)?;
             }
             if done_ticks as f64 * DT >= cfg.done_hold_s {
                 break;
@@ -171,7 +284,8 @@ fn run<C: JointController<6>>(
     }
     let sim_seconds = ls.plant.sim.time() - t0;
     // Let go and let the cloth settle before scoring, as for the demonstrations.
-    ls.plant.sim.command_gripper(f64::from(g.open))?;
+    let open = ls.plant.sim.robot().gripper.upper;
+    ls.plant.sim.command_gripper(open)?;
     for _ in 0..500 {
         ls.tick(None);
     }

@@ -3,9 +3,11 @@
 //! instruction the fold success, the fold progress and instruction following
 //! (did the towel end closest to the fold that was asked for), for the full
 //! system and with active inference switched off at each level: error
-//! regression off, and PD instead of the active-inference controller.
+//! regression off, and PD instead of the active-inference controller; and
+//! the demonstration itself replayed through the controller, as a ceiling.
 
-use crate::rollout::{ControllerKind, RolloutConfig, RolloutOutcome, rollout};
+use crate::rollout::{ControllerKind, RolloutConfig, RolloutOutcome, replay_demo, rollout};
+use kotoba_dpl::Policy;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use kotoba_sim::task::Task;
@@ -35,6 +37,13 @@ pub enum Variant {
     NoRegression,
     /// PD + gravity controller, error regression on.
     Pd,
+    /// No policy: the scripted demonstration of the same scene replayed open
+    /// loop through the active-inference controller at the policy's rate, the
+    /// targets one period ahead as the policy was trained to predict. The
+    /// ceiling imitation can reach with this controller and rate.
+    Demo,
+    /// The demonstration replayed through the PD baseline.
+    DemoPd,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,11 +106,15 @@ pub fn run(a: EvalArgs) -> Result<()> {
     for &v in &spec.variants {
         let iters = if v == Variant::NoRegression { 0 } else { spec.regression_iters };
         let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, iters)?;
-        let controller = if v == Variant::Pd { ControllerKind::Pd } else { ControllerKind::Aic };
+        let controller = if matches!(v, Variant::Pd | Variant::DemoPd) { ControllerKind::Pd } else { ControllerKind::Aic };
         let cfg = RolloutConfig { controller, max_seconds: spec.max_seconds, ..RolloutConfig::default() };
         for &task in &tasks {
             for &seed in &spec.seeds {
-                let o = rollout(&mut policy, &manifest, &cache, task, seed, &cfg, None)?;
+                let o = if matches!(v, Variant::Demo | Variant::DemoPd) {
+                    replay_demo(task, seed, policy.spec().rate_hz, &cfg, None)?
+                } else {
+                    rollout(&mut policy, &manifest, &cache, task, seed, &cfg, None)?
+                };
                 eprintln!(
                     "{v:?} {:<45} seed {seed}: folded {} progress {:.0}% closest {:?}",
                     task.instruction(),

@@ -20,6 +20,33 @@ pub struct AicGains {
     pub sigma_mu_p: PerJoint,
     pub kappa_mu: f64,
     pub kappa_a: PerJoint,
+    /// Time constant of the attractor that pulls the belief to the reference
+    /// (s). The paper's f = μ_d − μ is τ = 1 s: fine for set points, but a
+    /// moving reference is then followed about τ late.
+    #[serde(default = "one_second")]
+    pub tau: f64,
+    /// Move the belief with the reference too: f = μ̇_d + (μ_d − μ)/τ.
+    #[serde(default)]
+    pub velocity_feedforward: bool,
+}
+
+fn one_second() -> f64 {
+    1.0
+}
+
+impl AicGains {
+    /// Gains for following a policy's moving targets on the UR5e-class arm
+    /// of `kotoba-sim`: a 50 ms attractor with the reference's velocity fed
+    /// forward, and action gains scaled to each joint's inertia (the paper's
+    /// κ_a = 200 was set for a gravity-compensated Panda).
+    pub fn arm_tracking() -> Self {
+        Self {
+            kappa_a: PerJoint::Each(vec![600.0, 600.0, 450.0, 90.0, 90.0, 45.0]),
+            tau: 0.05,
+            velocity_feedforward: true,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for AicGains {
@@ -31,6 +58,8 @@ impl Default for AicGains {
             sigma_mu_p: PerJoint::All(10.0),
             kappa_mu: 11.67,
             kappa_a: PerJoint::All(200.0),
+            tau: 1.0,
+            velocity_feedforward: false,
         }
     }
 }
@@ -44,6 +73,9 @@ struct Resolved<const N: usize> {
     p_mu_p: JVec<N>,
     kappa_mu: f64,
     kappa_a: JVec<N>,
+    /// 1/τ.
+    rate: f64,
+    feedforward: bool,
 }
 
 /// Pezzato's AIC. `u` is integrated, so it is an integral controller on the
@@ -74,6 +106,9 @@ impl<const N: usize, G: GravityModel<N>> ActiveInference<N, G> {
         if !positive(&gains.kappa_mu) || !kappa_a.iter().all(positive) {
             return Err(crate::ConfigError::NotPositive("kappa"));
         }
+        if !positive(&gains.tau) {
+            return Err(crate::ConfigError::NotPositive("tau"));
+        }
         Ok(Self {
             k: Resolved {
                 p_q: p(&gains.sigma_q, "sigma_q")?,
@@ -82,6 +117,8 @@ impl<const N: usize, G: GravityModel<N>> ActiveInference<N, G> {
                 p_mu_p: p(&gains.sigma_mu_p, "sigma_mu_p")?,
                 kappa_mu: gains.kappa_mu,
                 kappa_a,
+                rate: 1.0 / gains.tau,
+                feedforward: gains.velocity_feedforward,
             },
             gravity,
             mu: JVec::zeros(),
@@ -97,15 +134,27 @@ impl<const N: usize, G: GravityModel<N>> ActiveInference<N, G> {
     }
 
     /// Free energy F = ½ Σ εᵀ P ε of the current beliefs against `state`.
-    pub fn free_energy(&self, state: &JointState<N>, mu_d: &JVec<N>) -> f64 {
+    pub fn free_energy(&self, state: &JointState<N>, reference: &Reference<N>) -> f64 {
         let e_q = state.q - self.mu;
         let e_qd = state.qd - self.mu_p;
-        let e_mu = self.mu_p + self.mu - mu_d;
-        let e_mu_p = self.mu_pp + self.mu_p;
+        let (e_mu, e_mu_p) = self.dynamical_errors(reference);
         0.5 * (e_q.component_mul(&e_q).dot(&self.k.p_q)
             + e_qd.component_mul(&e_qd).dot(&self.k.p_qd)
             + e_mu.component_mul(&e_mu).dot(&self.k.p_mu)
             + e_mu_p.component_mul(&e_mu_p).dot(&self.k.p_mu_p))
+    }
+}
+
+impl<const N: usize, G> ActiveInference<N, G> {
+    /// Unweighted dynamical errors ε_μ = μ′ − f, ε_μ′ = μ″ − f′ for the
+    /// attractor f = v_d + (μ_d − μ)/τ (v_d = μ̇_d with feed-forward, else 0;
+    /// its own derivative is taken as 0). τ = 1, v_d = 0 is the paper's.
+    fn dynamical_errors(&self, reference: &Reference<N>) -> (JVec<N>, JVec<N>) {
+        let v_d = if self.k.feedforward { reference.qd } else { JVec::zeros() };
+        let r = self.k.rate;
+        let e_mu = self.mu_p - v_d - (reference.q - self.mu) * r;
+        let e_mu_p = self.mu_pp + (self.mu_p - v_d) * r;
+        (e_mu, e_mu_p)
     }
 }
 
@@ -126,11 +175,13 @@ impl<const N: usize, G: GravityModel<N>> JointController<N> for ActiveInference<
         // Prediction errors (sensory, then dynamical with the attractor f = μ_d − μ).
         let e_q = (state.q - self.mu).component_mul(&k.p_q);
         let e_qd = (state.qd - self.mu_p).component_mul(&k.p_qd);
-        let e_mu = (self.mu_p + self.mu - reference.q).component_mul(&k.p_mu);
-        let e_mu_p = (self.mu_pp + self.mu_p).component_mul(&k.p_mu_p);
+        let (e_mu, e_mu_p) = self.dynamical_errors(reference);
+        let e_mu = e_mu.component_mul(&k.p_mu);
+        let e_mu_p = e_mu_p.component_mul(&k.p_mu_p);
 
-        let d_mu = self.mu_p - (e_mu - e_q) * k.kappa_mu;
-        let d_mu_p = self.mu_pp - (e_mu - e_qd + e_mu_p) * k.kappa_mu;
+        // Gradient descent on F; ∂ε_μ/∂μ = ∂ε_μ′/∂μ′ = 1/τ.
+        let d_mu = self.mu_p - (e_mu * k.rate - e_q) * k.kappa_mu;
+        let d_mu_p = self.mu_pp - (e_mu - e_qd + e_mu_p * k.rate) * k.kappa_mu;
         let d_mu_pp = -e_mu_p * k.kappa_mu;
         let d_u = -(e_qd + e_q).component_mul(&k.kappa_a);
 
@@ -198,7 +249,7 @@ mod tests {
         let u = c.step(&s, &Reference::hold(s.q), 1e-3);
         assert_eq!(u, JVec::<7>::zeros());
         assert_eq!(c.beliefs().0, s.q);
-        assert!(c.free_energy(&s, &s.q).abs() < 1e-12);
+        assert!(c.free_energy(&s, &Reference::hold(s.q)).abs() < 1e-12);
     }
 
     #[test]

@@ -121,6 +121,11 @@ pub struct Expert {
     done: bool,
     open: f64,
     ik_failures: usize,
+    /// Tool orientation at the start: the first reach turns the tool from it
+    /// to the grasp orientation gradually. Jumping there in one command would
+    /// swing the wrist by up to π in a tick, which a real arm's safety
+    /// supervisor rejects and which no policy should learn.
+    start_rot: Option<UnitQuaternion<f64>>,
 }
 
 fn min_jerk(s: f64) -> f64 {
@@ -165,6 +170,7 @@ impl Expert {
         let q = jr.position[..sim.robot().dof()].to_vec();
         let yaw = sim.episode().towel_yaw + rng.random_range(-1.0..=1.0) * cfg.jitter_yaw;
         let open = sim.robot().gripper.upper;
+        let start_rot = Some(sim.robot().fk(&q).rotation);
         Self {
             task,
             cfg,
@@ -179,6 +185,7 @@ impl Expert {
             done: false,
             open,
             ik_failures: 0,
+            start_rot,
         }
     }
 
@@ -240,13 +247,19 @@ impl Expert {
             label,
         };
         let above = grip + up * self.cfg.approach;
+        let mut reach = self.dur(1.2);
+        if let Some(r0) = self.start_rot {
+            // Slow enough that the wrist turns at most ~1.5 rad/s at the
+            // min-jerk profile's peak (1.875 × the mean speed).
+            reach = reach.max(1.25 * r0.angle_to(&self.tool(above).rotation));
+        }
         let mut s = vec![
             seg(
                 Path::Line {
                     to: above,
                     lift: 0.04 * lift_j,
                 },
-                self.dur(1.2),
+                reach,
                 open,
                 Some(reach_label),
             ),
@@ -362,6 +375,10 @@ impl Expert {
                 || sim.robot().fk(&self.q).translation.vector,
                 |(s, p0, _)| self.point(s, *p0, 1.0),
             );
+            if self.active.is_some() {
+                // The first segment is over: the tool has turned to the grasp orientation.
+                self.start_rot = None;
+            }
             let seg = self.segments.pop_front().expect("planned");
             label = seg.label;
             self.gripper = seg.gripper;
@@ -370,7 +387,10 @@ impl Expert {
         let (seg, p0, t0) = self.active.as_ref().expect("active");
         let s = ((sim.time() - t0) / seg.duration).clamp(0.0, 1.0);
         let p = self.point(seg, *p0, s);
-        let target = self.tool(p);
+        let mut target = self.tool(p);
+        if let Some(r0) = self.start_rot {
+            target.rotation = r0.slerp(&target.rotation, min_jerk(s));
+        }
         match ik::solve(
             sim.robot(),
             &target,
