@@ -52,9 +52,13 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
             .spawn()
             .unwrap(),
     );
+    // With the live view streaming to a file from its own thread.
+    let live = out.join("live.rrd");
     let o = common::kotoba()
         .args(["run", "--no-rt", "--duration", "4", "--connect", &ep])
         .arg(out.join("policy"))
+        .arg("--view-rrd")
+        .arg(&live)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -65,6 +69,24 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
     };
     assert!(num(" policy ticks") > 0, "{summary}");
     assert!(num(" effort commands published") > 1000, "{summary}");
+    assert!(stdout.contains("live view: ") && stdout.contains(" 0 dropped"), "{stdout}");
+    // Read back by the rerun-sdk, not by us: the robot, the camera, the joints,
+    // the policy's targets and label, the instruction.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let r = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("nodes/replay/tests/read_rrd.py"))
+        .arg(&live)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let rrd: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let rows = |prefix: &str| -> u64 {
+        rrd["entities"].as_object().unwrap().iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v["rows"].as_u64().unwrap()).sum()
+    };
+    let ents: Vec<&String> = rrd["entities"].as_object().unwrap().keys().collect();
+    for prefix in ["/cameras/", "/joints/", "/robot/", "/language/predicted_label", "/language/instruction"] {
+        assert!(rows(prefix) > 0, "{prefix}: {ents:?}");
+    }
 
     // `kotoba eval` from a spec: one seed, two variants, short rollouts.
     let spec = out.join("eval.toml");

@@ -12,6 +12,7 @@ pub mod embed;
 pub mod record;
 pub mod launch;
 pub mod run;
+pub mod view;
 #[cfg(feature = "sim")]
 pub mod demo;
 #[cfg(feature = "sim")]

@@ -84,6 +84,8 @@ pub struct RecordArgs {
     pub size_cap: Option<u64>,
     #[command(flatten)]
     pub conn: ConnArgs,
+    #[command(flatten)]
+    pub view: crate::cmd::view::ViewArgs,
 }
 
 pub fn run(a: RecordArgs) -> Result<()> {
@@ -156,6 +158,11 @@ pub fn run(a: RecordArgs) -> Result<()> {
     let bus = a.conn.open("kotoba_recorder")?;
     let clock = Arc::new(SystemClock);
     kotoba_recorder::install_signal_handlers();
+    let view = a.view.start("kotoba record", kotoba_replay::DEFAULT_URDF, &camera_topics(&cfg), kotoba_core::Clock::now(&*clock).as_nanos())?;
+    let topic_view = match &view {
+        Some(v) => Some(crate::cmd::view::TopicView::spawn(&bus, &cfg, v.sender())?),
+        None => None,
+    };
     let mut session = Session::new(&bus, cfg, dataset, clock.clone())?;
     let _robot = if a.synthetic { Some(SyntheticRobot::spawn(&bus, &SyntheticSpec::default(), clock)?) } else { None };
     let schedule = Schedule {
@@ -204,9 +211,14 @@ pub fn run(a: RecordArgs) -> Result<()> {
     };
     let res = session.run(&schedule, &mut report);
     drop(keys);
+    drop(topic_view);
     let saved = res?;
     println!("session over: {} episode(s) saved", saved.len());
-    Ok(())
+    crate::cmd::view::finish(view)
+}
+
+fn camera_topics(cfg: &RecordConfig) -> Vec<String> {
+    cfg.topics.iter().filter(|t| t.ros_type.ends_with("/Image")).map(|t| t.topic.clone()).collect()
 }
 
 fn status_line(s: &Status) -> String {

@@ -22,6 +22,7 @@ use kotoba_controller::{
 use kotoba_core::{Clock, SystemClock};
 use kotoba_dpl::{Observation, Policy};
 use kotoba_msgs::{sensor_msgs, std_msgs};
+use kotoba_replay::LiveEvent;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,6 +57,8 @@ pub struct RunArgs {
     pub no_rt: bool,
     #[command(flatten)]
     pub conn: ConnArgs,
+    #[command(flatten)]
+    pub view: crate::cmd::view::ViewArgs,
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
@@ -96,6 +99,9 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
     let rt_cfg = if a.no_rt { RtConfig { priority: 0, lock_memory: false, ..RtConfig::default() } } else { RtConfig::default() };
     let (core, mut ports) = rt::channel(sup, &rt_cfg);
     let clock = SystemClock;
+    // The live view's thread, and every event sent to it, stay off the RT thread.
+    let view = a.view.start("kotoba run", urdf, std::slice::from_ref(&manifest.sample.image), clock.now().as_nanos())?;
+    let live = view.as_ref().map(|v| v.sender());
     let handle = rt::spawn(core, clock, &rt_cfg)?;
 
     // I/O thread: encoders in, commands and events out.
@@ -107,14 +113,23 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
         let mut joints_io = bus.latest::<sensor_msgs::JointState>(&manifest.sample.joint_states, Qos::sensor_data())?;
         let mut enc = ports.encoder;
         let (mut commands, mut events) = (ports.commands, ports.events);
+        let live = live.clone();
+        let live_names: Arc<[String]> = names.iter().cloned().collect();
         std::thread::Builder::new().name("kotoba-run-io".into()).spawn(move || {
+            // The viewer gets joints and commands at up to 100 Hz, every event.
+            let (mut shown_js, mut shown_cmd) = (0i64, 0i64);
             let mut msg = std_msgs::Float64MultiArray { data: vec![0.0; 6], ..Default::default() };
             // Each event goes to /diagnostics; the console gets each kind at most once a second.
             let mut logged: std::collections::HashMap<kotoba_controller::EventKind, Instant> = Default::default();
             while !stop.load(Ordering::Relaxed) {
                 if let Some((js, true)) = joints_io.read() {
                     if let Some((q, qd)) = arm_state(js, &names) {
-                        enc.write(Some(EncoderSample { stamp: clock.now(), q, qd }));
+                        let stamp = clock.now();
+                        enc.write(Some(EncoderSample { stamp, q, qd }));
+                        if let Some(l) = live.as_ref().filter(|_| stamp.as_nanos() - shown_js >= 10_000_000) {
+                            shown_js = stamp.as_nanos();
+                            l.send(LiveEvent::JointState { t_ns: shown_js, names: live_names.clone(), positions: q.as_slice().to_vec() });
+                        }
                     }
                 }
                 while let Ok(cmd) = commands.pop() {
@@ -122,6 +137,10 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
                         tracking.fetch_add(1, Ordering::Relaxed);
                     }
                     msg.data.copy_from_slice(cmd.effort.as_slice());
+                    if let Some(l) = live.as_ref().filter(|_| cmd.stamp.as_nanos() - shown_cmd >= 10_000_000) {
+                        shown_cmd = cmd.stamp.as_nanos();
+                        l.send(LiveEvent::Commands { t_ns: shown_cmd, values: msg.data.clone() });
+                    }
                     if effort_pub.publish(&msg).is_ok() {
                         published.fetch_add(1, Ordering::Relaxed);
                     }
@@ -131,7 +150,16 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
                         logged.insert(e.kind, Instant::now());
                         tracing::warn!(event = ?e.kind, joint = ?e.joint, value = e.value, "{}", e.kind.reason());
                     }
-                    let _ = diag_pub.publish(&policy_msgs::event(&e, clock.now().as_nanos()));
+                    let t_ns = clock.now().as_nanos();
+                    let _ = diag_pub.publish(&policy_msgs::event(&e, t_ns));
+                    if let Some(l) = &live {
+                        let level = match e.kind.level() {
+                            kotoba_controller::Level::Ok => 0,
+                            kotoba_controller::Level::Warn => 1,
+                            kotoba_controller::Level::Error => 2,
+                        };
+                        l.send(LiveEvent::Diagnostic { t_ns, level, text: format!("{:?}: {}", e.kind, e.kind.reason()) });
+                    }
                 }
                 std::thread::sleep(Duration::from_micros(200));
             }
@@ -143,6 +171,10 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
     let (mut ticks, mut next) = (0u64, Instant::now());
     let mut gripper_cmd = manifest.gripper.open;
     let all_names: Vec<String> = manifest.sample.arm_joints.iter().cloned().chain(["gripper".to_string()]).collect();
+    let live_targets: Arc<[String]> = all_names.iter().cloned().collect();
+    if let Some(l) = &live {
+        l.send(LiveEvent::Instruction { t_ns: clock.now().as_nanos(), text: instruction.clone() });
+    }
     eprintln!("kotoba run: policy at {} Hz, instruction {instruction:?}; waiting for {} and {}", spec.rate_hz, manifest.sample.joint_states, manifest.sample.image);
     while !kotoba_recorder::signalled() && a.duration.is_none_or(|d| start.elapsed().as_secs_f64() < d) {
         while let Some(m) = instr_sub.try_recv() {
@@ -151,6 +183,9 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
                     instruction = m.data.trim().to_string();
                     instr_vec = v;
                     policy.reset();
+                    if let Some(l) = &live {
+                        l.send(LiveEvent::Instruction { t_ns: clock.now().as_nanos(), text: instruction.clone() });
+                    }
                     eprintln!("instruction: {instruction:?}");
                 }
                 Err(e) => tracing::warn!("ignoring instruction: {e:#}"),
@@ -171,6 +206,15 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
             gripper_cmd = manifest.gripper.command(t[6]);
             grip_pub.publish(&std_msgs::Float64MultiArray { data: vec![f64::from(gripper_cmd)], ..Default::default() })?;
             let label = spec.label_names.get(out.label).cloned().unwrap_or_default();
+            if let Some(l) = &live {
+                let t_ns = now.as_nanos();
+                let topic = manifest.sample.image.clone();
+                l.send(LiveEvent::Targets { t_ns, names: live_targets.clone(), positions: t.iter().map(|&v| f64::from(v)).collect() });
+                l.send(LiveEvent::PredictedLabel { t_ns, text: label.clone() });
+                let xy = out.attention.iter().flat_map(|p| [f64::from(p[0]), f64::from(p[1])]).collect();
+                l.send(LiveEvent::Attention { t_ns, topic: topic.clone(), xy });
+                l.send(LiveEvent::Image { t_ns, topic, image: img });
+            }
             let (jt, l, att) = policy_msgs::prediction(&all_names, t, &label, &out.attention, now.as_nanos(), period);
             targets_pub.publish(&jt)?;
             label_pub.publish(&l)?;
@@ -187,6 +231,14 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
     let _ = io.join();
     let core = handle.stop().map_err(|_| anyhow::anyhow!("the control thread panicked"))?;
     let m = core.metrics();
+    let w = m.snapshot().wakeup_latency;
+    println!(
+        "control loop wake-up latency: p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs",
+        w.quantile(0.5) / 1000,
+        w.quantile(0.99) / 1000,
+        w.quantile(0.999) / 1000,
+        w.max / 1000
+    );
     println!(
         "kotoba run: {ticks} policy ticks, {} control ticks ({} tracking), {} effort commands published, {} deadline misses",
         m.ticks.load(Ordering::Relaxed),
@@ -194,7 +246,7 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
         published.load(Ordering::Relaxed),
         m.deadline_misses.load(Ordering::Relaxed)
     );
-    Ok(())
+    crate::cmd::view::finish(view)
 }
 
 /// Arm positions (and velocities when sent) in controller order.
