@@ -2,7 +2,7 @@
 //! with, built from the robot description in one place.
 
 use anyhow::Result;
-use kotoba_controller::{ARM_JOINTS, ActiveInference, AicGains, ChainGravity, PdGains, PdGravity, PerJoint};
+use kotoba_controller::{ARM_JOINTS, ActiveInference, AicGains, ChainGravity, PdGains, PdGravity};
 use serde::{Deserialize, Serialize};
 
 /// Which joint controller closes the loop.
@@ -26,9 +26,7 @@ pub fn aic(urdf: &str) -> Result<ActiveInference<6, ChainGravity<6>>> {
     Ok(ActiveInference::new(&AicGains::arm_tracking(), gravity(urdf)?)?)
 }
 
-/// PD gains tuned on the UR5e-class arm (the controller's MuJoCo tests use the same).
+/// PD + gravity with the arm's gains (the controller's MuJoCo tests use the same).
 pub fn pd(urdf: &str) -> Result<PdGravity<6, ChainGravity<6>>> {
-    let kp = vec![400.0, 400.0, 300.0, 60.0, 60.0, 30.0];
-    let kd = vec![40.0, 40.0, 30.0, 6.0, 6.0, 3.0];
-    Ok(PdGravity::new(&PdGains { kp: PerJoint::Each(kp), kd: PerJoint::Each(kd) }, gravity(urdf)?)?)
+    Ok(PdGravity::new(&PdGains::arm_tracking(), gravity(urdf)?)?)
 }

@@ -378,7 +378,7 @@ fn tracking_rows(r: &mut BenchReport) {
 #[cfg(feature = "mujoco")]
 fn mujoco_rows(r: &mut BenchReport) {
     use crate::mujoco::{ARM_JOINTS, SimArm, URDF};
-    r.note("tracking on the MUJOCO ARM (kotoba-sim, UR5e-class, 1 ms physics step per tick): 0.25 Hz sine of 0.1 rad, 0.05 rad step; gravity model from the URDF; wrong payload = the controllers' model carries 1.5 kg more on the last link; peer = PD (kp 400/400/300/60/60/30, kd 40/40/30/6/6/3)");
+    r.note("tracking on the MUJOCO ARM (kotoba-sim, UR5e-class, 1 ms physics step per tick): 0.25 Hz sine of 0.1 rad, 0.05 rad step; gravity model from the URDF; wrong payload = the controllers' model carries 1.5 kg more on the last link; AIC with AicGains::arm_tracking (tau 50 ms, velocity feed-forward); peer = PD (PdGains::arm_tracking: kp 400/400/300/60/60/30, kd 40/40/30/6/6/3)");
     let (Ok(limits), Ok(g)) = (
         JointLimits::<6>::from_urdf_str(URDF, Some(&ARM_JOINTS)),
         ChainGravity::<6>::from_urdf_str(URDF, Some(&ARM_JOINTS)),
@@ -388,17 +388,14 @@ fn mujoco_rows(r: &mut BenchReport) {
     };
     let mut wrong = g.clone();
     wrong.links[5].mass += 1.5;
-    let pd_gains = PdGains {
-        kp: PerJoint::Each(vec![400.0, 400.0, 300.0, 60.0, 60.0, 30.0]),
-        kd: PerJoint::Each(vec![40.0, 40.0, 30.0, 6.0, 6.0, 3.0]),
-    };
+    let pd_gains = PdGains::arm_tracking();
     let home = JVec::<6>::from_row_slice(&kotoba_sim::HOME);
     let mk_plant = || {
         SimArm::new(kotoba_sim::SimConfig::default(), 1, 1e-3).expect("the default scene builds")
     };
     for (label, gm) in [("MuJoCo arm", &g), ("MuJoCo arm, wrong payload", &wrong)] {
         let aic = track(
-            || ActiveInference::new(&AicGains::default(), gm.clone()).expect("gains"),
+            || ActiveInference::new(&AicGains::arm_tracking(), gm.clone()).expect("gains"),
             mk_plant,
             home,
             0.1,

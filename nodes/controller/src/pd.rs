@@ -13,6 +13,18 @@ pub struct PdGains {
     pub kd: PerJoint,
 }
 
+impl PdGains {
+    /// Gains for the 6-joint UR5e-class arm of `kotoba-sim`, scaled to each
+    /// joint's inertia (the baseline the active-inference controller is
+    /// compared with there).
+    pub fn arm_tracking() -> Self {
+        Self {
+            kp: PerJoint::Each(vec![400.0, 400.0, 300.0, 60.0, 60.0, 30.0]),
+            kd: PerJoint::Each(vec![40.0, 40.0, 30.0, 6.0, 6.0, 3.0]),
+        }
+    }
+}
+
 impl Default for PdGains {
     fn default() -> Self {
         Self {

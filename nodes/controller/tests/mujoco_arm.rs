@@ -99,16 +99,7 @@ fn report<C: JointController<6>>(
 
 #[test]
 fn pd_tracks_on_the_mujoco_arm() {
-    let kp: Vec<f64> = vec![400.0, 400.0, 300.0, 60.0, 60.0, 30.0];
-    let kd: Vec<f64> = vec![40.0, 40.0, 30.0, 6.0, 6.0, 3.0];
-    let pd = PdGravity::new(
-        &PdGains {
-            kp: PerJoint::Each(kp),
-            kd: PerJoint::Each(kd),
-        },
-        gravity(),
-    )
-    .unwrap();
+    let pd = PdGravity::new(&PdGains::arm_tracking(), gravity()).unwrap();
     let mut ls = rig(pd);
     let err = follow(&mut ls, 4.0, sine);
     let (r, _) = report(&ls, "0.25 Hz sine", &err);
@@ -161,16 +152,7 @@ fn aic_reaches_the_set_point_with_a_wrong_payload_where_pd_keeps_an_offset() {
     let goal = home() + JVec::from_element(0.05);
     let mut ls = rig(ActiveInference::new(&AicGains::default(), wrong_gravity()).unwrap());
     let aic_end = *follow(&mut ls, 8.0, |_| goal).last().unwrap();
-    let kp: Vec<f64> = vec![400.0, 400.0, 300.0, 60.0, 60.0, 30.0];
-    let kd: Vec<f64> = vec![40.0, 40.0, 30.0, 6.0, 6.0, 3.0];
-    let pd = PdGravity::new(
-        &PdGains {
-            kp: PerJoint::Each(kp),
-            kd: PerJoint::Each(kd),
-        },
-        wrong_gravity(),
-    )
-    .unwrap();
+    let pd = PdGravity::new(&PdGains::arm_tracking(), wrong_gravity()).unwrap();
     let mut ls2 = rig(pd);
     let pd_end = *follow(&mut ls2, 8.0, |_| goal).last().unwrap();
     eprintln!(
