@@ -21,3 +21,11 @@ pub mod eval;
 pub mod sim;
 #[cfg(feature = "sim")]
 pub mod teleop;
+#[cfg(feature = "sim")]
+mod teleop_jog;
+#[cfg(feature = "sim")]
+mod teleop_keys;
+#[cfg(feature = "sim")]
+mod teleop_leader;
+#[cfg(feature = "sim")]
+mod teleop_map;

@@ -24,6 +24,7 @@ pub use encoder::{Encoder, JointReading};
 pub use episode::EpisodeParams;
 pub use episode_run::{EpisodeOutcome, run_scripted};
 pub use error::{Result, SimError};
+pub use nalgebra;
 pub use robot::{DEFAULT_URDF, JointSpec, RobotModel};
 pub use sim::{Mode, Sim, StepEvent};
 
