@@ -17,8 +17,10 @@ use std::time::Duration;
 pub enum CompressionArg {
     /// No chunk compression (rosbag2's default).
     None,
-    /// zstd chunk compression.
+    /// zstd chunk compression (level from the config, default 1).
     Zstd,
+    /// lz4 chunk compression: faster than zstd, larger files.
+    Lz4,
 }
 
 #[derive(Args)]
@@ -117,6 +119,7 @@ pub fn run(a: RecordArgs) -> Result<()> {
         cfg.writer.compression = match c {
             CompressionArg::None => Compression::None,
             CompressionArg::Zstd => Compression::Zstd,
+            CompressionArg::Lz4 => Compression::Lz4,
         };
     }
     if let Some(v) = a.flush_interval_ms {

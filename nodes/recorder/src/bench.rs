@@ -67,7 +67,7 @@ pub fn run(quick: bool) -> Result<BenchReport> {
     let msgs = load(&live.bag, 1 << 30)?;
     let rec_bytes: u64 = msgs.iter().map(|m| m.data.len() as u64).sum();
     report.note(format!("write-rate comparison over the first {:.0} MB of recorded payload", rec_bytes as f64 / 1e6));
-    for (label, compression) in [("zstd", Compression::Zstd), ("none", Compression::None)] {
+    for (label, compression) in [("zstd", Compression::Zstd), ("lz4", Compression::Lz4), ("none", Compression::None)] {
         let o = WriterOptions { compression, ..opts.clone() };
         let t_rec = rewrite(&root.join(format!("rewrite_{label}")), &msgs, &o)?;
         let t_plain = plain_write(&root.join(format!("plain_{label}.bin")), rec_bytes)?;
