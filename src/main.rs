@@ -54,7 +54,7 @@ enum Command {
     /// Run the MuJoCo robot + towel simulation as a ROS 2 node (feature `sim`).
     #[cfg(feature = "sim")]
     Sim(cmd::sim::SimArgs),
-    /// Teleoperate the robot; `--scripted` runs the expert demonstrator (feature `sim`).
+    /// Teleoperate: `--keys` (keyboard jogging), `--leader TOPIC` (leader arm) or `--scripted` (expert demonstrator) (feature `sim`).
     #[cfg(feature = "sim")]
     Teleop(cmd::teleop::TeleopArgs),
 }

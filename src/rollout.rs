@@ -26,9 +26,74 @@ use std::time::Duration;
 
 const DT: f64 = 0.001;
 
+/// What the world does differently from the demonstrations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Perturbation {
+    /// As demonstrated.
+    #[default]
+    None,
+    /// The towel lies beyond the demonstrated positions: centre x in
+    /// 0.55–0.58 m and y in 0.06–0.09 m (demonstrations: 0.47–0.53, −0.05–0.05).
+    UntaughtPosition,
+    /// A 1.5 kg payload on the last link that the controller's model lacks.
+    Payload,
+    /// A push: 30/20/5 N·m on joints 2–4 for 0.3 s, 3 s into the rollout.
+    Push,
+}
+
+impl Perturbation {
+
+    fn sim_config(self) -> SimConfig {
+        let mut c = SimConfig::default();
+        if self == Self::UntaughtPosition {
+            c.randomize.towel_x = [0.55, 0.58];
+            c.randomize.towel_y = [0.06, 0.09];
+        }
+        c
+    }
+}
+
+/// Joint torques the world adds at time `t` (s since the start) and pose `q`.
+struct Disturbance {
+    kind: Perturbation,
+    /// (nominal, with payload) gravity: the payload's load is their difference.
+    gravity: Option<(kotoba_controller::ChainGravity<6>, kotoba_controller::ChainGravity<6>)>,
+}
+
+impl Disturbance {
+    fn new(kind: Perturbation) -> Result<Self> {
+        let gravity = if kind == Perturbation::Payload {
+            let g = controllers::gravity(URDF)?;
+            let mut heavy = g.clone();
+            heavy.links[5].mass += 1.5;
+            Some((g, heavy))
+        } else {
+            None
+        };
+        Ok(Self { kind, gravity })
+    }
+
+    fn torque(&self, t: f64, q: &JVec<6>) -> Option<[f64; 6]> {
+        use kotoba_controller::GravityModel;
+        match self.kind {
+            Perturbation::None | Perturbation::UntaughtPosition => None,
+            Perturbation::Payload => {
+                let (g, heavy) = self.gravity.as_ref()?;
+                // Holding torques differ by the payload's load; the world applies minus that.
+                let d = heavy.torque(q) - g.torque(q);
+                Some(std::array::from_fn(|i| -d[i]))
+            }
+            Perturbation::Push => Some(if (3.0..3.3).contains(&t) { [0.0, 30.0, 20.0, 5.0, 0.0, 0.0] } else { [0.0; 6] }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RolloutConfig {
     pub controller: ControllerKind,
+    #[serde(default)]
+    pub perturbation: Perturbation,
     /// Give up after this much sim time (s).
     pub max_seconds: f64,
     /// Stop once the policy has predicted the label `done` for this long (s).
@@ -37,7 +102,7 @@ pub struct RolloutConfig {
 
 impl Default for RolloutConfig {
     fn default() -> Self {
-        Self { controller: ControllerKind::Aic, max_seconds: 40.0, done_hold_s: 1.0 }
+        Self { controller: ControllerKind::Aic, perturbation: Perturbation::None, max_seconds: 40.0, done_hold_s: 1.0 }
     }
 }
 
@@ -47,6 +112,7 @@ pub struct RolloutOutcome {
     pub task: Task,
     pub seed: u64,
     pub controller: ControllerKind,
+    pub perturbation: Perturbation,
     pub score: FoldScore,
     /// The fold the towel ends up closest to (lowest mean pair distance) among
     /// all instructions: instruction following means this equals `task`.
@@ -123,9 +189,9 @@ struct DemoProposer {
 }
 
 impl DemoProposer {
-    fn new(task: Task, seed: u64, rate_hz: f64, start: &[[f64; 3]]) -> Result<Self> {
+    fn new(task: Task, seed: u64, rate_hz: f64, sim_cfg: SimConfig, start: &[[f64; 3]]) -> Result<Self> {
         let cfg = kotoba_sim::expert::ExpertConfig::default();
-        let mut sim = kotoba_sim::Sim::new(SimConfig::default(), kotoba_sim::RobotModel::default_arm(), seed)?;
+        let mut sim = kotoba_sim::Sim::new(sim_cfg, kotoba_sim::RobotModel::default_arm(), seed)?;
         if sim.towel_vertices() != start {
             bail!("seed {seed}: the demonstration's scene differs from the rollout's");
         }
@@ -195,8 +261,9 @@ pub fn rollout(
 /// same controller and rate as a policy rollout: an upper bound for what
 /// imitation can reach, and a check of the control path.
 pub fn replay_demo(task: Task, seed: u64, rate_hz: f64, cfg: &RolloutConfig, record: Option<&mut Episode>) -> Result<RolloutOutcome> {
-    let start = kotoba_sim::Sim::new(SimConfig::default(), kotoba_sim::RobotModel::default_arm(), seed)?.towel_vertices().to_vec();
-    let mut p = DemoProposer::new(task, seed, rate_hz, &start)?;
+    let sim_cfg = cfg.perturbation.sim_config();
+    let start = kotoba_sim::Sim::new(sim_cfg.clone(), kotoba_sim::RobotModel::default_arm(), seed)?.towel_vertices().to_vec();
+    let mut p = DemoProposer::new(task, seed, rate_hz, sim_cfg, &start)?;
     with_controller(&mut p, task, seed, cfg, record)
 }
 
@@ -219,7 +286,8 @@ fn run<C: JointController<6>>(
     let ticks_per_step = (period / DT).round() as u64;
     let limits = JointLimits::<6>::from_urdf_str(URDF, Some(&ARM_JOINTS))?;
     let sup_cfg = SupervisorConfig { dt: DT, policy_period: period, ..Default::default() };
-    let arm = SimArm::new(SimConfig::default(), seed, DT)?;
+    let arm = SimArm::new(cfg.perturbation.sim_config(), seed, DT)?;
+    let disturbance = Disturbance::new(cfg.perturbation)?;
     let mut ls = Lockstep::new(Supervisor::new(sup_cfg, limits, controller), arm, ManualClock::new(Stamp { sec: 1, nanosec: 0 }));
     let (n_towel, t0) = (ls.plant.sim.config().towel.count, ls.plant.sim.time());
     let start = ls.plant.sim.towel_vertices().to_vec();
@@ -263,6 +331,9 @@ fn run<C: JointController<6>>(
                 break;
             }
         }
+        if let Some(tau) = disturbance.torque(k as f64 * DT, &ls.plant.state().q) {
+            ls.plant.sim.set_external_torque(&tau)?;
+        }
         let cmd = ls.tick(if k % ticks_per_step == 0 { chunk.as_ref() } else { None });
         if cmd.mode != Mode::Tracking {
             not_tracking += 1;
@@ -299,6 +370,7 @@ fn run<C: JointController<6>>(
         task,
         seed,
         controller: cfg.controller,
+        perturbation: cfg.perturbation,
         progress: 1.0 - asked.mean_pair / flat.max(1e-9),
         score: asked,
         closest_fold,

@@ -90,12 +90,13 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
 
     // `kotoba eval` from a spec: one seed, two variants, short rollouts.
     let spec = out.join("eval.toml");
-    std::fs::write(&spec, "seeds = [7]\nvariants = [\"full\", \"pd\"]\nmax_seconds = 1.0\n").unwrap();
+    std::fs::write(&spec, "seeds = [7]\nvariants = [\"full\", \"pd\"]\nperturbations = [\"none\", \"payload\"]\nmax_seconds = 1.0\n").unwrap();
     let json = out.join("eval.json");
     let o = common::kotoba().arg("eval").arg(out.join("policy")).arg("--spec").arg(&spec).arg("--json").arg(&json).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let e: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(e["summary"].as_array().unwrap().len(), 6, "2 variants x 3 instructions: {e}");
-    assert_eq!(e["rollouts"].as_array().unwrap().len(), 6);
+    assert_eq!(e["summary"].as_array().unwrap().len(), 12, "2 variants x 2 perturbations x 3 instructions: {e}");
+    assert_eq!(e["rollouts"].as_array().unwrap().len(), 12);
+    assert!(e["rollouts"].as_array().unwrap().iter().any(|r| r["outcome"]["perturbation"] == "payload"), "{e}");
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -6,7 +6,7 @@
 //! regression off, and PD instead of the active-inference controller; and
 //! the demonstration itself replayed through the controller, as a ceiling.
 
-use crate::rollout::{ControllerKind, RolloutConfig, RolloutOutcome, replay_demo, rollout};
+use crate::rollout::{ControllerKind, Perturbation, RolloutConfig, RolloutOutcome, replay_demo, rollout};
 use kotoba_dpl::Policy;
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -53,6 +53,8 @@ pub struct EvalSpec {
     pub instructions: Vec<String>,
     pub seeds: Vec<u64>,
     pub variants: Vec<Variant>,
+    /// Conditions to run each variant under (none, untaught_position, payload, push).
+    pub perturbations: Vec<Perturbation>,
     pub regression_iters: usize,
     pub max_seconds: f64,
 }
@@ -63,6 +65,7 @@ impl Default for EvalSpec {
             instructions: Vec::new(),
             seeds: (1000..1003).collect(),
             variants: vec![Variant::Full, Variant::NoRegression, Variant::Pd],
+            perturbations: vec![Perturbation::None],
             regression_iters: 5,
             max_seconds: 40.0,
         }
@@ -72,6 +75,7 @@ impl Default for EvalSpec {
 #[derive(Serialize)]
 struct Row {
     variant: Variant,
+    perturbation: Perturbation,
     instruction: String,
     rollouts: usize,
     success: f64,
@@ -99,16 +103,16 @@ pub fn run(a: EvalArgs) -> Result<()> {
             .map(|s| Task::from_instruction(s).with_context(|| format!("the simulator has no task for {s:?}")))
             .collect::<Result<_>>()?
     };
-    if spec.seeds.is_empty() || spec.variants.is_empty() {
-        bail!("the spec needs at least one seed and one variant");
+    if spec.seeds.is_empty() || spec.variants.is_empty() || spec.perturbations.is_empty() {
+        bail!("the spec needs at least one seed, one variant and one perturbation (\"none\" for none)");
     }
     let mut all: Vec<(Variant, RolloutOutcome)> = Vec::new();
     for &v in &spec.variants {
         let iters = if v == Variant::NoRegression { 0 } else { spec.regression_iters };
         let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, iters)?;
         let controller = if matches!(v, Variant::Pd | Variant::DemoPd) { ControllerKind::Pd } else { ControllerKind::Aic };
-        let cfg = RolloutConfig { controller, max_seconds: spec.max_seconds, ..RolloutConfig::default() };
-        for &task in &tasks {
+        for (perturbation, task) in grid(&spec.perturbations, &tasks) {
+            let cfg = RolloutConfig { controller, perturbation, max_seconds: spec.max_seconds, ..RolloutConfig::default() };
             for &seed in &spec.seeds {
                 let o = if matches!(v, Variant::Demo | Variant::DemoPd) {
                     replay_demo(task, seed, policy.spec().rate_hz, &cfg, None)?
@@ -116,7 +120,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
                     rollout(&mut policy, &manifest, &cache, task, seed, &cfg, None)?
                 };
                 eprintln!(
-                    "{v:?} {:<45} seed {seed}: folded {} progress {:.0}% closest {:?}",
+                    "{v:?} {perturbation:?} {:<45} seed {seed}: folded {} progress {:.0}% closest {:?}",
                     task.instruction(),
                     o.score.success,
                     100.0 * o.progress,
@@ -127,12 +131,14 @@ pub fn run(a: EvalArgs) -> Result<()> {
         }
     }
     let mut rows = Vec::new();
-    for &v in &spec.variants {
-        for &task in &tasks {
-            let rs: Vec<&RolloutOutcome> = all.iter().filter(|(vv, o)| *vv == v && o.task == task).map(|(_, o)| o).collect();
+    for v in spec.variants.iter().copied() {
+        for (p, task) in grid(&spec.perturbations, &tasks) {
+            let rs: Vec<&RolloutOutcome> =
+                all.iter().filter(|(vv, o)| *vv == v && o.perturbation == p && o.task == task).map(|(_, o)| o).collect();
             let n = rs.len().max(1) as f64;
             rows.push(Row {
                 variant: v,
+                perturbation: p,
                 instruction: task.instruction().into(),
                 rollouts: rs.len(),
                 success: rs.iter().filter(|o| o.score.success).count() as f64 / n,
@@ -143,11 +149,12 @@ pub fn run(a: EvalArgs) -> Result<()> {
             });
         }
     }
-    println!("{:<14} {:<45} {:>4} {:>8} {:>9} {:>9}", "variant", "instruction", "n", "success", "progress", "followed");
+    println!("{:<14} {:<18} {:<45} {:>4} {:>8} {:>9} {:>9}", "variant", "perturbation", "instruction", "n", "success", "progress", "followed");
     for r in &rows {
         println!(
-            "{:<14} {:<45} {:>4} {:>7.0}% {:>8.0}% {:>8.0}%",
+            "{:<14} {:<18} {:<45} {:>4} {:>7.0}% {:>8.0}% {:>8.0}%",
             format!("{:?}", r.variant),
+            format!("{:?}", r.perturbation),
             r.instruction,
             r.rollouts,
             100.0 * r.success,
@@ -161,4 +168,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
         std::fs::write(p, serde_json::to_vec_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(())
+}
+
+/// Every (perturbation, task) pair, perturbation-major.
+fn grid(ps: &[Perturbation], tasks: &[Task]) -> Vec<(Perturbation, Task)> {
+    ps.iter().flat_map(|&p| tasks.iter().map(move |&t| (p, t))).collect()
 }

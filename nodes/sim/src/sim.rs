@@ -296,6 +296,22 @@ impl Sim {
         Ok(())
     }
 
+    /// Torques the world applies to the arm joints (a push, an unmodelled
+    /// payload), one per arm joint, held until set again (zeros to clear).
+    /// Not a command: nothing clamps or checks it but finiteness.
+    pub fn set_external_torque(&mut self, tau: &[f64]) -> Result<()> {
+        let n = self.robot.dof();
+        if tau.len() != n {
+            return Err(SimError::WrongLength { what: "external torques", expected: n.to_string(), got: tau.len() });
+        }
+        self.check("external torques", tau, |_| (f64::NEG_INFINITY, f64::INFINITY))?;
+        for (i, t) in tau.iter().enumerate() {
+            let d = self.ids.dof[i];
+            self.data.qfrc_applied_mut()[d] = *t;
+        }
+        Ok(())
+    }
+
     /// Gripper opening per finger (m): `gripper.lower` closed … `gripper.upper` open.
     pub fn command_gripper(&mut self, opening: f64) -> Result<()> {
         let g = &self.robot.gripper;
