@@ -28,7 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 robot_description_hash: Some(urdf_hash.clone()),
             };
             let cfg = ExpertConfig::default();
-            let o = record_scripted(&mut ds, &mut sim, task, seed, (64, 64), meta, &WriterOptions::default(), &cfg)?;
+            // zstd: the sample lives in git, where size matters more than write speed.
+            let opts = WriterOptions { compression: kotoba_recorder::Compression::Zstd, ..WriterOptions::default() };
+            let o = record_scripted(&mut ds, &mut sim, task, seed, (64, 64), meta, &opts, &cfg)?;
             let e = &o.entry;
             println!("{} {task:?} seed {seed}: {:.1} s, success {}, labels {}", e.name, e.duration_s, e.success, e.labels.len());
         }
