@@ -14,6 +14,7 @@ mod params;
 mod policy;
 pub mod prep;
 mod regress;
+mod regress_fast;
 pub mod synthetic;
 mod train;
 

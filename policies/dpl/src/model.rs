@@ -328,6 +328,29 @@ impl Sarnn {
     }
 
     /// LSTM input gates for `(n, in)` core inputs.
+    /// The recurrent core and motor heads as plain arrays for the hand-written
+    /// error-regression gradient; `None` with FiLM conditioning (not covered).
+    pub(crate) fn core_weights(&self) -> candle_core::Result<Option<crate::regress_fast::CoreWeights>> {
+        use crate::regress_fast::flat;
+        if self.film.is_some() {
+            return Ok(None);
+        }
+        let z = self.cfg.lang_dim;
+        let cols = self.lstm.w_ih.dim(1)?;
+        Ok(Some(crate::regress_fast::CoreWeights {
+            hidden: self.cfg.hidden,
+            w_hh: flat(&self.lstm.w_hh)?,
+            w_z: flat(&self.lstm.w_ih.narrow(1, cols - z, z)?.contiguous()?)?,
+            z_dim: z,
+            w_j: flat(&self.dec_joint.w)?,
+            b_j: flat(&self.dec_joint.b)?,
+            w_p: flat(&self.dec_pt.w)?,
+            b_p: flat(&self.dec_pt.b)?,
+            residual: self.cfg.residual_joints,
+            slope: SLOPE as f32,
+        }))
+    }
+
     pub fn input_gates(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         self.lstm.input_gates(x)
     }

@@ -15,6 +15,14 @@ use serde::{Deserialize, Serialize};
 use crate::error::{DplError, Result};
 use crate::model::{LstmState, Sarnn};
 use crate::optim::Adam;
+use crate::regress_fast::{CoreWeights, Scratch, SliceAdam, Window, flat};
+
+/// The hand-written gradient path (CPU, concatenated conditioning).
+struct Fast {
+    weights: CoreWeights,
+    scratch: Scratch,
+    adam: SliceAdam,
+}
 
 /// Which latent the regression may move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -70,10 +78,16 @@ pub struct ErrorRegression {
     dh: Var,
     dc: Var,
     opt: Adam,
+    fast: Option<Fast>,
 }
 
 impl ErrorRegression {
     pub fn new(model: &Sarnn, cfg: RegressConfig) -> Result<Self> {
+        Self::with_path(model, cfg, true)
+    }
+
+    /// `fast = false` forces candle's autograd (for tests and other devices).
+    pub(crate) fn with_path(model: &Sarnn, cfg: RegressConfig, fast: bool) -> Result<Self> {
         if cfg.window == 0 {
             return Err(DplError::Config("regression window must be >= 1".into()));
         }
@@ -91,6 +105,10 @@ impl ErrorRegression {
             vars.push(("dc".to_string(), dc.clone()));
         }
         let opt = Adam::from_vars(vars, cfg.lr, 1e-8)?;
+        let fast = match (fast && dev.is_cpu(), model.core_weights()?) {
+            (true, Some(weights)) => Some(Fast { weights, scratch: Scratch::default(), adam: SliceAdam::default() }),
+            _ => None,
+        };
         Ok(Self {
             cfg,
             steps: VecDeque::new(),
@@ -99,6 +117,7 @@ impl ErrorRegression {
             dh,
             dc,
             opt,
+            fast,
         })
     }
 
@@ -112,6 +131,9 @@ impl ErrorRegression {
                 .unwrap_or_else(|_| self.dz.as_tensor().clone()),
         );
         let _ = self.opt.reset();
+        if let Some(f) = self.fast.as_mut() {
+            f.adam.reset();
+        }
     }
 
     /// Adds this tick, regresses, and returns the latent and LSTM state to use for
@@ -162,19 +184,21 @@ impl ErrorRegression {
             let next: Vec<&WindowStep> = self.steps.iter().skip(1).collect();
             let pts_t = Tensor::cat(&next.iter().map(|s| &s.pts).collect::<Vec<_>>(), 0)?;
             let jnt_t = Tensor::cat(&next.iter().map(|s| &s.joints).collect::<Vec<_>>(), 0)?;
-            let mut first = None;
-            let mut last = 0.0;
-            for _ in 0..self.cfg.iterations {
-                let loss = self.window_loss(m, &pts, &jnt, &z, &pts_t, &jnt_t)?;
-                let v = loss.to_scalar::<f32>()?;
-                first.get_or_insert(v);
-                last = v;
-                self.opt.step(&loss.backward()?)?;
-            }
-            let after = self
-                .window_loss(m, &pts, &jnt, &z, &pts_t, &jnt_t)?
-                .to_scalar::<f32>()?;
-            errs = Some((first.unwrap_or(last), after));
+            errs = Some(if self.fast.is_some() {
+                self.regress_fast(m, &pts, &jnt, &z, &pts_t, &jnt_t)?
+            } else {
+                let mut first = None;
+                let mut last = 0.0;
+                for _ in 0..self.cfg.iterations {
+                    let loss = self.window_loss(m, &pts, &jnt, &z, &pts_t, &jnt_t)?;
+                    let v = loss.to_scalar::<f32>()?;
+                    first.get_or_insert(v);
+                    last = v;
+                    self.opt.step(&loss.backward()?)?;
+                }
+                let after = self.window_loss(m, &pts, &jnt, &z, &pts_t, &jnt_t)?.to_scalar::<f32>()?;
+                (first.unwrap_or(last), after)
+            });
             // Bake the state offset into the start state so it slides with the window.
             let s = self
                 .start
@@ -211,6 +235,46 @@ impl ErrorRegression {
         ))
     }
 
+    /// The regression iterations by the hand-written gradient; same updates
+    /// as the autograd path. Returns the window error before and after.
+    fn regress_fast(&mut self, m: &Sarnn, pts: &Tensor, jnt: &Tensor, z: &Tensor, pts_t: &Tensor, jnt_t: &Tensor) -> Result<(f32, f32)> {
+        let start = self.start.as_ref().ok_or_else(|| DplError::Config("no start state".into()))?;
+        let w = Window {
+            n: pts.dim(0)?,
+            gx: flat(&m.input_gates(&m.core_input(pts, jnt, z)?)?)?,
+            joints_in: flat(jnt)?,
+            jnt_t: flat(jnt_t)?,
+            pts_t: flat(pts_t)?,
+            h0: flat(&start.h)?,
+            c0: flat(&start.c)?,
+            w_joint: self.cfg.w_joint as f32,
+            w_point: self.cfg.w_point as f32,
+        };
+        let (mut dz, mut dh, mut dc) = (flat(self.dz.as_tensor())?, flat(self.dh.as_tensor())?, flat(self.dc.as_tensor())?);
+        let f = self.fast.as_mut().ok_or_else(|| DplError::Config("no fast path".into()))?;
+        let (mut first, mut last) = (None, 0.0);
+        for _ in 0..self.cfg.iterations {
+            let (l, g) = f.weights.loss_and_grads(&w, &dz, &dh, &dc, &mut f.scratch);
+            first.get_or_insert(l);
+            last = l;
+            let mut params: Vec<(&mut [f32], &[f32])> = Vec::with_capacity(3);
+            if self.cfg.target != RegressTarget::State {
+                params.push((&mut dz, &g.dz));
+            }
+            if self.cfg.target != RegressTarget::Language {
+                params.push((&mut dh, &g.dh));
+                params.push((&mut dc, &g.dc));
+            }
+            f.adam.step(self.cfg.lr as f32, 1e-8, &mut params);
+        }
+        let after = f.weights.loss(&w, &dz, &dh, &dc, &mut f.scratch);
+        let dev = self.dz.device().clone();
+        self.dz.set(&Tensor::from_vec(dz, self.dz.shape(), &dev)?)?;
+        self.dh.set(&Tensor::from_vec(dh, self.dh.shape(), &dev)?)?;
+        self.dc.set(&Tensor::from_vec(dc, self.dc.shape(), &dev)?)?;
+        Ok((first.unwrap_or(last), after))
+    }
+
     fn window_loss(
         &self,
         m: &Sarnn,
@@ -239,5 +303,72 @@ impl ErrorRegression {
         let l = ((candle_nn::loss::mse(&yj, jnt_t)? * self.cfg.w_joint)?
             + (candle_nn::loss::mse(&yp, pts_t)? * self.cfg.w_point)?)?;
         Ok(l)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ModelConfig;
+    use candle_core::Device;
+
+    /// Random window steps for a model (points, joints in [-1, 1], a latent).
+    fn steps(m: &Sarnn, n: usize, seed: u64) -> Vec<WindowStep> {
+        let c = m.config();
+        let dev = Device::Cpu;
+        let mut x = seed as f32;
+        let mut rnd = |len: usize| -> Vec<f32> {
+            (0..len)
+                .map(|_| {
+                    x = (x * 16807.0 + 0.5) % 2147.0;
+                    (x / 1073.5) - 1.0
+                })
+                .collect()
+        };
+        (0..n)
+            .map(|_| WindowStep {
+                pts: Tensor::from_vec(rnd(2 * c.keypoints), (1, 2 * c.keypoints), &dev).unwrap(),
+                joints: Tensor::from_vec(rnd(c.joints), (1, c.joints), &dev).unwrap(),
+                z: Tensor::from_vec(rnd(c.lang_dim), (1, c.lang_dim), &dev).unwrap(),
+            })
+            .collect()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    /// The hand-written gradient path and candle's autograd give the same
+    /// regression, tick after tick, for every target and both joint heads.
+    #[test]
+    fn fast_path_matches_autograd() {
+        for residual in [false, true] {
+            for target in [RegressTarget::Both, RegressTarget::State, RegressTarget::Language] {
+                let cfg = ModelConfig { residual_joints: residual, image_height: 24, image_width: 24, ..ModelConfig::default() };
+                let m = Sarnn::new(&cfg, 3, &Device::Cpu).unwrap();
+                let rc = RegressConfig { window: 5, iterations: 8, target, ..RegressConfig::default() };
+                let mut fast = ErrorRegression::with_path(&m, rc.clone(), true).unwrap();
+                let mut slow = ErrorRegression::with_path(&m, rc, false).unwrap();
+                assert!(fast.fast.is_some() && slow.fast.is_none());
+                let mut state = m.zero_state(1).unwrap();
+                for (k, s) in steps(&m, 9, 7).into_iter().enumerate() {
+                    let twin = WindowStep { pts: s.pts.clone(), joints: s.joints.clone(), z: s.z.clone() };
+                    let (zf, sf, ef) = fast.tick(&m, s, state.clone()).unwrap();
+                    let (zs, ss, es) = slow.tick(&m, twin, state.clone()).unwrap();
+                    let what = format!("residual {residual}, {target:?}, tick {k}");
+                    assert!(max_diff(&zf, &zs) < 1e-4, "{what}: z");
+                    assert!(max_diff(&sf.h, &ss.h) < 1e-4 && max_diff(&sf.c, &ss.c) < 1e-4, "{what}: state");
+                    match (ef, es) {
+                        (Some((b1, a1)), Some((b2, a2))) => {
+                            assert!((b1 - b2).abs() < 1e-5 * b2.max(1.0) && (a1 - a2).abs() < 1e-5 * a2.max(1.0), "{what}: {b1} {a1} vs {b2} {a2}");
+                            assert!(a1 <= b1, "{what}: regression raised the error {b1} -> {a1}");
+                        }
+                        (None, None) => {}
+                        other => panic!("{what}: {other:?}"),
+                    }
+                    state = sf;
+                }
+            }
+        }
     }
 }
