@@ -46,12 +46,12 @@ pub fn run(quick: bool) -> Result<BenchReport> {
     let live = live(&root.join("live"), secs, &opts)?;
     let (rec_bytes, rec_msgs) = (live.payload_bytes, live.recorded);
     report.note(format!(
-        "published {} messages, recorded {rec_msgs}, {:.0} MB payload ({:.1} MB/s), file {:.0} MB (zstd level {})",
+        "published {} messages, recorded {rec_msgs}, {:.0} MB payload ({:.1} MB/s), file {:.0} MB (default writer options: compression {:?})",
         live.published,
         rec_bytes as f64 / 1e6,
         rec_bytes as f64 / 1e6 / secs,
         live.file_bytes as f64 / 1e6,
-        opts.zstd_level
+        opts.compression
     ));
     report.push(BenchRow::new("messages dropped", live.published.saturating_sub(rec_msgs) as f64, "msgs").target(0.0, Better::Lower));
     report.push(
