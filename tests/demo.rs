@@ -44,14 +44,7 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
     // The trained policy drives the simulated robot over Zenoh: `kotoba run`
     // against `kotoba sim` through a router, as on a real robot.
     let (_router, ep) = common::router();
-    let _sim = common::Kill(
-        common::kotoba()
-            .args(["sim", "--duration", "30", "--connect", &ep])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _sim = common::sim(&ep, &["--duration", "30"]);
     // With the live view streaming to a file from its own thread.
     let live = out.join("live.rrd");
     let o = common::kotoba()

@@ -5,7 +5,7 @@
 #![cfg(feature = "sim")]
 
 mod common;
-use common::{Kill, kotoba, router};
+use common::{Kill, kotoba, router, sim};
 use kotoba_bus::{Bus, BusConfig, Qos};
 use kotoba_msgs::sensor_msgs::JointState;
 use std::process::Stdio;
@@ -40,14 +40,7 @@ fn gap(a: &[f64], b: &[f64]) -> f64 {
 #[test]
 fn leader_pass_through_moves_the_simulated_follower() {
     let (_router, ep) = router();
-    let _sim = Kill(
-        kotoba()
-            .args(["sim", "--camera-rate", "0", "--duration", "120", "--connect", &ep])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _sim = sim(&ep, &["--camera-rate", "0", "--duration", "120"]);
     let teleop = kotoba()
         .args(["teleop", "--leader", "/leader/joint_states", "--duration", "90", "--connect", &ep])
         .stdout(Stdio::piped())
@@ -170,14 +163,7 @@ fn keys_jog_the_simulated_tool_through_a_terminal() {
     use kotoba_msgs::std_msgs;
     use std::os::fd::{FromRawFd, OwnedFd};
     let (_router, ep) = router();
-    let _sim = Kill(
-        kotoba()
-            .args(["sim", "--camera-rate", "0", "--duration", "120", "--connect", &ep])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _sim = sim(&ep, &["--camera-rate", "0", "--duration", "120"]);
     // A pseudo-terminal stands in for the operator's (SSH) terminal.
     let (mut m, mut s) = (0, 0);
     // SAFETY: openpty fills two fds, owned below.

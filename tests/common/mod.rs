@@ -28,3 +28,9 @@ pub fn router() -> (Kill, String) {
     }
     (Kill(child), ep)
 }
+
+/// `kotoba sim` connected to the router at `ep`, quiet, with extra arguments;
+/// killed on drop.
+pub fn sim(ep: &str, extra: &[&str]) -> Kill {
+    Kill(kotoba().arg("sim").args(extra).args(["--connect", ep]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap())
+}
