@@ -161,7 +161,7 @@ pub fn run(a: RecordArgs) -> Result<()> {
     let bus = a.conn.open("kotoba_recorder")?;
     let clock = Arc::new(SystemClock);
     kotoba_recorder::install_signal_handlers();
-    let view = a.view.start("kotoba record", kotoba_replay::DEFAULT_URDF, &camera_topics(&cfg), kotoba_core::Clock::now(&*clock).as_nanos())?;
+    let view = a.view.start("kotoba record", kotoba_replay::DEFAULT_URDF, &crate::cmd::view::camera_topics(&cfg), kotoba_core::Clock::now(&*clock).as_nanos())?;
     let topic_view = match &view {
         Some(v) => Some(crate::cmd::view::TopicView::spawn(&bus, &cfg, v.sender())?),
         None => None,
@@ -218,10 +218,6 @@ pub fn run(a: RecordArgs) -> Result<()> {
     let saved = res?;
     println!("session over: {} episode(s) saved", saved.len());
     crate::cmd::view::finish(view)
-}
-
-fn camera_topics(cfg: &RecordConfig) -> Vec<String> {
-    cfg.topics.iter().filter(|t| t.ros_type.ends_with("/Image")).map(|t| t.topic.clone()).collect()
 }
 
 fn status_line(s: &Status) -> String {

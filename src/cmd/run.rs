@@ -151,15 +151,11 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
                         tracing::warn!(event = ?e.kind, joint = ?e.joint, value = e.value, "{}", e.kind.reason());
                     }
                     let t_ns = clock.now().as_nanos();
-                    let _ = diag_pub.publish(&policy_msgs::event(&e, t_ns));
-                    if let Some(l) = &live {
-                        let level = match e.kind.level() {
-                            kotoba_controller::Level::Ok => 0,
-                            kotoba_controller::Level::Warn => 1,
-                            kotoba_controller::Level::Error => 2,
-                        };
-                        l.send(LiveEvent::Diagnostic { t_ns, level, text: format!("{:?}: {}", e.kind, e.kind.reason()) });
+                    let diag = policy_msgs::event(&e, t_ns);
+                    if let (Some(l), Some(s)) = (&live, diag.status.first()) {
+                        l.send(LiveEvent::Diagnostic { t_ns, level: s.level, text: format!("{:?}: {}", e.kind, s.message) });
                     }
+                    let _ = diag_pub.publish(&diag);
                 }
                 std::thread::sleep(Duration::from_micros(200));
             }
@@ -206,16 +202,17 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
             gripper_cmd = manifest.gripper.command(t[6]);
             grip_pub.publish(&std_msgs::Float64MultiArray { data: vec![f64::from(gripper_cmd)], ..Default::default() })?;
             let label = spec.label_names.get(out.label).cloned().unwrap_or_default();
-            if let Some(l) = &live {
+            let (jt, l, att) = policy_msgs::prediction(&all_names, t, &label, &out.attention, now.as_nanos(), period);
+            if let Some(live) = &live {
+                // The same values as the published messages.
                 let t_ns = now.as_nanos();
                 let topic = manifest.sample.image.clone();
-                l.send(LiveEvent::Targets { t_ns, names: live_targets.clone(), positions: t.iter().map(|&v| f64::from(v)).collect() });
-                l.send(LiveEvent::PredictedLabel { t_ns, text: label.clone() });
-                let xy = out.attention.iter().flat_map(|p| [f64::from(p[0]), f64::from(p[1])]).collect();
-                l.send(LiveEvent::Attention { t_ns, topic: topic.clone(), xy });
-                l.send(LiveEvent::Image { t_ns, topic, image: img });
+                let positions = jt.points.first().map(|p| p.positions.clone()).unwrap_or_default();
+                live.send(LiveEvent::Targets { t_ns, names: live_targets.clone(), positions });
+                live.send(LiveEvent::PredictedLabel { t_ns, text: l.data.clone() });
+                live.send(LiveEvent::Attention { t_ns, topic: topic.clone(), xy: att.data.clone() });
+                live.send(LiveEvent::Image { t_ns, topic, image: img });
             }
-            let (jt, l, att) = policy_msgs::prediction(&all_names, t, &label, &out.attention, now.as_nanos(), period);
             targets_pub.publish(&jt)?;
             label_pub.publish(&l)?;
             att_pub.publish(&att)?;

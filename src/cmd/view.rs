@@ -52,6 +52,16 @@ pub fn finish(view: Option<LiveView>) -> Result<()> {
     Ok(())
 }
 
+/// `sensor_msgs/msg/<name>` (or `sensor_msgs/<name>`).
+fn is_sensor_type(ros_type: &str, name: &str) -> bool {
+    ros_type.starts_with("sensor_msgs/") && ros_type.rsplit('/').next() == Some(name)
+}
+
+/// The recorded image topics: the cameras the viewer lays out.
+pub fn camera_topics(cfg: &kotoba_recorder::RecordConfig) -> Vec<String> {
+    cfg.topics.iter().filter(|t| is_sensor_type(&t.ros_type, "Image")).map(|t| t.topic.clone()).collect()
+}
+
 /// What `kotoba record` shows live: every recorded topic the viewer knows how
 /// to draw (joint states, images, labels, instruction), through its own
 /// subscriptions and thread, so the recorder's write path is untouched.
@@ -65,15 +75,14 @@ impl TopicView {
         use kotoba_bus::Qos;
         use kotoba_msgs::{sensor_msgs, std_msgs, time_to_nanos};
         use kotoba_replay::LiveEvent;
-        let is = |t: &str, name: &str| t.starts_with("sensor_msgs/") && t.ends_with(name);
         let mut joints = Vec::new();
+        for t in cfg.topics.iter().filter(|t| is_sensor_type(&t.ros_type, "JointState")) {
+            joints.push(bus.subscriber::<sensor_msgs::JointState>(&t.topic, Qos::sensor_data())?);
+        }
         let mut images = Vec::new();
-        for t in &cfg.topics {
-            if is(&t.ros_type, "/JointState") {
-                joints.push(bus.subscriber::<sensor_msgs::JointState>(&t.topic, Qos::sensor_data())?);
-            } else if is(&t.ros_type, "/Image") {
-                images.push((t.topic.clone(), bus.subscriber::<sensor_msgs::Image>(&t.topic, Qos::sensor_data())?));
-            }
+        for topic in camera_topics(cfg) {
+            let sub = bus.subscriber::<sensor_msgs::Image>(&topic, Qos::sensor_data())?;
+            images.push((topic, sub));
         }
         let labels = bus.subscriber::<std_msgs::String>(&cfg.labels_topic, Qos::default())?;
         let instruction = bus.subscriber::<std_msgs::String>(&cfg.instruction_topic, Qos::latched())?;

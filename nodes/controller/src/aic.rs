@@ -172,7 +172,7 @@ impl<const N: usize, G: GravityModel<N>> JointController<N> for ActiveInference<
 
     fn step(&mut self, state: &JointState<N>, reference: &Reference<N>, h: f64) -> JVec<N> {
         let k = &self.k;
-        // Prediction errors (sensory, then dynamical with the attractor f = μ_d − μ).
+        // Prediction errors: sensory, then dynamical (attractor f = v_d + (μ_d − μ)/τ).
         let e_q = (state.q - self.mu).component_mul(&k.p_q);
         let e_qd = (state.qd - self.mu_p).component_mul(&k.p_qd);
         let (e_mu, e_mu_p) = self.dynamical_errors(reference);

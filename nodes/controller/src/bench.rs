@@ -386,8 +386,7 @@ fn mujoco_rows(r: &mut BenchReport) {
         r.note("MuJoCo rows skipped: the arm URDF did not load");
         return;
     };
-    let mut wrong = g.clone();
-    wrong.links[5].mass += 1.5;
+    let wrong = g.with_payload(1.5);
     let pd_gains = PdGains::arm_tracking();
     let home = JVec::<6>::from_row_slice(&kotoba_sim::HOME);
     let mk_plant = || {

@@ -56,6 +56,18 @@ pub struct ChainGravity<const N: usize> {
     pub gravity: Vector3<f64>,
 }
 
+impl<const N: usize> ChainGravity<N> {
+    /// The same chain carrying `kg` more on its last link (at that link's
+    /// centre of mass): a payload, or a model that believes in one.
+    pub fn with_payload(&self, kg: f64) -> Self {
+        let mut g = self.clone();
+        if let Some(last) = g.links.last_mut() {
+            last.mass += kg;
+        }
+        g
+    }
+}
+
 impl<const N: usize> GravityModel<N> for ChainGravity<N> {
     // Indexing several per-joint arrays by joint number reads clearer than zips.
     #[allow(clippy::needless_range_loop)]

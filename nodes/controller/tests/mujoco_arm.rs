@@ -142,9 +142,7 @@ fn encoders_stop_on_the_mujoco_arm_then_brake() {
 /// The controllers' gravity model believes a 1.5 kg payload on the last link
 /// that the simulated arm does not carry (model mismatch).
 fn wrong_gravity() -> ChainGravity<6> {
-    let mut g = gravity();
-    g.links[5].mass += 1.5;
-    g
+    gravity().with_payload(1.5)
 }
 
 #[test]

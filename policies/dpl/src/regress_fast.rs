@@ -4,8 +4,8 @@
 //! regression moves (start-state offsets `dh`, `dc` and the language offset
 //! `dz`). On the CPU the same computation through candle's autograd costs
 //! ~45 tensor ops per LSTM step, each allocating and recording a graph node;
-//! here one iteration is a few hundred thousand multiply-adds and no
-//! allocation. `regress.rs` checks both paths agree (`fast_path_matches_autograd`).
+//! here one iteration is a few hundred thousand multiply-adds over reused
+//! buffers (plus a few hidden-sized vectors for the gradient). `regress.rs` checks both paths agree (`fast_path_matches_autograd`).
 //! Only the concatenated language conditioning is covered: with FiLM, `z`
 //! enters non-linearly and the autograd path is used.
 
@@ -85,7 +85,8 @@ fn matvec_t_add(m: &[f32], cols: usize, v: &[f32], out: &mut [f32]) {
 }
 
 impl CoreWeights {
-    fn forward(&self, w: &Window, dz: &[f32], dh: &[f32], dc: &[f32], s: &mut Scratch) -> f32 {
+    /// The window loss for these offsets (leaves the forward pass in `s`).
+    pub fn loss(&self, w: &Window, dz: &[f32], dh: &[f32], dc: &[f32], s: &mut Scratch) -> f32 {
         let (h, n) = (self.hidden, w.n);
         let (d, p) = (self.b_j.len(), self.b_p.len());
         s.gates.resize(n * 4 * h, 0.0);
@@ -140,14 +141,9 @@ impl CoreWeights {
         w.w_joint * loss_j / (n * d) as f32 + w.w_point * loss_p / (n * p) as f32
     }
 
-    /// The window loss for these offsets.
-    pub fn loss(&self, w: &Window, dz: &[f32], dh: &[f32], dc: &[f32], s: &mut Scratch) -> f32 {
-        self.forward(w, dz, dh, dc, s)
-    }
-
     /// The window loss and its gradient with respect to `dz`, `dh`, `dc`.
     pub fn loss_and_grads(&self, w: &Window, dz: &[f32], dh: &[f32], dc: &[f32], s: &mut Scratch) -> (f32, Grads) {
-        let loss = self.forward(w, dz, dh, dc, s);
+        let loss = self.loss(w, dz, dh, dc, s);
         let (h, n) = (self.hidden, w.n);
         let (d, p) = (self.b_j.len(), self.b_p.len());
         let leaky_grad = |a: f32| if a > 0.0 { 1.0 } else { self.slope };
