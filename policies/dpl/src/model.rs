@@ -18,8 +18,7 @@ const CH1: usize = 16;
 const CH2: usize = 32;
 
 fn leaky(x: &Tensor) -> candle_core::Result<Tensor> {
-    // max(x, 0.3x) is LeakyReLU(0.3) in two ops.
-    x.maximum(&(x * SLOPE)?)
+    crate::conv::leaky_relu(x, SLOPE as f32)
 }
 
 #[derive(Clone)]
@@ -51,10 +50,44 @@ impl Conv {
             pad,
         })
     }
+    /// `x` and the result are channel-major, `(C, N, H, W)`.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let y = crate::conv::conv2d(x, &self.w, self.pad)?;
-        leaky(&y.broadcast_add(&self.b.reshape((1, (), 1, 1))?)?)
+        leaky(&crate::conv::conv2d_cm(x, &self.w, &self.b, self.pad)?)
     }
+
+    /// Floats of the unfolded input per image for an `h x w` input, and the output size.
+    fn cols_per_image(&self, h: usize, w: usize) -> (usize, usize, usize) {
+        let (cin, k) = (self.w.dims()[1], self.w.dims()[2]);
+        let (oh, ow) = (h + 2 * self.pad + 1 - k, w + 2 * self.pad + 1 - k);
+        ((cin * k * k + 1) * oh * ow, oh, ow)
+    }
+}
+
+/// Largest unfolded input built at once (bytes). Kept under glibc's largest
+/// mmap threshold (32 MiB) so the buffers are reused from the heap instead of
+/// being mapped, zeroed by page faults and unmapped on every layer.
+const COLS_BUDGET: usize = 16 << 20;
+
+/// Runs a conv stack on `(N, C, H, W)` images, channel-major inside, in chunks of
+/// images whose unfolded inputs stay under [`COLS_BUDGET`].
+fn run_stack(stack: &[Conv; 3], x: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, _, mut h, mut w) = x.dims4()?;
+    let mut per_image = 1;
+    for c in stack {
+        let (cols, oh, ow) = c.cols_per_image(h, w);
+        per_image = per_image.max(cols * 4);
+        (h, w) = (oh, ow);
+    }
+    let chunk = (COLS_BUDGET / per_image).max(1);
+    let mut outs = Vec::with_capacity(n.div_ceil(chunk));
+    for start in (0..n).step_by(chunk) {
+        let mut y = x.narrow(0, start, chunk.min(n - start))?.transpose(0, 1)?.contiguous()?;
+        for c in stack {
+            y = c.forward(&y)?;
+        }
+        outs.push(y);
+    }
+    Tensor::cat(&outs, 1)?.transpose(0, 1)?.contiguous()
 }
 
 #[derive(Clone)]
@@ -260,14 +293,8 @@ impl Sarnn {
 
     /// Images `(N, 3, H, W)` -> (points `(N, 2K)`, feature maps `(N, K, h, w)`).
     pub fn encode(&self, img: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let mut p = img.clone();
-        for c in &self.pos_enc {
-            p = c.forward(&p)?;
-        }
-        let mut f = img.clone();
-        for c in &self.im_enc {
-            f = c.forward(&f)?;
-        }
+        let p = run_stack(&self.pos_enc, img)?;
+        let f = run_stack(&self.im_enc, img)?;
         Ok((self.spatial_softmax(&p)?, f))
     }
 
@@ -296,11 +323,7 @@ impl Sarnn {
 
     /// Next image from predicted points and current feature maps.
     pub fn decode_image(&self, dec_pts: &Tensor, feat: &Tensor) -> candle_core::Result<Tensor> {
-        let mut x = (self.heatmaps(dec_pts)? * feat)?;
-        for c in &self.dec_img {
-            x = c.forward(&x)?;
-        }
-        Ok(x)
+        run_stack(&self.dec_img, &(self.heatmaps(dec_pts)? * feat)?)
     }
 
     /// Language latent `z = tanh(W [instruction; label] + b)`; inputs `(n, E)` each.
