@@ -186,7 +186,15 @@ fn keys_jog_the_simulated_tool_through_a_terminal() {
     // Commands flow once teleop has the arm's pose and the terminal in raw mode.
     assert!(commands.recv_timeout(Duration::from_secs(30)).is_some(), "teleop published no command");
     let robot = kotoba_sim::RobotModel::default_arm();
-    let q0 = follower.read().unwrap().0.position[..6].to_vec();
+    // Teleop has seen the arm, but this test's own subscriber may not have yet.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let q0 = loop {
+        match follower.read() {
+            Some((m, _)) => break m.position[..6].to_vec(),
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            None => panic!("no /joint_states from the simulator"),
+        }
+    };
     let p0 = robot.fk(&q0).translation.vector;
     type_keys(&master, b"rrrrrwwg3");
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -36,6 +36,10 @@ pub fn decode<M: Message>(bytes: &[u8]) -> Result<M, DecodeError> {
     if bytes[0..2] != [0x00, 0x01] {
         return Err(DecodeError::Encapsulation([bytes[0], bytes[1]]));
     }
+    // hiroz reserves memory for wire-given sequence lengths: check them first.
+    if let Some(schema) = crate::validate::schema_for(M::ROS_NAME) {
+        schema.check(&bytes[4..]).map_err(|reason| DecodeError::Malformed { type_name: M::ROS_NAME, reason })?;
+    }
     <hiroz::msg::NativeCdrSerdes<M> as ZDeserializer>::deserialize(bytes)
         .map_err(|e| DecodeError::Malformed { type_name: M::ROS_NAME, reason: e.to_string() })
 }

@@ -3,6 +3,7 @@
 mod codec;
 mod qos;
 mod registry;
+mod validate;
 
 pub use codec::{DecodeError, decode, encode, encode_into};
 pub use qos::{Durability, Qos, Reliability};

@@ -69,3 +69,54 @@ proptest! {
         }
     }
 }
+
+/// Nested sequences, fixed arrays and odd-length strings before 8-byte fields
+/// pass the schema bounds check that runs before every decode.
+#[test]
+fn nested_and_fixed_arrays_survive_the_bounds_check() {
+    let cases = [
+        ("diagnostic_msgs/msg/DiagnosticArray", serde_json::json!({
+            "header": {"stamp": {"sec": 3, "nanosec": 7}, "frame_id": "abc"},
+            "status": [
+                {"level": 2, "name": "x", "message": "odd", "hardware_id": "",
+                 "values": [{"key": "k", "value": "vvv"}, {"key": "", "value": "w"}]},
+                {"level": 0, "name": "yy", "message": "", "hardware_id": "h", "values": []}
+            ]
+        })),
+        ("std_msgs/msg/Float64MultiArray", serde_json::json!({
+            "layout": {"dim": [{"label": "a", "size": 2, "stride": 6}, {"label": "bcd", "size": 3, "stride": 3}],
+                       "data_offset": 1},
+            "data": [1.5, -2.0, 3.25, 4.0, 5.0, 6.0, 7.0]
+        })),
+        ("sensor_msgs/msg/CameraInfo", serde_json::json!({
+            "header": {"stamp": {"sec": 1, "nanosec": 2}, "frame_id": "cam"},
+            "height": 4, "width": 6, "distortion_model": "plumb_bob",
+            "d": [0.1, 0.2, 0.0, 0.0, 0.3],
+            "k": [1.0, 0.0, 3.0, 0.0, 1.0, 2.0, 0.0, 0.0, 1.0],
+            "binning_x": 1, "roi": {"x_offset": 1, "height": 2, "do_rectify": true}
+        })),
+    ];
+    for (name, json) in cases {
+        let e = lookup(name).unwrap();
+        let bytes = (e.from_json)(json.clone()).unwrap();
+        let back = (e.to_json)(&bytes).unwrap_or_else(|err| panic!("{name}: {err}"));
+        // Every field given comes back as given.
+        fn contains(big: &serde_json::Value, small: &serde_json::Value) -> bool {
+            match (big, small) {
+                (serde_json::Value::Object(b), serde_json::Value::Object(s)) => {
+                    s.iter().all(|(k, v)| b.get(k).is_some_and(|bv| contains(bv, v)))
+                }
+                (serde_json::Value::Array(b), serde_json::Value::Array(s)) => {
+                    b.len() == s.len() && b.iter().zip(s).all(|(x, y)| contains(x, y))
+                }
+                (serde_json::Value::Number(b), serde_json::Value::Number(s)) => b.as_f64() == s.as_f64(),
+                (b, s) => b == s,
+            }
+        }
+        assert!(contains(&back, &json), "{name}: {back}");
+        // Truncating the payload anywhere is an error, never a panic.
+        for cut in 4..bytes.len() {
+            assert!((e.to_json)(&bytes[..cut]).is_err(), "{name} cut at {cut} of {}", bytes.len());
+        }
+    }
+}
