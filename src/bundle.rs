@@ -50,12 +50,13 @@ impl Manifest {
 }
 
 /// Loads the policy in `dir` (`best/` checkpoint, manifest, embeddings) for
-/// running, with `regression_iters` steps of online error regression per tick (0 = off).
-pub fn load_policy(dir: &Path, regression_iters: usize) -> Result<(SarnnPolicy, Manifest, EmbeddingCache)> {
+/// running, with `regression_iters` steps of online error regression per tick (0 = off)
+/// and the joints' own `input_param` (`None`: the image's, EIPL's 0.8).
+pub fn load_policy(dir: &Path, regression_iters: usize, joint_input_param: Option<f32>) -> Result<(SarnnPolicy, Manifest, EmbeddingCache)> {
     let (manifest, cache) = Manifest::load(dir)?;
     let device = kotoba_dpl::device(true)?;
     let ckpt = Checkpoint::load(&dir.join("best"), &device)?;
     let regression = (regression_iters > 0).then(|| RegressConfig { iterations: regression_iters, ..RegressConfig::default() });
-    let policy = SarnnPolicy::new(ckpt, RuntimeConfig { regression, ..RuntimeConfig::default() })?;
+    let policy = SarnnPolicy::new(ckpt, RuntimeConfig { regression, joint_input_param, ..RuntimeConfig::default() })?;
     Ok((policy, manifest, cache))
 }

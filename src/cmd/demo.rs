@@ -49,6 +49,12 @@ pub struct DemoArgs {
     /// Gradient steps of online error regression per policy tick (0 = off).
     #[arg(long, default_value_t = 5)]
     pub regression_iters: usize,
+    /// EIPL `input_param` for the joints: the weight of the measured joints
+    /// against the policy's own previous prediction (1 = measured only; 0 = the
+    /// model runs on its own joint predictions, steered by the image). Default:
+    /// as for the image, 0.8.
+    #[arg(long)]
+    pub joint_input_param: Option<f32>,
     /// Give up a rollout after this much sim time (s).
     #[arg(long, default_value_t = 40.0)]
     pub max_seconds: f64,
@@ -262,7 +268,7 @@ fn train(demos: &Path, policy_dir: &Path, a: &DemoArgs) -> Result<TrainRow> {
 }
 
 fn run_rollouts(policy_dir: &Path, out: &Path, a: &DemoArgs) -> Result<Vec<RolloutOutcome>> {
-    let (mut policy, manifest, cache) = crate::bundle::load_policy(policy_dir, a.regression_iters)?;
+    let (mut policy, manifest, cache) = crate::bundle::load_policy(policy_dir, a.regression_iters, a.joint_input_param)?;
     if out.exists() {
         std::fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
     }

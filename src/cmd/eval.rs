@@ -8,6 +8,7 @@
 
 use crate::rollout::{ControllerKind, Perturbation, RolloutConfig, RolloutOutcome, replay_demo, rollout};
 use kotoba_dpl::Policy;
+use kotoba_recorder::{Dataset, EpisodeMeta, WriterOptions};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use kotoba_sim::task::Task;
@@ -25,6 +26,10 @@ pub struct EvalArgs {
     /// Write the results here as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Record every rollout as an episode in this dataset folder (created;
+    /// replace it if it exists), for `kotoba replay` or training.
+    #[arg(long)]
+    pub record: Option<PathBuf>,
 }
 
 /// One way of running the policy.
@@ -57,6 +62,8 @@ pub struct EvalSpec {
     pub perturbations: Vec<Perturbation>,
     pub regression_iters: usize,
     pub max_seconds: f64,
+    /// The policy's `input_param` for the joints (None: as for the image, 0.8).
+    pub joint_input_param: Option<f32>,
 }
 
 impl Default for EvalSpec {
@@ -68,6 +75,7 @@ impl Default for EvalSpec {
             perturbations: vec![Perturbation::None],
             regression_iters: 5,
             max_seconds: 40.0,
+            joint_input_param: None,
         }
     }
 }
@@ -106,19 +114,39 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if spec.seeds.is_empty() || spec.variants.is_empty() || spec.perturbations.is_empty() {
         bail!("the spec needs at least one seed, one variant and one perturbation (\"none\" for none)");
     }
+    let mut ds = match &a.record {
+        Some(dir) => {
+            if dir.exists() {
+                std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+            }
+            Some(Dataset::create(dir, "/labels", "/instruction")?)
+        }
+        None => None,
+    };
     let mut all: Vec<(Variant, RolloutOutcome)> = Vec::new();
     for &v in &spec.variants {
         let iters = if v == Variant::NoRegression { 0 } else { spec.regression_iters };
-        let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, iters)?;
+        let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, iters, spec.joint_input_param)?;
         let controller = if matches!(v, Variant::Pd | Variant::DemoPd) { ControllerKind::Pd } else { ControllerKind::Aic };
         for (perturbation, task) in grid(&spec.perturbations, &tasks) {
             let cfg = RolloutConfig { controller, perturbation, max_seconds: spec.max_seconds, ..RolloutConfig::default() };
             for &seed in &spec.seeds {
-                let o = if matches!(v, Variant::Demo | Variant::DemoPd) {
-                    replay_demo(task, seed, policy.spec().rate_hz, &cfg, None)?
-                } else {
-                    rollout(&mut policy, &manifest, &cache, task, seed, &cfg, None)?
+                let mut ep = match ds.as_mut() {
+                    Some(ds) => {
+                        let operator = format!("kotoba-eval {v:?} {perturbation:?} seed {seed}");
+                        let meta = EpisodeMeta { instruction: task.instruction().into(), operator, robot_description_hash: None };
+                        Some(ds.begin_episode(meta, &WriterOptions::default())?)
+                    }
+                    None => None,
                 };
+                let o = if matches!(v, Variant::Demo | Variant::DemoPd) {
+                    replay_demo(task, seed, policy.spec().rate_hz, &cfg, ep.as_mut())?
+                } else {
+                    rollout(&mut policy, &manifest, &cache, task, seed, &cfg, ep.as_mut())?
+                };
+                if let (Some(ds), Some(ep)) = (ds.as_mut(), ep) {
+                    ds.save_episode(ep, o.score.success)?;
+                }
                 eprintln!(
                     "{v:?} {perturbation:?} {:<45} seed {seed}: folded {} progress {:.0}% closest {:?}",
                     task.instruction(),

@@ -49,6 +49,12 @@ pub struct RunArgs {
     /// Online error-regression steps per policy tick (0 = off; each costs CPU time at the policy rate).
     #[arg(long, default_value_t = 0)]
     pub regression_iters: usize,
+    /// EIPL `input_param` for the joints: the weight of the measured joints
+    /// against the policy's own previous prediction (1 = measured only; 0 = the
+    /// model runs on its own joint predictions, steered by the image). Default:
+    /// as for the image, 0.8.
+    #[arg(long)]
+    pub joint_input_param: Option<f32>,
     /// Stop after this many seconds (default: until Ctrl-C).
     #[arg(long)]
     pub duration: Option<f64>,
@@ -73,7 +79,7 @@ pub fn run(a: RunArgs) -> Result<()> {
 }
 
 fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C) -> Result<()> {
-    let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, a.regression_iters)?;
+    let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, a.regression_iters, a.joint_input_param)?;
     let spec = policy.spec().clone();
     if spec.joints != ARM_JOINTS.len() + 1 {
         bail!("the policy drives {} joints; this controller runs 6 arm joints + a gripper", spec.joints);

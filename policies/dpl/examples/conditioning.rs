@@ -70,6 +70,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ck,
                     RuntimeConfig {
                         input_param: 0.0,
+                        joint_input_param: None,
                         horizon: 1,
                         regression: None,
                     },

@@ -94,6 +94,11 @@ pub trait Policy {
 pub struct RuntimeConfig {
     /// EIPL `input_param`: `x = a * sensor + (1 - a) * previous prediction` (1 = pure sensor).
     pub input_param: f32,
+    /// The same for the joints alone (`None`: `input_param`). 0 lets the model
+    /// run on its own joint predictions, so a controller that lags its targets
+    /// does not slow the motion down (the image still closes the loop).
+    #[serde(default)]
+    pub joint_input_param: Option<f32>,
     /// Ticks of joint targets per chunk; beyond the first, the model rolls out on its own predictions.
     pub horizon: usize,
     /// Online error regression; `None` turns it off.
@@ -104,6 +109,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             input_param: 0.8,
+            joint_input_param: None,
             horizon: 1,
             regression: None,
         }
@@ -127,11 +133,10 @@ pub struct SarnnPolicy {
 
 impl SarnnPolicy {
     pub fn new(ckpt: Checkpoint, cfg: RuntimeConfig) -> Result<Self> {
-        if !(0.0..=1.0).contains(&cfg.input_param) {
-            return Err(DplError::Config(format!(
-                "input_param {} outside [0, 1]",
-                cfg.input_param
-            )));
+        for a in [Some(cfg.input_param), cfg.joint_input_param].into_iter().flatten() {
+            if !(0.0..=1.0).contains(&a) {
+                return Err(DplError::Config(format!("input_param {a} outside [0, 1]")));
+            }
         }
         if cfg.horizon == 0 {
             return Err(DplError::Config("horizon must be >= 1".into()));
@@ -213,8 +218,8 @@ impl SarnnPolicy {
         check_finite("instruction embedding", obs.instruction)
     }
 
-    fn blend(&self, sensor: Tensor, prev: &Option<Tensor>) -> Result<Tensor> {
-        let a = self.cfg.input_param as f64;
+    fn blend(&self, sensor: Tensor, prev: &Option<Tensor>, a: f32) -> Result<Tensor> {
+        let a = f64::from(a);
         Ok(match prev {
             Some(p) if a < 1.0 => ((sensor * a)? + (p * (1.0 - a))?)?,
             _ => sensor,
@@ -257,10 +262,12 @@ impl Policy for SarnnPolicy {
         let img = self.blend(
             Tensor::from_slice(&self.chw, (1, 3, h, w), &dev)?,
             &self.prev_image,
+            self.cfg.input_param,
         )?;
         let jnt = self.blend(
             Tensor::from_slice(&self.norm_joints, (1, d), &dev)?,
             &self.prev_joints,
+            self.cfg.joint_input_param.unwrap_or(self.cfg.input_param),
         )?;
         let instr = Tensor::from_slice(obs.instruction, (1, e), &dev)?;
         let label = match (obs.label, &self.prev_label) {

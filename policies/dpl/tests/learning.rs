@@ -32,6 +32,7 @@ fn policy(t: &Trainer, input_param: f32, er: Option<RegressConfig>) -> SarnnPoli
         ckpt,
         RuntimeConfig {
             input_param,
+            joint_input_param: None,
             horizon: 1,
             regression: er,
         },
