@@ -28,6 +28,22 @@ pub struct SampleSpec {
     pub gripper_smooth: usize,
     /// Train on episodes marked failed too.
     pub include_failed: bool,
+    /// What the arm joints are trained to predict one step ahead.
+    #[serde(default)]
+    pub arm_targets: ArmTargets,
+}
+
+/// What the policy's arm outputs are trained to be.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum ArmTargets {
+    /// The next measured joint positions (EIPL: predict the next sensation).
+    #[default]
+    State,
+    /// The next commanded positions (from `commands`), which lead the measured
+    /// ones by the servo's lag, so a controller tracking them behind by a
+    /// similar lag still moves at the demonstrated speed.
+    Command,
 }
 
 impl Default for SampleSpec {
@@ -41,6 +57,7 @@ impl Default for SampleSpec {
             image_size: 64,
             gripper_smooth: 2,
             include_failed: false,
+            arm_targets: ArmTargets::State,
         }
     }
 }
@@ -75,6 +92,8 @@ struct RawEpisode {
     instruction: String,
     images: Vec<u8>,
     arm: Vec<f32>,
+    /// Commanded arm positions, when they are the targets.
+    arm_cmd: Vec<f32>,
     gripper: Vec<f32>,
     labels: Vec<String>,
 }
@@ -109,6 +128,7 @@ pub fn load(dir: &Path, spec: &SampleSpec, encoder: &dyn TextEncoder, cache: &mu
             instruction: entry.instruction.clone(),
             images: Vec::new(),
             arm: Vec::new(),
+            arm_cmd: Vec::new(),
             gripper: Vec::new(),
             labels: Vec::new(),
         };
@@ -125,6 +145,12 @@ pub fn load(dir: &Path, spec: &SampleSpec, encoder: &dyn TextEncoder, cache: &mu
             };
             ep.images.extend(resize_rgb(&img.data, img.height as usize, img.width as usize, spec.image_size, spec.image_size));
             ep.arm.extend(q.iter().map(|&v| v as f32));
+            if spec.arm_targets == ArmTargets::Command {
+                if cmd.len() != q.len() + 1 {
+                    bail!("{}: {} holds {} values, expected {} arm positions then the gripper", entry.name, spec.commands, cmd.len(), q.len());
+                }
+                ep.arm_cmd.extend(cmd[..q.len()].iter().map(|&v| v as f32));
+            }
             ep.gripper.push(g as f32);
             ep.labels.push(f.label.clone().unwrap_or_default());
             if ep.instruction.is_empty() {
@@ -195,9 +221,15 @@ fn build(raw: Vec<RawEpisode>, spec: &SampleSpec, encoder: &dyn TextEncoder, cac
         let smooth = cos_smooth(&closed, spec.gripper_smooth);
         let first = e.labels.iter().find(|l| !l.is_empty()).cloned().unwrap_or_else(|| names[0].clone());
         let mut joints = Vec::with_capacity(e.gripper.len() * (dof + 1));
+        let mut targets = (!e.arm_cmd.is_empty()).then(|| Vec::with_capacity(e.gripper.len() * (dof + 1)));
         for (t, c) in smooth.iter().enumerate() {
+            let g = gripper.open + (gripper.closed - gripper.open) * c;
             joints.extend_from_slice(&e.arm[t * dof..(t + 1) * dof]);
-            joints.push(gripper.open + (gripper.closed - gripper.open) * c);
+            joints.push(g);
+            if let Some(tg) = targets.as_mut() {
+                tg.extend_from_slice(&e.arm_cmd[t * dof..(t + 1) * dof]);
+                tg.push(g);
+            }
         }
         let label_idx = e
             .labels
@@ -212,6 +244,7 @@ fn build(raw: Vec<RawEpisode>, spec: &SampleSpec, encoder: &dyn TextEncoder, cac
             num_joints: dof + 1,
             instruction: embed(&e.instruction)?,
             labels: label_idx,
+            targets,
         });
     }
     Ok(Loaded { data: TrainSet { episodes, labels }, gripper, instructions, notes })

@@ -76,6 +76,11 @@ pub struct TrainArgs {
     /// Model image side (square; episodes must already be this size).
     #[arg(long, default_value_t = 64)]
     pub image_size: usize,
+    /// What the arm outputs learn to predict one step ahead: the next measured
+    /// joints (`state`, EIPL) or the next commanded positions (`command`, which
+    /// lead the measured ones by the servo lag).
+    #[arg(long, value_enum, default_value = "state")]
+    pub arm_targets: crate::episodes::ArmTargets,
     /// Spatial attention points.
     #[arg(long, default_value_t = 5)]
     pub keypoints: usize,
@@ -115,7 +120,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         if !dir.exists() {
             bail!("no dataset at {}: pass --dataset DIR (a `kotoba record` folder) or --synthetic", dir.display());
         }
-        let spec = SampleSpec { rate_hz: a.rate, image_size: a.image_size, ..SampleSpec::default() };
+        let spec = SampleSpec { rate_hz: a.rate, image_size: a.image_size, arm_targets: a.arm_targets, ..SampleSpec::default() };
         let (data, manifest, cache) = load_dataset(&dir, spec)?;
         manifest.save(&cache, &a.out)?;
         data

@@ -20,6 +20,10 @@ pub struct Episode {
     pub instruction: Vec<f32>,
     /// Index into [`Dataset::labels`] of the label active at each step.
     pub labels: Vec<usize>,
+    /// `T x D` what the joint head learns to predict one step ahead, when that
+    /// is not the next measured joints: e.g. the commanded positions, which
+    /// lead the measured ones by the servo's lag. `None`: the joints themselves.
+    pub targets: Option<Vec<f32>>,
 }
 
 impl Episode {
@@ -152,6 +156,12 @@ impl Dataset {
                     format!("< {}", shape.labels),
                     bad,
                 ));
+            }
+            if let Some(tg) = &ep.targets {
+                if tg.len() != ep.joints.len() {
+                    return Err(DplError::mismatch(what("joint target values"), ep.joints.len(), tg.len()));
+                }
+                check_finite(&what("joint targets"), tg)?;
             }
             check_finite(&what("joints"), &ep.joints)?;
             check_finite(&what("instruction embedding"), &ep.instruction)?;

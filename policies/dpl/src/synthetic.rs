@@ -124,6 +124,7 @@ pub fn generate(cfg: &SyntheticConfig) -> Dataset {
                 num_joints: cfg.joints.max(3),
                 instruction: instr[id].clone(),
                 labels: (0..t_len).map(|t| usize::from(t >= switch)).collect(),
+                targets: None,
             }
         })
         .collect();

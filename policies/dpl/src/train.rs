@@ -93,6 +93,8 @@ pub fn point_ramp(batches: u64, end: u64) -> f64 {
 struct Prepared {
     images: Vec<f32>,
     joints: Vec<f32>,
+    /// Normalised joint targets (the joints again unless the episode has its own).
+    targets: Vec<f32>,
     len: usize,
 }
 
@@ -255,17 +257,17 @@ impl Trainer {
             let (p, ep) = (&self.prepared[sp.episode], &self.data.episodes[sp.episode]);
             // Short sequences repeat their last step (EIPL pads the same way).
             let start_img = img_t.len();
-            let start_jnt = jnt_t.len();
+            let mut xj = Vec::with_capacity(t_len * d);
             for t in 0..t_len {
                 let tt = sp.start + t.min(sp.len - 1);
                 img_t.extend_from_slice(&p.images[tt * plane..(tt + 1) * plane]);
-                jnt_t.extend_from_slice(&p.joints[tt * d..(tt + 1) * d]);
+                jnt_t.extend_from_slice(&p.targets[tt * d..(tt + 1) * d]);
+                xj.extend_from_slice(&p.joints[tt * d..(tt + 1) * d]);
                 lab_e.extend_from_slice(self.data.labels.embedding(ep.labels[tt]));
                 lab_i.push(ep.labels[tt] as u32);
             }
             instr.extend_from_slice(&ep.instruction);
             let mut xi = img_t[start_img..].to_vec();
-            let mut xj = jnt_t[start_jnt..].to_vec();
             if let Some(r) = rng.as_deref_mut() {
                 augment_images(&self.cfg.augment, r, &mut xi, s.height, s.width);
                 augment_joints(&self.cfg.augment, r, &mut xj);
@@ -443,13 +445,22 @@ fn prepare(ep: &crate::data::Episode, norm: &JointNorm) -> Prepared {
             &mut images[t * 3 * h * w..(t + 1) * 3 * h * w],
         );
     }
-    let mut joints = vec![0f32; ep.len() * d];
-    for t in 0..ep.len() {
-        norm.normalize(ep.joint_row(t), &mut joints[t * d..(t + 1) * d]);
-    }
+    let normalize = |raw: &[f32]| {
+        let mut out = vec![0f32; raw.len()];
+        for (src, dst) in raw.chunks(d).zip(out.chunks_mut(d)) {
+            norm.normalize(src, dst);
+        }
+        out
+    };
+    let joints = normalize(&ep.joints);
+    let targets = match &ep.targets {
+        Some(tg) => normalize(tg),
+        None => joints.clone(),
+    };
     Prepared {
         images,
         joints,
+        targets,
         len: ep.len(),
     }
 }

@@ -331,3 +331,27 @@ fn residual_model_starts_by_holding_still() {
     let diff = (out.joints - &b.joints_in).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
     assert_eq!(diff, 0.0);
 }
+
+/// Episodes with their own joint targets (e.g. commanded positions): the batch's
+/// targets come from them, its inputs from the measured joints; a target array of
+/// the wrong length is refused.
+#[test]
+fn separate_joint_targets_feed_the_loss_not_the_input() {
+    let mut data = dataset();
+    for ep in &mut data.episodes {
+        ep.targets = Some(ep.joints.iter().map(|v| v + 0.05).collect());
+    }
+    let mut cfg = train_cfg(1);
+    cfg.augment.enabled = false;
+    let t = Trainer::new(&model_cfg(Conditioning::Concat), cfg.clone(), data.clone(), &cpu()).unwrap();
+    let plain = Trainer::new(&model_cfg(Conditioning::Concat), cfg.clone(), dataset(), &cpu()).unwrap();
+    let (b, p) = (t.batch(&[0], None).unwrap(), plain.batch(&[0], None).unwrap());
+    let flat = |x: &Tensor| x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    assert_eq!(flat(&b.joints_in), flat(&p.joints_in));
+    let shift: Vec<f32> = flat(&b.joints_target).iter().zip(flat(&p.joints_target)).map(|(a, b)| a - b).collect();
+    assert!(shift.iter().all(|d| *d > 0.0), "targets not shifted: {shift:?}");
+
+    data.episodes[1].targets.as_mut().unwrap().pop();
+    let e = err_text(Trainer::new(&model_cfg(Conditioning::Concat), cfg, data, &cpu()));
+    assert!(e.contains("joint target values"), "{e}");
+}
