@@ -9,14 +9,14 @@
 use crate::bundle::Manifest;
 pub use crate::controllers::ControllerKind;
 use crate::controllers;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use kotoba_controller::lockstep::{Lockstep, Plant};
 use kotoba_controller::mujoco::{SimArm, URDF};
 use kotoba_controller::{ARM_JOINTS, JVec, JointController, JointLimits, Level, Mode, Supervisor, SupervisorConfig, TargetChunk};
 use kotoba_core::{Clock, ManualClock, Stamp};
 use kotoba_dpl::{Observation, Policy, SarnnPolicy};
 use kotoba_msgs::{Qos, std_msgs};
-use kotoba_recorder::Episode;
+use kotoba_recorder::{Dataset, Episode};
 use kotoba_recorder::scripted::{sim_ns, topics, write_image, write_joint_state};
 use kotoba_sim::task::{FoldScore, Task, score};
 use kotoba_sim::{Camera, JointReading, SimConfig};
@@ -232,6 +232,14 @@ impl Proposer for DemoProposer {
         };
         Ok(Proposal { gripper: target[6], target, label, attention: Vec::new() })
     }
+}
+
+/// A fresh dataset at `dir` for recorded rollouts (one that exists is replaced).
+pub fn rollout_dataset(dir: &std::path::Path) -> Result<Dataset> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
+    }
+    Ok(Dataset::create(dir, topics::LABELS, topics::INSTRUCTION)?)
 }
 
 /// Runs one rollout of `policy` on `task` with towel seed `seed`.

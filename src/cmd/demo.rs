@@ -269,10 +269,7 @@ fn train(demos: &Path, policy_dir: &Path, a: &DemoArgs) -> Result<TrainRow> {
 
 fn run_rollouts(policy_dir: &Path, out: &Path, a: &DemoArgs) -> Result<Vec<RolloutOutcome>> {
     let (mut policy, manifest, cache) = crate::bundle::load_policy(policy_dir, a.regression_iters, a.joint_input_param)?;
-    if out.exists() {
-        std::fs::remove_dir_all(out).with_context(|| format!("clearing {}", out.display()))?;
-    }
-    let mut ds = Dataset::create(out, "/labels", "/instruction")?;
+    let mut ds = crate::rollout::rollout_dataset(out)?;
     let cfg = RolloutConfig { controller: a.controller, max_seconds: a.max_seconds, ..RolloutConfig::default() };
     let pb = bar(a.rollouts * Task::ALL.len() as u64, "closed-loop rollouts");
     let mut outcomes = Vec::new();

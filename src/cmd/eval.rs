@@ -8,7 +8,7 @@
 
 use crate::rollout::{ControllerKind, Perturbation, RolloutConfig, RolloutOutcome, replay_demo, rollout};
 use kotoba_dpl::Policy;
-use kotoba_recorder::{Dataset, EpisodeMeta, WriterOptions};
+use kotoba_recorder::{EpisodeMeta, WriterOptions};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use kotoba_sim::task::Task;
@@ -114,15 +114,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if spec.seeds.is_empty() || spec.variants.is_empty() || spec.perturbations.is_empty() {
         bail!("the spec needs at least one seed, one variant and one perturbation (\"none\" for none)");
     }
-    let mut ds = match &a.record {
-        Some(dir) => {
-            if dir.exists() {
-                std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
-            }
-            Some(Dataset::create(dir, "/labels", "/instruction")?)
-        }
-        None => None,
-    };
+    let mut ds = a.record.as_deref().map(crate::rollout::rollout_dataset).transpose()?;
     let mut all: Vec<(Variant, RolloutOutcome)> = Vec::new();
     for &v in &spec.variants {
         let iters = if v == Variant::NoRegression { 0 } else { spec.regression_iters };

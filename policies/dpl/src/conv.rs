@@ -32,7 +32,7 @@ struct Fold {
     w: usize,
 }
 
-fn out_hw(h: usize, w: usize, k: usize, pad: usize) -> (usize, usize) {
+pub(crate) fn out_hw(h: usize, w: usize, k: usize, pad: usize) -> (usize, usize) {
     (h + 2 * pad + 1 - k, w + 2 * pad + 1 - k)
 }
 

@@ -58,7 +58,7 @@ impl Conv {
     /// Floats of the unfolded input per image for an `h x w` input, and the output size.
     fn cols_per_image(&self, h: usize, w: usize) -> (usize, usize, usize) {
         let (cin, k) = (self.w.dims()[1], self.w.dims()[2]);
-        let (oh, ow) = (h + 2 * self.pad + 1 - k, w + 2 * self.pad + 1 - k);
+        let (oh, ow) = crate::conv::out_hw(h, w, k, self.pad);
         ((cin * k * k + 1) * oh * ow, oh, ow)
     }
 }
