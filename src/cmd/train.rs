@@ -67,9 +67,20 @@ pub struct TrainArgs {
     /// (about 20 MB per 64x64 step on the CPU).
     #[arg(long, default_value_t = 40)]
     pub window: usize,
+    /// Start from the weights and joint normalisation of this checkpoint folder
+    /// (a run's `best/` or `last/`) with a fresh optimizer and this command's
+    /// training settings: fine-tuning. The model shape comes from the checkpoint;
+    /// the model options below are ignored.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["resume", "synthetic"])]
+    pub init_from: Option<PathBuf>,
     /// Turn input augmentation off.
     #[arg(long)]
     pub no_augment: bool,
+    /// Std-dev of the Gaussian noise added to the joint inputs, in normalised
+    /// units (0..1 over each joint's range). EIPL's 0.1 makes the model lean on
+    /// its recurrence and the image; smaller lets it use the joint readings.
+    #[arg(long, default_value_t = 0.1)]
+    pub joint_noise: f32,
     /// How language enters the recurrent core.
     #[arg(long, value_enum, default_value = "concat")]
     pub conditioning: CondArg,
@@ -93,7 +104,9 @@ pub struct TrainArgs {
     /// Model rate in Hz (episodes must be resampled to it).
     #[arg(long, default_value_t = 10.0)]
     pub rate: f64,
-    /// Predict joint changes (input + learned delta) instead of EIPL's absolute joints.
+    /// Predict joint changes (input + learned delta) instead of EIPL's absolute
+    /// joints. With `--init-from` an absolute-joint checkpoint, its joint head is
+    /// replaced by a zeroed residual one.
     #[arg(long)]
     pub residual_joints: bool,
     /// Run on the CPU even when built with CUDA.
@@ -105,6 +118,9 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
+    if !(a.joint_noise.is_finite() && a.joint_noise >= 0.0) {
+        bail!("--joint-noise must be a finite number >= 0, got {}", a.joint_noise);
+    }
     let data = if a.synthetic {
         let cfg = SyntheticConfig {
             episodes: a.synthetic_episodes,
@@ -152,13 +168,25 @@ pub fn run(a: TrainArgs) -> Result<()> {
         point_ramp_batches: a.point_ramp,
         augment: AugmentConfig {
             enabled: !a.no_augment,
+            joint_noise: a.joint_noise,
             ..AugmentConfig::default()
         },
         window: a.window,
         ..TrainConfig::default()
     };
     let device = kotoba_dpl::device(!a.cpu)?;
-    let mut trainer = kotoba_dpl::build_trainer(&model, train, data, &a.out, a.resume, &device)?;
+    let mut trainer = match &a.init_from {
+        Some(dir) => {
+            let mut ckpt = kotoba_dpl::Checkpoint::load(dir, &device)
+                .with_context(|| format!("--init-from {}", dir.display()))?;
+            if a.residual_joints && !ckpt.model.config().residual_joints {
+                eprintln!("--residual-joints: the absolute joint head of {} is replaced by a zeroed residual one", dir.display());
+                ckpt.model.make_residual()?;
+            }
+            kotoba_dpl::Trainer::from_checkpoint(ckpt, train, data)?
+        }
+        None => kotoba_dpl::build_trainer(&model, train, data, &a.out, a.resume, &device)?,
+    };
     eprintln!(
         "training {} params on {} train / {} val episodes ({} steps max), device {:?}, from epoch {}",
         trainer.model().params().count(),
@@ -168,6 +196,17 @@ pub fn run(a: TrainArgs) -> Result<()> {
         device,
         trainer.state.epoch
     );
+    if trainer.state.epoch >= trainer.cfg.epochs {
+        // Nothing left to train: report the checkpoint on the validation episodes.
+        match trainer.evaluate()? {
+            Some(v) => println!(
+                "validation of the starting weights: total {:.5} (img {:.5} joint {:.5} pt {:.5} label {:.4}); hold-still joint MSE {:.5}",
+                v.total, v.image, v.joint, v.point, v.label, trainer.hold_still_joint_mse()
+            ),
+            None => println!("no validation episodes (--val-fraction 0), nothing to train"),
+        }
+        return Ok(());
+    }
     let log = kotoba_dpl::fit(
         &mut trainer,
         &FitOptions {

@@ -284,6 +284,22 @@ impl Sarnn {
     pub fn config(&self) -> &ModelConfig {
         &self.cfg
     }
+
+    /// Turns an absolute-joint model into a residual one for fine-tuning: the
+    /// joint head is zeroed, so the model starts from "stay where you are"
+    /// rather than reading its absolute outputs as changes. The encoders, the
+    /// recurrent core and the other heads keep their weights.
+    pub fn make_residual(&mut self) -> Result<()> {
+        for name in ["decoder_joint.weight", "decoder_joint.bias"] {
+            let v = self
+                .params
+                .get(name)
+                .ok_or_else(|| DplError::Config(format!("model has no parameter {name}")))?;
+            v.set(&v.as_tensor().zeros_like()?)?;
+        }
+        self.cfg.residual_joints = true;
+        Ok(())
+    }
     pub fn params(&self) -> &Params {
         &self.params
     }

@@ -217,8 +217,12 @@ impl Trainer {
         self.batch_spans(&spans, rng)
     }
 
-    /// The sequences of a batch: whole episodes, or windows of `cfg.window`
-    /// steps at a random phase (`rng`) or from the start (no `rng`).
+    /// The sequences of a batch: whole episodes, or windows of exactly
+    /// `cfg.window` steps tiled at a random phase (`rng`) or from the start (no
+    /// `rng`). The head before the phase and the tail after the last whole window
+    /// get a window of their own that overlaps its neighbour, rather than a short
+    /// one padded by repeating its last frame: padding in mid-motion would teach
+    /// "the next command is the current one", a bias towards lagging.
     pub fn spans(&self, idx: &[usize], rng: Option<&mut ChaCha8Rng>) -> Vec<Span> {
         let w = self.cfg.window;
         let mut rng = rng;
@@ -230,13 +234,16 @@ impl Trainer {
                 continue;
             }
             let offset = rng.as_deref_mut().map_or(0, |r| r.random_range(0..w));
-            if offset >= 2 {
-                out.push(Span { episode: i, start: 0, len: offset });
+            if offset > 0 {
+                out.push(Span { episode: i, start: 0, len: w });
             }
             let mut start = offset;
-            while start + 2 <= len {
-                out.push(Span { episode: i, start, len: w.min(len - start) });
+            while start + w <= len {
+                out.push(Span { episode: i, start, len: w });
                 start += w;
+            }
+            if start < len {
+                out.push(Span { episode: i, start: len - w, len: w });
             }
         }
         out
@@ -383,8 +390,9 @@ impl Trainer {
         Ok(Some(mean))
     }
 
-    /// Joint MSE of predicting "no motion" (`x_{t+1} = x_t`) on the validation set:
-    /// the bar a model must clear to have learned anything about motion.
+    /// Joint MSE of predicting "no motion" (the next target = the current joint
+    /// reading) on the validation set: the bar a model must clear to have
+    /// learned anything about motion.
     pub fn hold_still_joint_mse(&self) -> f64 {
         let d = self.shape.joints;
         let (mut se, mut n) = (0.0f64, 0usize);
@@ -392,7 +400,7 @@ impl Trainer {
             let p = &self.prepared[i];
             for t in 0..p.len - 1 {
                 for j in 0..d {
-                    se += (p.joints[(t + 1) * d + j] - p.joints[t * d + j]).powi(2) as f64;
+                    se += (p.targets[(t + 1) * d + j] - p.joints[t * d + j]).powi(2) as f64;
                     n += 1;
                 }
             }
