@@ -6,6 +6,7 @@ mod checkpoint;
 mod config;
 mod conv;
 mod data;
+mod direct;
 mod error;
 mod fit;
 mod model;

@@ -10,6 +10,7 @@
 use candle_core::{D, Device, Tensor};
 
 use crate::config::{Conditioning, ModelConfig};
+use crate::direct::{DirectConv, DirectStack};
 use crate::error::{DplError, Result};
 use crate::params::{Init, Params};
 
@@ -312,6 +313,41 @@ impl Sarnn {
         let p = run_stack(&self.pos_enc, img)?;
         let f = run_stack(&self.im_enc, img)?;
         Ok((self.spatial_softmax(&p)?, f))
+    }
+
+    /// The point encoder, feature encoder and image decoder as direct-convolution
+    /// stacks for the batch-1 CPU policy step (weights copied; see [`crate::direct`]).
+    pub(crate) fn direct_stacks(&self) -> candle_core::Result<[DirectStack; 3]> {
+        let conv = |c: &Conv| -> candle_core::Result<DirectConv> {
+            let (co, ci, k, _) = c.w.dims4()?;
+            Ok(DirectConv { ci, co, k, pad: c.pad, w: c.w.flatten_all()?.to_vec1()?, b: c.b.to_vec1()? })
+        };
+        let stack = |s: &[Conv; 3]| -> candle_core::Result<DirectStack> {
+            Ok(DirectStack::new(s.iter().map(conv).collect::<candle_core::Result<_>>()?, SLOPE as f32))
+        };
+        Ok([stack(&self.pos_enc)?, stack(&self.im_enc)?, stack(&self.dec_img)?])
+    }
+
+    /// [`Sarnn::encode`] of one CHW image through [`Sarnn::direct_stacks`].
+    pub(crate) fn encode_direct(&self, d: &mut [DirectStack; 3], img: &[f32]) -> candle_core::Result<(Tensor, Tensor)> {
+        let dims = (3, self.cfg.image_height, self.cfg.image_width);
+        let run = |s: &mut DirectStack| {
+            let (v, (c, h, w)) = s.run(img, dims);
+            Tensor::from_slice(v, (1, c, h, w), &self.device)
+        };
+        // The two encoders are independent: one each on two threads.
+        let [pos, im, _] = d;
+        let (p, f) = rayon::join(|| run(pos), || run(im));
+        let (p, f) = (p?, f?);
+        Ok((self.spatial_softmax(&p)?, f))
+    }
+
+    /// [`Sarnn::decode_image`] for one image through the decoder's direct stack.
+    pub(crate) fn decode_image_direct(&self, dec: &mut DirectStack, dec_pts: &Tensor, feat: &Tensor) -> candle_core::Result<Tensor> {
+        let gated = (self.heatmaps(dec_pts)? * feat)?;
+        let (_, k, fh, fw) = gated.dims4()?;
+        let (v, (c, h, w)) = dec.run(&gated.flatten_all()?.to_vec1::<f32>()?, (k, fh, fw));
+        Tensor::from_slice(v, (1, c, h, w), &self.device)
     }
 
     /// Expected (x, y) of a sharp softmax over each map (Finn et al. 2016).

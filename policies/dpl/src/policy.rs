@@ -8,6 +8,7 @@ use kotoba_core::Stamp;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
+use crate::direct::DirectStack;
 use crate::error::{DplError, Result, check_finite};
 use crate::model::LstmState;
 use crate::regress::{ErrorRegression, RegressConfig, WindowStep};
@@ -129,6 +130,8 @@ pub struct SarnnPolicy {
     er: Option<ErrorRegression>,
     chw: Vec<f32>,
     norm_joints: Vec<f32>,
+    /// Batch-1 conv stacks for the CPU (`None` on a GPU, where candle's convs run).
+    direct: Option<[DirectStack; 3]>,
 }
 
 impl SarnnPolicy {
@@ -159,6 +162,7 @@ impl SarnnPolicy {
             .as_ref()
             .map(|r| ErrorRegression::new(&ckpt.model, r.clone()))
             .transpose()?;
+        let direct = if ckpt.model.device().is_cpu() { Some(ckpt.model.direct_stacks()?) } else { None };
         let chw = vec![0.0; 3 * m.image_height * m.image_width];
         let norm_joints = vec![0.0; m.joints];
         Ok(Self {
@@ -172,6 +176,7 @@ impl SarnnPolicy {
             er,
             chw,
             norm_joints,
+            direct,
         })
     }
 
@@ -279,7 +284,10 @@ impl Policy for SarnnPolicy {
                 &dev,
             )?,
         };
-        let (enc_pts, feat) = m.encode(&img)?;
+        let (enc_pts, feat) = match &mut self.direct {
+            Some(d) => m.encode_direct(d, &img.flatten_all()?.to_vec1::<f32>()?)?,
+            None => m.encode(&img)?,
+        };
         let z = m.lang_latent(&instr, &label)?;
         let state = match self.state.take() {
             Some(s) => s,
@@ -302,7 +310,10 @@ impl Policy for SarnnPolicy {
         let (yj, dec_pts) = m.motor_heads(&s.h, &jnt)?;
         let logits = m.label_logits(&s.h)?;
         let probs = candle_nn::ops::softmax(&logits, D::Minus1)?;
-        let image = m.decode_image(&dec_pts, &feat)?;
+        let image = match &mut self.direct {
+            Some(d) => m.decode_image_direct(&mut d[2], &dec_pts, &feat)?,
+            None => m.decode_image(&dec_pts, &feat)?,
+        };
         // The soft label (probability-weighted embedding) stands in for a spoken one next tick.
         let table = Tensor::from_slice(
             &self.ckpt.labels.embeddings,

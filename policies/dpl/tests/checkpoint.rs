@@ -386,3 +386,38 @@ fn separate_joint_targets_feed_the_loss_not_the_input() {
     let e = err_text(Trainer::new(&model_cfg(Conditioning::Concat), cfg, data, &cpu()));
     assert!(e.contains("joint target values"), "{e}");
 }
+
+/// The policy step (direct convolutions on the CPU, one frame at a time, state
+/// carried) predicts what the training forward pass (candle, whole sequence)
+/// predicts for the same sensor inputs and labels.
+#[test]
+fn policy_steps_match_the_teacher_forced_forward_pass() {
+    let data = dataset();
+    let mut t = Trainer::new(&model_cfg(Conditioning::Concat), train_cfg(1), data.clone(), &cpu()).unwrap();
+    t.train_epoch(&mut |_, _| {}).unwrap();
+    let b = t.batch(&[0], None).unwrap();
+    let out = t.model().forward_seq(&b.images_in, &b.joints_in, &b.instr, &b.label_emb, None).unwrap();
+    let want = out.joints.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let ckpt = Checkpoint { model: t.ckpt.model.frozen(), norm: t.ckpt.norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0 };
+    let mut p = SarnnPolicy::new(ckpt, RuntimeConfig { input_param: 1.0, ..RuntimeConfig::default() }).unwrap();
+    let ep = &data.episodes[0];
+    let d = ep.num_joints;
+    for k in 0..ep.len() {
+        let got = p
+            .step(&Observation {
+                stamp: Stamp::ZERO,
+                image: ep.image(k),
+                joints: ep.joint_row(k),
+                instruction: &ep.instruction,
+                label: Some(data.labels.embedding(ep.labels[k])),
+            })
+            .unwrap()
+            .chunk
+            .targets;
+        let mut norm = vec![0f32; d];
+        t.ckpt.norm.normalize(&got, &mut norm);
+        for j in 0..d {
+            assert!((norm[j] - want[k * d + j]).abs() < 1e-4, "step {k} joint {j}: {} vs {}", norm[j], want[k * d + j]);
+        }
+    }
+}
