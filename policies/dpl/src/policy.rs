@@ -104,6 +104,16 @@ pub struct RuntimeConfig {
     pub horizon: usize,
     /// Online error regression; `None` turns it off.
     pub regression: Option<RegressConfig>,
+    /// Joint targets stay within the range the model was taught (each joint's
+    /// min..max in the training data) widened by this fraction of it on each
+    /// side. A residual model integrates its own changes and can otherwise
+    /// drift far outside anything it saw; `None` leaves the outputs as they are.
+    #[serde(default = "default_joint_margin")]
+    pub joint_margin: Option<f32>,
+}
+
+fn default_joint_margin() -> Option<f32> {
+    Some(0.1)
 }
 
 impl Default for RuntimeConfig {
@@ -113,6 +123,7 @@ impl Default for RuntimeConfig {
             joint_input_param: None,
             horizon: 1,
             regression: None,
+            joint_margin: default_joint_margin(),
         }
     }
 }
@@ -140,6 +151,9 @@ impl SarnnPolicy {
             if !(0.0..=1.0).contains(&a) {
                 return Err(DplError::Config(format!("input_param {a} outside [0, 1]")));
             }
+        }
+        if cfg.joint_margin.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
+            return Err(DplError::Config(format!("joint_margin {:?} must be a finite number >= 0", cfg.joint_margin)));
         }
         if cfg.horizon == 0 {
             return Err(DplError::Config("horizon must be >= 1".into()));
@@ -221,6 +235,18 @@ impl SarnnPolicy {
         }
         check_finite("joints", obs.joints)?;
         check_finite("instruction embedding", obs.instruction)
+    }
+
+    /// Clamps normalised joints to the taught range widened by `joint_margin`.
+    fn within_taught_range(&self, yj: Tensor) -> Result<Tensor> {
+        Ok(match self.cfg.joint_margin {
+            Some(mg) => {
+                let (lo, hi) = (self.ckpt.norm.lo, self.ckpt.norm.hi);
+                let pad = mg * (hi - lo);
+                yj.clamp(lo - pad, hi + pad)?
+            }
+            None => yj,
+        })
     }
 
     fn blend(&self, sensor: Tensor, prev: &Option<Tensor>, a: f32) -> Result<Tensor> {
@@ -308,6 +334,7 @@ impl Policy for SarnnPolicy {
         let x = m.core_input(&enc_pts, &jnt, &z)?;
         let s = m.lstm_step(&m.input_gates(&x)?, &state)?;
         let (yj, dec_pts) = m.motor_heads(&s.h, &jnt)?;
+        let yj = self.within_taught_range(yj)?;
         let logits = m.label_logits(&s.h)?;
         let probs = candle_nn::ops::softmax(&logits, D::Minus1)?;
         let image = match &mut self.direct {
@@ -334,6 +361,7 @@ impl Policy for SarnnPolicy {
                 let x = m.core_input(&roll_p, &roll_j, &z)?;
                 roll_s = m.lstm_step(&m.input_gates(&x)?, &roll_s)?;
                 (roll_j, roll_p) = m.motor_heads(&roll_s.h, &roll_j)?;
+                roll_j = self.within_taught_range(roll_j)?;
             }
             self.ckpt
                 .norm

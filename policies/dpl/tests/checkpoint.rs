@@ -399,7 +399,7 @@ fn policy_steps_match_the_teacher_forced_forward_pass() {
     let out = t.model().forward_seq(&b.images_in, &b.joints_in, &b.instr, &b.label_emb, None).unwrap();
     let want = out.joints.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let ckpt = Checkpoint { model: t.ckpt.model.frozen(), norm: t.ckpt.norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0 };
-    let mut p = SarnnPolicy::new(ckpt, RuntimeConfig { input_param: 1.0, ..RuntimeConfig::default() }).unwrap();
+    let mut p = SarnnPolicy::new(ckpt, RuntimeConfig { input_param: 1.0, joint_margin: None, ..RuntimeConfig::default() }).unwrap();
     let ep = &data.episodes[0];
     let d = ep.num_joints;
     for k in 0..ep.len() {
@@ -420,4 +420,31 @@ fn policy_steps_match_the_teacher_forced_forward_pass() {
             assert!((norm[j] - want[k * d + j]).abs() < 1e-4, "step {k} joint {j}: {} vs {}", norm[j], want[k * d + j]);
         }
     }
+}
+
+/// A residual model pushed hard in one direction proposes joints no further than
+/// the taught range plus the margin (10 % of the range by default), and the
+/// margin can be switched off.
+#[test]
+fn targets_stay_within_the_taught_range() {
+    let data = dataset();
+    let mut t = Trainer::new(&model_cfg(Conditioning::Concat), train_cfg(1), data.clone(), &cpu()).unwrap();
+    t.ckpt.model.make_residual().unwrap();
+    let bias = t.ckpt.model.params().get("decoder_joint.bias").unwrap();
+    bias.set(&(bias.as_tensor().ones_like().unwrap() * 5.0).unwrap()).unwrap();
+    let ep = &data.episodes[0];
+    let obs = Observation { stamp: Stamp::ZERO, image: ep.image(0), joints: ep.joint_row(0), instruction: &ep.instruction, label: None };
+    let norm = t.ckpt.norm.clone();
+    let ckpt = || Checkpoint { model: t.ckpt.model.frozen(), norm: norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0 };
+    let mut p = SarnnPolicy::new(ckpt(), RuntimeConfig::default()).unwrap();
+    let got = p.step(&obs).unwrap().chunk.targets;
+    for (j, v) in got.iter().enumerate() {
+        let want = norm.max[j] + 0.1 * (norm.max[j] - norm.min[j]);
+        assert!((v - want).abs() < 1e-4, "joint {j}: {v} vs {want}");
+    }
+    let mut free = SarnnPolicy::new(ckpt(), RuntimeConfig { joint_margin: None, ..RuntimeConfig::default() }).unwrap();
+    let got = free.step(&obs).unwrap().chunk.targets;
+    assert!(got.iter().enumerate().all(|(j, v)| *v > norm.max[j] + 0.5 * (norm.max[j] - norm.min[j])), "{got:?}");
+    let bad = SarnnPolicy::new(ckpt(), RuntimeConfig { joint_margin: Some(-1.0), ..RuntimeConfig::default() });
+    assert!(bad.is_err());
 }
