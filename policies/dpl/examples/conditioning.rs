@@ -73,6 +73,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         joint_input_param: None,
                         horizon: 1,
                         regression: None,
+                        joint_margin: None,
                     },
                 )?;
                 let mut xs = Vec::new();

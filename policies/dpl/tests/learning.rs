@@ -35,6 +35,7 @@ fn policy(t: &Trainer, input_param: f32, er: Option<RegressConfig>) -> SarnnPoli
             joint_input_param: None,
             horizon: 1,
             regression: er,
+            joint_margin: None,
         },
     )
     .unwrap()
