@@ -471,6 +471,23 @@ impl Sarnn {
         labels: &Tensor,
         state: Option<LstmState>,
     ) -> Result<SeqOut> {
+        self.forward_seq_from(images, joints, None, instr, labels, state)
+    }
+
+    /// [`Sarnn::forward_seq`] where a residual model adds its changes to
+    /// `residual_base` `(B, T, D)` instead of to the joint input. Training passes the
+    /// clean joints here while the input carries augmentation noise: the noise is
+    /// there to make the model robust, and added to the output it would only be an
+    /// error no model can remove.
+    pub fn forward_seq_from(
+        &self,
+        images: &Tensor,
+        joints: &Tensor,
+        residual_base: Option<&Tensor>,
+        instr: &Tensor,
+        labels: &Tensor,
+        state: Option<LstmState>,
+    ) -> Result<SeqOut> {
         let (b, t, d) = joints.dims3()?;
         self.check_seq(images, b * t, d, instr, labels)?;
         let e = self.cfg.embed_dim;
@@ -493,7 +510,11 @@ impl Sarnn {
             hs.push(s.h.clone());
         }
         let h = Tensor::stack(&hs, 1)?.reshape((b * t, self.cfg.hidden))?;
-        let (yj, dec_pts) = self.motor_heads(&h, &joints_flat)?;
+        let base = match residual_base {
+            Some(r) => r.reshape((b * t, d))?,
+            None => joints_flat,
+        };
+        let (yj, dec_pts) = self.motor_heads(&h, &base)?;
         let logits = self.label_logits(&h)?;
         let image = self.decode_image(&dec_pts, &feat)?;
         Ok(SeqOut {

@@ -103,6 +103,8 @@ pub struct Batch {
     pub images_in: Tensor,
     pub images_target: Tensor,
     pub joints_in: Tensor,
+    /// The joint input before augmentation (a residual model's base).
+    pub joints_clean: Tensor,
     pub joints_target: Tensor,
     pub instr: Tensor,
     pub label_emb: Tensor,
@@ -256,7 +258,7 @@ impl Trainer {
         let (b, d, e, plane) = (spans.len(), s.joints, s.embed_dim, 3 * s.height * s.width);
         let mut img_t = Vec::with_capacity(b * t_len * plane);
         let mut jnt_t = Vec::with_capacity(b * t_len * d);
-        let (mut img_in, mut jnt_in) = (Vec::new(), Vec::new());
+        let (mut img_in, mut jnt_in, mut jnt_clean) = (Vec::new(), Vec::new(), Vec::with_capacity(b * t_len * d));
         let mut instr = Vec::with_capacity(b * e);
         let mut lab_e = Vec::with_capacity(b * t_len * e);
         let mut lab_i = Vec::with_capacity(b * t_len);
@@ -274,6 +276,7 @@ impl Trainer {
                 lab_i.push(ep.labels[tt] as u32);
             }
             instr.extend_from_slice(&ep.instruction);
+            jnt_clean.extend_from_slice(&xj);
             let mut xi = img_t[start_img..].to_vec();
             if let Some(r) = rng.as_deref_mut() {
                 augment_images(&self.cfg.augment, r, &mut xi, s.height, s.width);
@@ -288,6 +291,7 @@ impl Trainer {
             images_in: Tensor::from_vec(img_in, img_shape, dev)?,
             images_target: Tensor::from_vec(img_t, img_shape, dev)?,
             joints_in: Tensor::from_vec(jnt_in, (b, t_len, d), dev)?,
+            joints_clean: Tensor::from_vec(jnt_clean, (b, t_len, d), dev)?,
             joints_target: Tensor::from_vec(jnt_t, (b, t_len, d), dev)?,
             instr: Tensor::from_vec(instr, (b, e), dev)?,
             label_emb: Tensor::from_vec(lab_e, (b, t_len, e), dev)?,
@@ -298,9 +302,10 @@ impl Trainer {
     /// Forward pass and loss for one batch; returns the total as a tensor (for backward) and the terms.
     pub fn loss(&self, batch: &Batch, ramp: f64) -> Result<(Tensor, Losses)> {
         let m = &self.ckpt.model;
-        let out = m.forward_seq(
+        let out = m.forward_seq_from(
             &batch.images_in,
             &batch.joints_in,
+            Some(&batch.joints_clean),
             &batch.instr,
             &batch.label_emb,
             None,

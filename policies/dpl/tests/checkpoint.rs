@@ -448,3 +448,25 @@ fn targets_stay_within_the_taught_range() {
     let bad = SarnnPolicy::new(ckpt(), RuntimeConfig { joint_margin: Some(-1.0), ..RuntimeConfig::default() });
     assert!(bad.is_err());
 }
+
+/// Joint-input noise (augmentation) reaches a residual model's LSTM but not the
+/// base its changes are added to: a fresh residual model (zero changes) has the
+/// same joint loss on a noisy batch as on a clean one.
+#[test]
+fn input_noise_is_not_added_to_a_residual_output() {
+    use rand::SeedableRng;
+    let mut mcfg = model_cfg(Conditioning::Concat);
+    mcfg.residual_joints = true;
+    let mut cfg = train_cfg(1);
+    cfg.augment.joint_noise = 0.5;
+    let t = Trainer::new(&mcfg, cfg, dataset(), &cpu()).unwrap();
+    let idx = [0, 1];
+    let clean = t.batch(&idx, None).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let noisy = t.batch(&idx, Some(&mut rng)).unwrap();
+    let diff = (&noisy.joints_in - &noisy.joints_clean).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!(diff > 0.1, "the input is augmented");
+    let (_, a) = t.loss(&clean, 1.0).unwrap();
+    let (_, b) = t.loss(&noisy, 1.0).unwrap();
+    assert!((a.joint - b.joint).abs() < 1e-9, "{} vs {}", a.joint, b.joint);
+}
