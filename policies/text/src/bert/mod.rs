@@ -1,11 +1,11 @@
 //! A BERT-family sentence-transformers model (all-MiniLM-L6-v2 by default) in candle.
 
 mod files;
+mod model;
 mod pooling;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::BertModel;
 use tokenizers::{Encoding, Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::config::{BertEncoderConfig, DeviceConfig};
@@ -16,7 +16,7 @@ use crate::error::{Result, TextError};
 /// state over the attention mask and L2-normalises: the same pipeline as
 /// sentence-transformers' `Transformer → Pooling(mean) → Normalize` modules.
 pub struct BertEncoder {
-    model: BertModel,
+    model: model::Bert,
     tokenizer: Tokenizer,
     device: Device,
     model_id: String,
@@ -71,7 +71,7 @@ impl BertEncoder {
         let tensors = candle_core::safetensors::load(&files.weights, &device)
             .map_err(|e| TextError::invalid(dir, format!("{}: {e}", files::WEIGHTS)))?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let model = BertModel::load(vb, &files.config)
+        let model = model::Bert::load(vb, &files.config)
             .map_err(|e| TextError::invalid(dir, format!("weights do not fit config.json: {e}")))?;
         Ok(Self {
             model,
@@ -148,7 +148,7 @@ impl BertEncoder {
         let ids = Tensor::from_vec(ids, (batch, len), &self.device)?;
         let type_ids = Tensor::from_vec(type_ids, (batch, len), &self.device)?;
         let mask = Tensor::from_vec(mask, (batch, len), &self.device)?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+        let hidden = self.model.forward(&ids, &type_ids, &mask)?;
         let pooled = pooling::mean_pool(&hidden, &mask)?;
         Ok(pooling::l2_normalize(&pooled)?.to_vec2::<f32>()?)
     }
