@@ -24,15 +24,19 @@ pub(crate) struct DirectConv {
 pub(crate) struct DirectStack {
     layers: Vec<DirectConv>,
     slope: f32,
+    /// Split each layer's output channels over two threads (for a stack that
+    /// does not already run beside another).
+    split: bool,
     padded: Vec<f32>,
     bufs: [Vec<f32>; 2],
 }
 
 impl DirectStack {
-    pub fn new(layers: Vec<DirectConv>, slope: f32) -> Self {
+    pub fn new(layers: Vec<DirectConv>, slope: f32, split: bool) -> Self {
         Self {
             layers,
             slope,
+            split,
             padded: Vec::new(),
             bufs: [Vec::new(), Vec::new()],
         }
@@ -61,7 +65,7 @@ impl DirectStack {
                 &self.padded[..]
             };
             dst.resize(layer.co * oh * ow, 0.0);
-            conv_layer(layer, src, (hp, wp), dst, self.slope);
+            conv_layer(layer, src, (hp, wp), dst, self.slope, self.split);
             (c, h, w) = (layer.co, oh, ow);
         }
         let out = if n % 2 == 1 { &self.bufs[0] } else { &self.bufs[1] };
@@ -82,21 +86,34 @@ fn pad_into(src: &[f32], (c, h, w): (usize, usize, usize), p: usize, dst: &mut V
     }
 }
 
-/// A valid convolution of the padded `(ci, hp, wp)` input, then LeakyReLU.
-fn conv_layer(l: &DirectConv, x: &[f32], hw: (usize, usize), out: &mut [f32], slope: f32) {
+/// A valid convolution of the padded `(ci, hp, wp)` input, then LeakyReLU. With
+/// `split`, a layer of 8 or more output channels splits them over two threads.
+fn conv_layer(l: &DirectConv, x: &[f32], hw: (usize, usize), out: &mut [f32], slope: f32, split: bool) {
+    let (oh, ow) = (hw.0 + 1 - l.k, hw.1 + 1 - l.k);
+    if split && l.co >= 8 {
+        let half = (l.co / 2).next_multiple_of(4).min(l.co);
+        let (a, b) = out.split_at_mut(half * oh * ow);
+        rayon::join(|| conv_channels(l, x, hw, (0, half), a, slope), || conv_channels(l, x, hw, (half, l.co), b, slope));
+    } else {
+        conv_channels(l, x, hw, (0, l.co), out, slope);
+    }
+}
+
+/// Output channels `o0..o1` into `out`, which holds just those channels.
+fn conv_channels(l: &DirectConv, x: &[f32], hw: (usize, usize), chans: (usize, usize), out: &mut [f32], slope: f32) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports the features the function is compiled for.
-        unsafe { conv_layer_fma(l, x, hw, out, slope) };
+        unsafe { conv_channels_fma(l, x, hw, chans, out, slope) };
         return;
     }
-    conv_layer_generic::<Plain>(l, x, hw, out, slope);
+    conv_channels_generic::<Plain>(l, x, hw, chans, out, slope);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn conv_layer_fma(l: &DirectConv, x: &[f32], hw: (usize, usize), out: &mut [f32], slope: f32) {
-    conv_layer_generic::<Fused>(l, x, hw, out, slope);
+unsafe fn conv_channels_fma(l: &DirectConv, x: &[f32], hw: (usize, usize), chans: (usize, usize), out: &mut [f32], slope: f32) {
+    conv_channels_generic::<Fused>(l, x, hw, chans, out, slope);
 }
 
 /// Multiply-add, fused where the CPU has FMA (`mul_add` without it is a libm call).
@@ -119,20 +136,28 @@ impl Mac for Plain {
 }
 
 #[inline(always)]
-fn conv_layer_generic<M: Mac>(l: &DirectConv, x: &[f32], (hp, wp): (usize, usize), out: &mut [f32], slope: f32) {
+fn conv_channels_generic<M: Mac>(
+    l: &DirectConv,
+    x: &[f32],
+    (hp, wp): (usize, usize),
+    (o0, o1): (usize, usize),
+    out: &mut [f32],
+    slope: f32,
+) {
     let (oh, ow) = (hp + 1 - l.k, wp + 1 - l.k);
-    let mut o = 0;
+    // `out` starts at channel o0: blocks index it from there.
+    let mut o = o0;
     // Several output channels at a time share every input load.
-    while o + 4 <= l.co {
-        rows::<M, 4>(l, x, (hp, wp), (oh, ow), o, out, slope);
+    while o + 4 <= o1 {
+        rows::<M, 4>(l, x, (hp, wp), (oh, ow), (o, o0), out, slope);
         o += 4;
     }
-    while o + 2 <= l.co {
-        rows::<M, 2>(l, x, (hp, wp), (oh, ow), o, out, slope);
+    while o + 2 <= o1 {
+        rows::<M, 2>(l, x, (hp, wp), (oh, ow), (o, o0), out, slope);
         o += 2;
     }
-    while o < l.co {
-        rows::<M, 1>(l, x, (hp, wp), (oh, ow), o, out, slope);
+    while o < o1 {
+        rows::<M, 1>(l, x, (hp, wp), (oh, ow), (o, o0), out, slope);
         o += 1;
     }
 }
@@ -143,7 +168,7 @@ fn rows<M: Mac, const CO: usize>(
     x: &[f32],
     (hp, wp): (usize, usize),
     (oh, ow): (usize, usize),
-    o: usize,
+    o: (usize, usize),
     out: &mut [f32],
     slope: f32,
 ) {
@@ -178,7 +203,7 @@ fn block<M: Mac, const CO: usize, const B: usize>(
     x: &[f32],
     (hp, wp): (usize, usize),
     (oh, ow): (usize, usize),
-    o: usize,
+    (o, o0): (usize, usize),
     oy: usize,
     ox: usize,
     out: &mut [f32],
@@ -205,7 +230,7 @@ fn block<M: Mac, const CO: usize, const B: usize>(
         }
     }
     for (j, a) in acc.iter().enumerate() {
-        let dst = &mut out[((o + j) * oh + oy) * ow + ox..][..B];
+        let dst = &mut out[((o - o0 + j) * oh + oy) * ow + ox..][..B];
         for i in 0..B {
             let v = a[i];
             dst[i] = if v > 0.0 { v } else { slope * v };

@@ -322,10 +322,11 @@ impl Sarnn {
             let (co, ci, k, _) = c.w.dims4()?;
             Ok(DirectConv { ci, co, k, pad: c.pad, w: c.w.flatten_all()?.to_vec1()?, b: c.b.to_vec1()? })
         };
-        let stack = |s: &[Conv; 3]| -> candle_core::Result<DirectStack> {
-            Ok(DirectStack::new(s.iter().map(conv).collect::<candle_core::Result<_>>()?, SLOPE as f32))
+        let stack = |s: &[Conv; 3], split: bool| -> candle_core::Result<DirectStack> {
+            Ok(DirectStack::new(s.iter().map(conv).collect::<candle_core::Result<_>>()?, SLOPE as f32, split))
         };
-        Ok([stack(&self.pos_enc)?, stack(&self.im_enc)?, stack(&self.dec_img)?])
+        // The encoders run side by side (`encode_direct`); the decoder alone splits.
+        Ok([stack(&self.pos_enc, false)?, stack(&self.im_enc, false)?, stack(&self.dec_img, true)?])
     }
 
     /// [`Sarnn::encode`] of one CHW image through [`Sarnn::direct_stacks`].
