@@ -56,7 +56,8 @@ pub struct TrainArgs {
     /// Seed for weights, split, shuffling and augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Fraction of episodes held out for validation (whole episodes).
+    /// Fraction of episodes held out for validation (whole episodes; at least one
+    /// when above 0, none at 0, when the best checkpoint follows the training loss).
     #[arg(long, default_value_t = 0.2)]
     pub val_fraction: f64,
     /// Batches over which the attention-point loss ramps in (EIPL: 1000).

@@ -170,14 +170,16 @@ impl Dataset {
     }
 
     /// Splits episode indices into (train, validation) by whole episodes, shuffled
-    /// by `seed`. At least one episode trains; one validates when there are two or more.
+    /// by `seed`. At least one episode trains; a fraction above 0 holds out at
+    /// least one when there are two or more, and 0 holds out none.
     pub fn split(&self, val_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
         use rand::{SeedableRng, seq::SliceRandom};
         let n = self.episodes.len();
         let mut idx: Vec<usize> = (0..n).collect();
         idx.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
         let mut n_val = ((n as f64) * val_fraction).round() as usize;
-        if n >= 2 {
+        if n >= 2 && val_fraction > 0.0 {
+            // Any fraction asked for holds out at least one episode and keeps one to train on.
             n_val = n_val.clamp(1, n - 1);
         } else {
             n_val = 0;

@@ -470,3 +470,17 @@ fn input_noise_is_not_added_to_a_residual_output() {
     let (_, b) = t.loss(&noisy, 1.0).unwrap();
     assert!((a.joint - b.joint).abs() < 1e-9, "{} vs {}", a.joint, b.joint);
 }
+
+/// `val_fraction` 0 trains on every episode; any positive fraction holds out at
+/// least one and keeps at least one.
+#[test]
+fn split_honours_a_zero_validation_fraction() {
+    let data = dataset();
+    let n = data.episodes.len();
+    let (train, val) = data.split(0.0, 1);
+    assert_eq!((train.len(), val.len()), (n, 0));
+    let (train, val) = data.split(0.01, 1);
+    assert_eq!((train.len(), val.len()), (n - 1, 1));
+    let (train, val) = data.split(0.99, 1);
+    assert_eq!((train.len(), val.len()), (1, n - 1));
+}
