@@ -44,6 +44,10 @@ pub enum ArmTargets {
     /// ones by the servo's lag, so a controller tracking them behind by a
     /// similar lag still moves at the demonstrated speed.
     Command,
+    /// The commanded positions are the arm's input as well as its target: the
+    /// model learns the commanded trajectory itself. Run it on its own targets
+    /// (`joint_input_param` 0), so no controller's lag enters its loop.
+    Trajectory,
 }
 
 impl Default for SampleSpec {
@@ -145,7 +149,7 @@ pub fn load(dir: &Path, spec: &SampleSpec, encoder: &dyn TextEncoder, cache: &mu
             };
             ep.images.extend(resize_rgb(&img.data, img.height as usize, img.width as usize, spec.image_size, spec.image_size));
             ep.arm.extend(q.iter().map(|&v| v as f32));
-            if spec.arm_targets == ArmTargets::Command {
+            if spec.arm_targets != ArmTargets::State {
                 if cmd.len() != q.len() + 1 {
                     bail!("{}: {} holds {} values, expected {} arm positions then the gripper", entry.name, spec.commands, cmd.len(), q.len());
                 }
@@ -224,7 +228,8 @@ fn build(raw: Vec<RawEpisode>, spec: &SampleSpec, encoder: &dyn TextEncoder, cac
         let mut targets = (!e.arm_cmd.is_empty()).then(|| Vec::with_capacity(e.gripper.len() * (dof + 1)));
         for (t, c) in smooth.iter().enumerate() {
             let g = gripper.open + (gripper.closed - gripper.open) * c;
-            joints.extend_from_slice(&e.arm[t * dof..(t + 1) * dof]);
+            let arm_in = if spec.arm_targets == ArmTargets::Trajectory { &e.arm_cmd } else { &e.arm };
+            joints.extend_from_slice(&arm_in[t * dof..(t + 1) * dof]);
             joints.push(g);
             if let Some(tg) = targets.as_mut() {
                 tg.extend_from_slice(&e.arm_cmd[t * dof..(t + 1) * dof]);
