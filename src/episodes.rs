@@ -254,3 +254,26 @@ fn build(raw: Vec<RawEpisode>, spec: &SampleSpec, encoder: &dyn TextEncoder, cac
     }
     Ok(Loaded { data: TrainSet { episodes, labels }, gripper, instructions, notes })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `trajectory` feeds the commanded positions in as well as out; `command`
+    /// feeds the measured ones in and the commanded ones out (the sample
+    /// episodes in `demos/sample`, with the default text encoder).
+    #[test]
+    fn trajectory_targets_are_the_inputs_too() {
+        let encoder = kotoba_text::EncoderConfig::default().load().expect("text model installed by scripts/setup.sh");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("demos/sample");
+        for (kind, same) in [(ArmTargets::Trajectory, true), (ArmTargets::Command, false)] {
+            let spec = SampleSpec { image_size: 16, arm_targets: kind, ..SampleSpec::default() };
+            let loaded = load(&dir, &spec, encoder.as_ref(), &mut EmbeddingCache::new()).unwrap();
+            for ep in &loaded.data.episodes {
+                let targets = ep.targets.as_ref().expect("commanded targets");
+                assert_eq!(targets.len(), ep.joints.len());
+                assert_eq!(targets == &ep.joints, same, "{kind:?}");
+            }
+        }
+    }
+}
