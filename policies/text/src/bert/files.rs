@@ -1,7 +1,6 @@
 //! Reads and checks a sentence-transformers model folder before any weights are used,
 //! so a wrong or partial folder gives a clear error instead of a shape panic deep inside.
 
-use candle_transformers::models::bert::Config as BertConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use tokenizers::Tokenizer;
@@ -23,6 +22,25 @@ pub(crate) struct ModelFiles {
     pub max_seq_length: Option<usize>,
     /// sentence-transformers lowercases texts itself when this is set.
     pub lower_case: bool,
+}
+
+/// The fields of Hugging Face's BERT `config.json` that the model reads; the rest
+/// (dropout, initialiser range, ...) only matter for training.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct BertConfig {
+    pub vocab_size: usize,
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    pub hidden_act: String,
+    pub max_position_embeddings: usize,
+    pub type_vocab_size: usize,
+    pub layer_norm_eps: f64,
+    #[serde(default)]
+    pub pad_token_id: usize,
+    pub position_embedding_type: Option<String>,
+    pub model_type: Option<String>,
 }
 
 /// `sentence_bert_config.json`.
@@ -69,6 +87,18 @@ pub(crate) fn read_model_dir(dir: &Path) -> Result<ModelFiles> {
         return Err(TextError::invalid(
             dir,
             format!("{CONFIG}: model_type {t:?} is not \"bert\""),
+        ));
+    }
+    if config.hidden_act != "gelu" {
+        return Err(TextError::invalid(
+            dir,
+            format!("{CONFIG}: hidden_act {:?}: only the exact GELU (\"gelu\") is implemented", config.hidden_act),
+        ));
+    }
+    if let Some(t) = config.position_embedding_type.as_deref().filter(|t| *t != "absolute") {
+        return Err(TextError::invalid(
+            dir,
+            format!("{CONFIG}: position_embedding_type {t:?}: only \"absolute\" is implemented"),
         ));
     }
     if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {

@@ -1,5 +1,6 @@
 //! A BERT-family sentence-transformers model (all-MiniLM-L6-v2 by default) in candle.
 
+mod attention;
 mod files;
 mod model;
 mod pooling;

@@ -9,13 +9,14 @@
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Shape, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm, linear};
-use candle_transformers::models::bert::{Config, HiddenAct};
+use super::attention::CpuAttention;
+use super::files::BertConfig as Config;
 use rayon::prelude::*;
 
 struct SelfAttention {
-    query: Linear,
-    key: Linear,
-    value: Linear,
+    /// Query, key and value projections as one `(H, 3H)` layer: one GEMM
+    /// instead of three thin ones.
+    qkv: Linear,
     heads: usize,
     head_dim: usize,
 }
@@ -26,16 +27,58 @@ impl SelfAttention {
         x.reshape((b, (), self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()
     }
 
-    /// `x` is `(B*T, H)`, `mask` the additive `(B, 1, 1, T)` key mask.
-    fn forward(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let b = mask.dim(0)?;
-        let q = self.split_heads(&self.query.forward(x)?, b)?;
-        let k = self.split_heads(&self.key.forward(x)?, b)?;
-        let v = self.split_heads(&self.value.forward(x)?, b)?;
-        let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?.broadcast_add(mask)?;
+    /// Loads `query`, `key` and `value` and stacks them into one layer. The
+    /// query rows carry the score scale 1/sqrt(head_dim), so the scores need no
+    /// division of their own.
+    fn load(vb: VarBuilder, h: usize, heads: usize) -> candle_core::Result<Self> {
+        let (mut ws, mut bs) = (Vec::with_capacity(3), Vec::with_capacity(3));
+        for name in ["query", "key", "value"] {
+            let scale = if name == "query" { 1.0 / ((h / heads) as f64).sqrt() } else { 1.0 };
+            ws.push((vb.get((h, h), &format!("{name}.weight"))? * scale)?);
+            bs.push((vb.get(h, &format!("{name}.bias"))? * scale)?);
+        }
+        let qkv = Linear::new(Tensor::cat(&ws, 0)?, Some(Tensor::cat(&bs, 0)?));
+        Ok(Self { qkv, heads, head_dim: h / heads })
+    }
+
+    /// `x` is `(B*T, H)`.
+    fn forward(&self, x: &Tensor, mask: &KeyMask) -> candle_core::Result<Tensor> {
+        let qkv = self.qkv.forward(x)?;
+        if qkv.device().is_cpu() && qkv.dtype() == DType::F32 {
+            let op = CpuAttention { heads: self.heads, head_dim: self.head_dim };
+            return qkv.apply_op2_no_bwd(&mask.keep, &op);
+        }
+        self.forward_tensors(&qkv, &mask.bias)
+    }
+
+    /// The same with tensor ops (other devices, and the reference in tests).
+    fn forward_tensors(&self, qkv: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
+        let b = bias.dim(0)?;
+        let h = self.heads * self.head_dim;
+        let q = self.split_heads(&qkv.narrow(1, 0, h)?, b)?;
+        let k = self.split_heads(&qkv.narrow(1, h, h)?, b)?;
+        let v = self.split_heads(&qkv.narrow(1, 2 * h, h)?, b)?;
+        let scores = q.matmul(&k.t()?)?.broadcast_add(bias)?;
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let ctx = probs.matmul(&v)?.transpose(1, 2)?.contiguous()?;
-        ctx.reshape((x.dim(0)?, ()))
+        ctx.reshape((qkv.dim(0)?, ()))
+    }
+}
+
+/// The attention mask in the two forms the two paths want.
+struct KeyMask {
+    /// `(B, T)`, 1 for a token, 0 for padding.
+    keep: Tensor,
+    /// `(B, 1, 1, T)`, added to the scores: 0 for a token, the most negative float for padding.
+    bias: Tensor,
+}
+
+impl KeyMask {
+    fn new(mask: &Tensor) -> candle_core::Result<Self> {
+        let keep = mask.to_dtype(DType::F32)?.contiguous()?;
+        // Padded keys get the most negative float, so softmax gives them zero weight.
+        let bias = ((1.0 - keep.unsqueeze(1)?.unsqueeze(1)?)? * f64::from(f32::MIN))?;
+        Ok(Self { keep, bias })
     }
 }
 
@@ -62,7 +105,7 @@ struct Layer {
 }
 
 impl Layer {
-    fn forward(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward(&self, x: &Tensor, mask: &KeyMask) -> candle_core::Result<Tensor> {
         let a = self.attention_out.forward(&self.attention.forward(x, mask)?, x)?;
         let h = gelu_erf(&self.intermediate.forward(&a)?)?;
         self.output.forward(&h, &a)
@@ -80,7 +123,7 @@ pub(crate) struct Bert {
 impl Bert {
     /// Loads the weights under `bert.` or at the root, as `BertModel` accepts them.
     pub fn load(vb: VarBuilder, cfg: &Config) -> candle_core::Result<Self> {
-        if !matches!(cfg.hidden_act, HiddenAct::Gelu) {
+        if cfg.hidden_act != "gelu" {
             candle_core::bail!("hidden_act {:?}: only the exact GELU (\"gelu\") is supported", cfg.hidden_act);
         }
         if cfg.hidden_size % cfg.num_attention_heads != 0 {
@@ -92,15 +135,8 @@ impl Bert {
         let layers = (0..cfg.num_hidden_layers)
             .map(|i| {
                 let l = vb.pp(format!("encoder.layer.{i}"));
-                let s = l.pp("attention.self");
                 Ok(Layer {
-                    attention: SelfAttention {
-                        query: linear(h, h, s.pp("query"))?,
-                        key: linear(h, h, s.pp("key"))?,
-                        value: linear(h, h, s.pp("value"))?,
-                        heads: cfg.num_attention_heads,
-                        head_dim: h / cfg.num_attention_heads,
-                    },
+                    attention: SelfAttention::load(l.pp("attention.self"), h, cfg.num_attention_heads)?,
                     attention_out: AddNorm::load(l.pp("attention.output"), h, h, eps)?,
                     intermediate: linear(h, cfg.intermediate_size, l.pp("intermediate.dense"))?,
                     output: AddNorm::load(l.pp("output"), cfg.intermediate_size, h, eps)?,
@@ -129,11 +165,9 @@ impl Bert {
         let (b, _, h) = x.dims3()?;
         // Tokens as rows of one (B*T, H) matrix; only attention needs the batch.
         let mut x = self.embed_norm.forward(&x.reshape((b * t, h))?)?;
-        // Padded keys get the most negative float, so softmax gives them zero weight.
-        let keep = mask.to_dtype(DType::F32)?.unsqueeze(1)?.unsqueeze(1)?;
-        let bias = ((1.0 - keep)? * f64::from(f32::MIN))?;
+        let mask = KeyMask::new(mask)?;
         for layer in &self.layers {
-            x = layer.forward(&x, &bias)?;
+            x = layer.forward(&x, &mask)?;
         }
         x.reshape((b, t, h))
     }
@@ -246,5 +280,28 @@ mod tests {
             let erfc = (-z * z).exp() / std::f64::consts::PI.sqrt() / (z + f);
             (1.0 - erfc).copysign(x)
         }
+    }
+
+    /// The CPU attention op gives what the tensor path gives, padding included
+    /// (sentence 1 has two padded tokens; sentence 2 is all padding).
+    #[test]
+    fn cpu_attention_matches_the_tensor_path() {
+        let dev = candle_core::Device::Cpu;
+        let (b, t, heads, hd) = (3, 5, 4, 8);
+        let h = heads * hd;
+        let qkv = Tensor::randn(0f32, 1f32, (b * t, 3 * h), &dev).unwrap();
+        let keep = [[1u32, 1, 1, 1, 1], [1, 1, 1, 0, 0], [0, 0, 0, 0, 0]];
+        let mask = Tensor::new(&keep, &dev).unwrap();
+        let mask = KeyMask::new(&mask).unwrap();
+        let w = Tensor::zeros((3 * h, h), DType::F32, &dev).unwrap();
+        let att = SelfAttention { qkv: Linear::new(w, None), heads, head_dim: hd };
+        let fast = att.forward(&Tensor::zeros((b * t, h), DType::F32, &dev).unwrap(), &mask).unwrap();
+        assert_eq!(fast.dims(), &[b * t, h]);
+        // The layer's weights are zero, so run both paths on `qkv` itself.
+        let fast = qkv.apply_op2_no_bwd(&mask.keep, &CpuAttention { heads, head_dim: hd }).unwrap();
+        let slow = att.forward_tensors(&qkv, &mask.bias).unwrap();
+        let diff = (fast - slow).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+        let diff = diff.to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-5, "max difference {diff}");
     }
 }

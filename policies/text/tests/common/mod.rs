@@ -1,3 +1,5 @@
+// Shared by several test binaries; each uses only part of it.
+#![allow(dead_code)]
 //! Shared by the tests that need the installed model.
 
 use kotoba_text::{BertEncoder, BertEncoderConfig};
