@@ -18,6 +18,22 @@ pub(crate) struct DirectConv {
     /// `(co, ci, k, k)` row-major.
     pub w: Vec<f32>,
     pub b: Vec<f32>,
+    /// The same weights tap-major, `(ci, k, k, co)`: the weights of neighbouring
+    /// output channels for one tap sit side by side (the AVX-512 kernel's order).
+    pub wt: Vec<f32>,
+}
+
+impl DirectConv {
+    pub fn new(ci: usize, co: usize, k: usize, pad: usize, w: Vec<f32>, b: Vec<f32>) -> Self {
+        let taps = ci * k * k;
+        let mut wt = vec![0f32; w.len()];
+        for o in 0..co {
+            for t in 0..taps {
+                wt[t * co + o] = w[o * taps + t];
+            }
+        }
+        Self { ci, co, k, pad, w, b, wt }
+    }
 }
 
 /// A stack of layers and its scratch buffers.
@@ -102,6 +118,12 @@ fn conv_layer(l: &DirectConv, x: &[f32], hw: (usize, usize), out: &mut [f32], sl
 /// Output channels `o0..o1` into `out`, which holds just those channels.
 fn conv_channels(l: &DirectConv, x: &[f32], hw: (usize, usize), chans: (usize, usize), out: &mut [f32], slope: f32) {
     #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") && hw.1 + 1 - l.k >= crate::direct_avx512::LANES {
+        // SAFETY: the CPU supports AVX-512F, and rows are at least one vector wide.
+        unsafe { crate::direct_avx512::conv_channels(l, x, hw, chans, out, slope) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU supports the features the function is compiled for.
         unsafe { conv_channels_fma(l, x, hw, chans, out, slope) };
@@ -117,11 +139,11 @@ unsafe fn conv_channels_fma(l: &DirectConv, x: &[f32], hw: (usize, usize), chans
 }
 
 /// Multiply-add, fused where the CPU has FMA (`mul_add` without it is a libm call).
-trait Mac {
+pub(crate) trait Mac {
     fn mac(a: f32, b: f32, c: f32) -> f32;
 }
-struct Fused;
-struct Plain;
+pub(crate) struct Fused;
+pub(crate) struct Plain;
 impl Mac for Fused {
     #[inline(always)]
     fn mac(a: f32, b: f32, c: f32) -> f32 {
@@ -136,7 +158,7 @@ impl Mac for Plain {
 }
 
 #[inline(always)]
-fn conv_channels_generic<M: Mac>(
+pub(crate) fn conv_channels_generic<M: Mac>(
     l: &DirectConv,
     x: &[f32],
     (hp, wp): (usize, usize),

@@ -7,6 +7,8 @@ mod config;
 mod conv;
 mod data;
 mod direct;
+#[cfg(target_arch = "x86_64")]
+mod direct_avx512;
 mod error;
 mod fit;
 mod model;

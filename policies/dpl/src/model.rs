@@ -320,7 +320,7 @@ impl Sarnn {
     pub(crate) fn direct_stacks(&self) -> candle_core::Result<[DirectStack; 3]> {
         let conv = |c: &Conv| -> candle_core::Result<DirectConv> {
             let (co, ci, k, _) = c.w.dims4()?;
-            Ok(DirectConv { ci, co, k, pad: c.pad, w: c.w.flatten_all()?.to_vec1()?, b: c.b.to_vec1()? })
+            Ok(DirectConv::new(ci, co, k, c.pad, c.w.flatten_all()?.to_vec1()?, c.b.to_vec1()?))
         };
         let stack = |s: &[Conv; 3], split: bool| -> candle_core::Result<DirectStack> {
             Ok(DirectStack::new(s.iter().map(conv).collect::<candle_core::Result<_>>()?, SLOPE as f32, split))
