@@ -226,9 +226,9 @@ fn build(raw: Vec<RawEpisode>, spec: &SampleSpec, encoder: &dyn TextEncoder, cac
         let first = e.labels.iter().find(|l| !l.is_empty()).cloned().unwrap_or_else(|| names[0].clone());
         let mut joints = Vec::with_capacity(e.gripper.len() * (dof + 1));
         let mut targets = (!e.arm_cmd.is_empty()).then(|| Vec::with_capacity(e.gripper.len() * (dof + 1)));
+        let arm_in = if spec.arm_targets == ArmTargets::Trajectory { &e.arm_cmd } else { &e.arm };
         for (t, c) in smooth.iter().enumerate() {
             let g = gripper.open + (gripper.closed - gripper.open) * c;
-            let arm_in = if spec.arm_targets == ArmTargets::Trajectory { &e.arm_cmd } else { &e.arm };
             joints.extend_from_slice(&arm_in[t * dof..(t + 1) * dof]);
             joints.push(g);
             if let Some(tg) = targets.as_mut() {

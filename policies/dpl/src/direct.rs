@@ -15,15 +15,14 @@ pub(crate) struct DirectConv {
     pub co: usize,
     pub k: usize,
     pub pad: usize,
-    /// `(co, ci, k, k)` row-major.
-    pub w: Vec<f32>,
     pub b: Vec<f32>,
-    /// The same weights tap-major, `(ci, k, k, co)`: the weights of neighbouring
-    /// output channels for one tap sit side by side (the AVX-512 kernel's order).
+    /// The weights tap-major, `(ci, k, k, co)`: the weights of neighbouring output
+    /// channels for one tap sit side by side, as the kernels read them.
     pub wt: Vec<f32>,
 }
 
 impl DirectConv {
+    /// `w` is candle's `(co, ci, k, k)` row-major layout.
     pub fn new(ci: usize, co: usize, k: usize, pad: usize, w: Vec<f32>, b: Vec<f32>) -> Self {
         let taps = ci * k * k;
         let mut wt = vec![0f32; w.len()];
@@ -32,7 +31,7 @@ impl DirectConv {
                 wt[t * co + o] = w[o * taps + t];
             }
         }
-        Self { ci, co, k, pad, w, b, wt }
+        Self { ci, co, k, pad, b, wt }
     }
 }
 
@@ -232,7 +231,6 @@ fn block<M: Mac, const CO: usize, const B: usize>(
     slope: f32,
 ) {
     let k = l.k;
-    let taps = l.ci * k * k;
     let mut acc = [[0f32; B]; CO];
     for (j, a) in acc.iter_mut().enumerate() {
         *a = [l.b[o + j]; B];
@@ -243,7 +241,7 @@ fn block<M: Mac, const CO: usize, const B: usize>(
             for kx in 0..k {
                 let src: &[f32; B] = row[kx..kx + B].try_into().expect("row block in bounds");
                 for (j, a) in acc.iter_mut().enumerate() {
-                    let wv = l.w[(o + j) * taps + (c * k + ky) * k + kx];
+                    let wv = l.wt[((c * k + ky) * k + kx) * l.co + o + j];
                     for i in 0..B {
                         a[i] = M::mac(wv, src[i], a[i]);
                     }

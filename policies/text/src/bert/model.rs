@@ -122,13 +122,9 @@ pub(crate) struct Bert {
 
 impl Bert {
     /// Loads the weights under `bert.` or at the root, as `BertModel` accepts them.
+    /// `cfg` comes from [`super::files::read_model_dir`], which has already
+    /// refused activations other than GELU and a hidden size the heads do not divide.
     pub fn load(vb: VarBuilder, cfg: &Config) -> candle_core::Result<Self> {
-        if cfg.hidden_act != "gelu" {
-            candle_core::bail!("hidden_act {:?}: only the exact GELU (\"gelu\") is supported", cfg.hidden_act);
-        }
-        if cfg.hidden_size % cfg.num_attention_heads != 0 {
-            candle_core::bail!("hidden_size {} is not a multiple of {} heads", cfg.hidden_size, cfg.num_attention_heads);
-        }
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
         let (h, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
         let e = vb.pp("embeddings");
