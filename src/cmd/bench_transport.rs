@@ -25,40 +25,102 @@ fn joint_state(seq: u32) -> JointState {
     }
 }
 
-/// Latencies in µs of `n` messages sent at 1 kHz from `tx` and timed where `rx` delivers them.
-fn run_latency(tx: &Bus, rx: &Bus, ping: &str, pong: &str, n: usize, warmup: usize) -> Result<Vec<f64>> {
-    let lat = Arc::new(Mutex::new(Vec::with_capacity(n + warmup)));
-    let l = lat.clone();
-    let sub = rx.subscriber::<JointState>(pong, Qos::default().with_depth(1000))?;
-    let publisher = tx.publisher::<JointState>(ping, Qos::default())?;
-    let collector = std::thread::spawn(move || {
-        while let Some(m) = sub.recv_timeout(Duration::from_secs(3)) {
-            let us = (now_ns() - kotoba_msgs::time_to_nanos(&m.header.stamp)) as f64 / 1e3;
-            l.lock().unwrap_or_else(|p| p.into_inner()).push(us);
-        }
-    });
-    // Discovery first: publish until something comes back.
+type Samples = Arc<Mutex<Vec<f64>>>;
+
+fn push_latency(lat: &Samples, m: &JointState) {
+    let us = (now_ns() - kotoba_msgs::time_to_nanos(&m.header.stamp)) as f64 / 1e3;
+    lat.lock().unwrap_or_else(|p| p.into_inner()).push(us);
+}
+
+/// Sends `n` messages at 1 kHz through `publish` after discovery (publishing
+/// until the first one is received) and `warmup` more; returns the latencies
+/// in µs that the receiving side pushed to `lat`, after the warm-up ones.
+/// `finish` waits for the receiving side to drain.
+fn time_sends(
+    lat: &Samples,
+    n: usize,
+    warmup: usize,
+    mut publish: impl FnMut(&JointState) -> Result<()>,
+    finish: impl FnOnce(),
+) -> Result<Vec<f64>> {
     let start = Instant::now();
     while lat.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
         if start.elapsed() > Duration::from_secs(10) {
-            bail!("no sample came back on {pong} within 10 s");
+            bail!("no sample came back within 10 s");
         }
-        publisher.publish(&joint_state(0))?;
+        publish(&joint_state(0))?;
         std::thread::sleep(Duration::from_millis(20));
     }
     lat.lock().unwrap_or_else(|p| p.into_inner()).clear();
     let mut next = Instant::now();
     for i in 0..n + warmup {
-        publisher.publish(&joint_state(i as u32))?;
+        publish(&joint_state(i as u32))?;
         next += Duration::from_millis(1);
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
-    let _ = collector.join();
+    finish();
     let mut v = std::mem::take(&mut *lat.lock().unwrap_or_else(|p| p.into_inner()));
-    if v.len() > warmup {
-        v.drain(..warmup);
-    }
+    v.drain(..warmup.min(v.len()));
     Ok(v)
+}
+
+/// Latencies in µs of messages from `tx` to a queue subscriber on `rx`, read
+/// by a thread blocked in `recv_timeout` (the usual way a node reads).
+fn run_latency(tx: &Bus, rx: &Bus, ping: &str, pong: &str, n: usize, warmup: usize) -> Result<Vec<f64>> {
+    let lat: Samples = Arc::new(Mutex::new(Vec::with_capacity(n + warmup)));
+    let l = lat.clone();
+    let sub = rx.subscriber::<JointState>(pong, Qos::default().with_depth(1000))?;
+    let publisher = tx.publisher::<JointState>(ping, Qos::default())?;
+    let collector = std::thread::spawn(move || {
+        while let Some(m) = sub.recv_timeout(Duration::from_secs(3)) {
+            push_latency(&l, &m);
+        }
+    });
+    time_sends(&lat, n, warmup, |m| Ok(publisher.publish(m)?), || {
+        let _ = collector.join();
+    })
+}
+
+/// The same with the message handled in a [`Bus::callback`] on the transport's thread.
+fn run_callback_latency(tx: &Bus, rx: &Bus, topic: &str, n: usize, warmup: usize) -> Result<Vec<f64>> {
+    let lat: Samples = Arc::new(Mutex::new(Vec::with_capacity(n + warmup)));
+    let l = lat.clone();
+    let _cb = rx.callback::<JointState>(topic, Qos::default(), move |m| push_latency(&l, &m))?;
+    let publisher = tx.publisher::<JointState>(topic, Qos::default())?;
+    time_sends(&lat, n, warmup, |m| Ok(publisher.publish(m)?), || std::thread::sleep(Duration::from_millis(200)))
+}
+
+/// Zenoh itself, without kotoba or hiroz: two plain sessions in the same
+/// topology (peers connected to the router) carrying the same CDR bytes on a
+/// plain key, decoded in the subscriber's callback. The floor for our rows.
+fn run_raw_zenoh_latency(router: &str, n: usize, warmup: usize) -> Result<Vec<f64>> {
+    use zenoh::Wait;
+    let open = || -> Result<zenoh::Session> {
+        let mut c = zenoh::Config::default();
+        let set = |c: &mut zenoh::Config, k: &str, v: String| c.insert_json5(k, &v).map_err(|e| anyhow::anyhow!("{k}: {e}"));
+        set(&mut c, "mode", "\"peer\"".into())?;
+        set(&mut c, "connect/endpoints", serde_json::to_string(&[router])?)?;
+        set(&mut c, "listen/endpoints", "[\"tcp/127.0.0.1:0\"]".into())?;
+        set(&mut c, "scouting/multicast/enabled", "false".into())?;
+        zenoh::open(c).wait().map_err(|e| anyhow::anyhow!("opening a plain zenoh session: {e}"))
+    };
+    let (a, b) = (open()?, open()?);
+    let lat: Samples = Arc::new(Mutex::new(Vec::with_capacity(n + warmup)));
+    let l = lat.clone();
+    let _sub = b
+        .declare_subscriber("kotoba_bench/raw")
+        .callback(move |s| {
+            if let Ok(m) = kotoba_msgs::decode::<JointState>(&s.payload().to_bytes()) {
+                push_latency(&l, &m);
+            }
+        })
+        .wait()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let p = a.declare_publisher("kotoba_bench/raw").wait().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let publish = |m: &JointState| -> Result<()> {
+        p.put(kotoba_msgs::encode(m)).wait().map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    time_sends(&lat, n, warmup, publish, || std::thread::sleep(Duration::from_millis(200)))
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -114,6 +176,17 @@ pub fn run(quick: bool) -> Result<BenchReport> {
     let a = zenoh_bus(&router_ep, "bench_pub")?;
     let b = zenoh_bus(&router_ep, "bench_sub")?;
     summarize(&mut rep, "zenoh one-way", run_latency(&a, &b, "/bench", "/bench", n, warmup)?, n, Some((50.0, 200.0)));
+    let mut cb = run_callback_latency(&a, &b, "/bench_cb", n, warmup)?;
+    let mut raw = run_raw_zenoh_latency(&router_ep, n, warmup)?;
+    cb.sort_by(f64::total_cmp);
+    raw.sort_by(f64::total_cmp);
+    for (label, p) in [("p50", 0.5), ("p99", 0.99)] {
+        rep.push(
+            BenchRow::new(format!("zenoh one-way, callback {label}"), pct(&cb, p), "us").peer(pct(&raw, p), Better::Lower),
+        );
+    }
+    rep.note("peer column of the callback rows: plain zenoh sessions (no kotoba, no hiroz) in the same topology, same CDR bytes, decoded in the callback");
+    rep.note("zenoh one-way rows: a thread blocked in Subscriber::recv_timeout; callback rows: Bus::callback on the transport's thread");
 
     // Round trip through an echo node: first kotoba's own, then the Python peer.
     let rt_n = n / 2;

@@ -18,7 +18,7 @@ pub use kotoba_msgs::{Durability, Message, Qos, Reliability};
 #[cfg(feature = "ros2")]
 pub use ros2::R2rBackend;
 pub use stats::{TopicCounters, TopicStats};
-pub use typed::{Latest, Publisher, Subscriber};
+pub use typed::{Callback, Latest, Publisher, Subscriber};
 pub use zenoh_backend::{ZenohBackend, start_router};
 
 use std::collections::BTreeMap;
@@ -94,6 +94,20 @@ impl Bus {
         let backend = self.backend.clone();
         let s = spec.clone();
         Subscriber::build(spec, counters, move |sink| backend.subscribe(&s, sink))
+    }
+
+    /// Calls `f` with each message on the transport's thread (see [`Callback`]).
+    pub fn callback<M: Message>(
+        &self,
+        topic: &str,
+        qos: Qos,
+        f: impl Fn(M) + Send + Sync + 'static,
+    ) -> Result<Callback, BusError> {
+        let spec = TopicSpec::of::<M>(topic, qos)?;
+        let counters = self.counters(&spec.topic);
+        let backend = self.backend.clone();
+        let s = spec.clone();
+        Callback::build(spec, counters, f, move |sink| backend.subscribe(&s, sink))
     }
 
     /// The latest value of a topic, readable from a real-time thread without

@@ -155,6 +155,41 @@ impl<M: Message> Subscriber<M> {
     }
 }
 
+/// Messages handed to a callback on the transport's own thread, as they are
+/// decoded: no queue and no second thread to wake, so the lowest latency. The
+/// callback must return quickly (it holds up the topic's delivery). Dropping
+/// this undeclares the subscription.
+pub struct Callback {
+    counters: Arc<TopicCounters>,
+    spec: TopicSpec,
+    _guard: Box<dyn SubscriptionGuard>,
+}
+
+impl Callback {
+    pub(crate) fn build<M: Message>(
+        spec: TopicSpec,
+        counters: Arc<TopicCounters>,
+        f: impl Fn(M) + Send + Sync + 'static,
+        subscribe: impl FnOnce(crate::backend::SampleSink) -> Result<Box<dyn SubscriptionGuard>, BusError>,
+    ) -> Result<Self, BusError> {
+        let (c, s) = (counters.clone(), spec.clone());
+        let guard = subscribe(Box::new(move |sample: RawSample<'_>| {
+            if let Some(m) = accept::<M>(&s, &c, sample) {
+                f(m);
+            }
+        }))?;
+        Ok(Callback { counters, spec, _guard: guard })
+    }
+
+    pub fn stats(&self) -> TopicStats {
+        self.counters.snapshot()
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.spec.topic
+    }
+}
+
 /// The latest message of a topic, for real-time threads: reading never blocks,
 /// locks or allocates (a triple buffer; the transport thread does the decoding).
 pub struct Latest<M: Message> {

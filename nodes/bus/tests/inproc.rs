@@ -56,3 +56,24 @@ fn bad_topic_names_are_rejected() {
     let bus = Bus::inproc();
     assert!(bus.publisher::<std_msgs::String>("/a b", Qos::default()).is_err());
 }
+
+#[test]
+fn callbacks_get_every_message_and_skip_malformed_ones() {
+    let bus = Bus::inproc();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let g = got.clone();
+    let cb = bus
+        .callback::<JointState>("/js", Qos::default(), move |m| g.lock().unwrap().push(m.position[0]))
+        .unwrap();
+    let p = bus.publisher::<JointState>("/js", Qos::default()).unwrap();
+    let raw = bus.raw_publisher(&TopicSpec::of::<JointState>("/js", Qos::default()).unwrap()).unwrap();
+    for i in 0..5 {
+        p.publish(&JointState { position: vec![i as f64], ..Default::default() }).unwrap();
+    }
+    raw.publish(&[0, 1, 0, 0, 9]).unwrap();
+    assert_eq!(*got.lock().unwrap(), vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+    assert_eq!((cb.stats().delivered, cb.stats().malformed), (5, 1));
+    drop(cb);
+    p.publish(&JointState { position: vec![9.0], ..Default::default() }).unwrap();
+    assert_eq!(got.lock().unwrap().len(), 5, "a dropped callback subscription is undeclared");
+}

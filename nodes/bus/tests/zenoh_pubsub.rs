@@ -40,6 +40,27 @@ fn typed_round_trip_between_two_nodes() {
 }
 
 #[test]
+fn callbacks_receive_over_zenoh() {
+    let net = net();
+    let (a, b) = (net.node("talker"), net.node("listener"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let _cb = b
+        .callback::<JointState>("/joint_states", Qos::default(), move |m| {
+            let _ = tx.lock().unwrap().send(m.position[0]);
+        })
+        .unwrap();
+    let publisher = a.publisher::<JointState>("/joint_states", Qos::default()).unwrap();
+    assert!(wait_until(10.0, || {
+        publisher.publish(&js(-1.0)).unwrap();
+        rx.recv_timeout(Duration::from_millis(50)).is_ok()
+    }));
+    publisher.publish(&js(2.5)).unwrap();
+    let got = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(2)).ok()).find(|&x| x == 2.5);
+    assert_eq!(got, Some(2.5));
+}
+
+#[test]
 fn graph_lists_both_endpoints_with_types() {
     let net = net();
     let (a, b) = (net.node("talker"), net.node("listener"));
