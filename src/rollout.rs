@@ -14,6 +14,7 @@ use kotoba_controller::lockstep::{Lockstep, Plant};
 use kotoba_controller::mujoco::{SimArm, URDF};
 use kotoba_controller::{ARM_JOINTS, JVec, JointController, JointLimits, Level, Mode, Supervisor, SupervisorConfig, TargetChunk};
 use kotoba_core::{Clock, ManualClock, Stamp};
+use kotoba_dpl::prep::resize_rgb;
 use kotoba_dpl::{Observation, Policy, SarnnPolicy};
 use kotoba_msgs::{Qos, std_msgs};
 use kotoba_recorder::{Dataset, Episode};
@@ -234,6 +235,83 @@ impl Proposer for DemoProposer {
     }
 }
 
+/// The demonstration replayed through the controller while the policy runs
+/// alongside on the same observations, its targets only compared: how far the
+/// policy's one-step proposals are from the demonstration's in the very loop a
+/// rollout runs (images rendered at run time, the controller's lag).
+struct ShadowProposer<'a> {
+    demo: DemoProposer,
+    policy: PolicyProposer<'a>,
+    /// Per arm joint: sum of squared (policy − demo) and (reading − demo), and the count.
+    err: [f64; 6],
+    hold: [f64; 6],
+    /// The same for a constant-velocity extrapolation of the last two readings.
+    extrap: [f64; 6],
+    prev: Option<Vec<f32>>,
+    n: usize,
+}
+
+impl Proposer for ShadowProposer<'_> {
+    fn rate_hz(&self) -> f64 {
+        self.demo.rate_hz
+    }
+    fn image_size(&self) -> (u32, u32) {
+        self.policy.image_size()
+    }
+    fn propose(&mut self, t: f64, frame: &[u8], joints: &[f32]) -> Result<Proposal> {
+        let d = self.demo.propose(t, frame, joints)?;
+        let p = self.policy.propose(t, frame, joints)?;
+        if self.demo.commands.last().is_some_and(|(tl, _)| t <= *tl) {
+            for i in 0..6 {
+                self.err[i] += f64::from(p.target[i] - d.target[i]).powi(2);
+                self.hold[i] += f64::from(joints[i] - d.target[i]).powi(2);
+                let e = self.prev.as_ref().map_or(joints[i], |q| 2.0 * joints[i] - q[i]);
+                self.extrap[i] += f64::from(e - d.target[i]).powi(2);
+            }
+            self.n += 1;
+        }
+        self.prev = Some(joints.to_vec());
+        Ok(Proposal { label: p.label, attention: p.attention, ..d })
+    }
+}
+
+/// Per-joint RMS (rad) of the policy's proposals and of holding still, against
+/// the demonstration's next target, over a shadowed replay.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShadowStats {
+    pub policy_rms: Vec<f64>,
+    pub hold_rms: Vec<f64>,
+    pub extrapolate_rms: Vec<f64>,
+    pub steps: usize,
+}
+
+/// [`replay_demo`] with `policy` in the shadow (see [`ShadowProposer`]).
+pub fn shadow_demo(
+    policy: &mut SarnnPolicy,
+    manifest: &Manifest,
+    cache: &EmbeddingCache,
+    task: Task,
+    seed: u64,
+    cfg: &RolloutConfig,
+    record: Option<&mut Episode>,
+) -> Result<(RolloutOutcome, ShadowStats)> {
+    let instruction = manifest.instruction(cache, task.instruction())?;
+    policy.reset();
+    let rate = policy.spec().rate_hz;
+    let demo = DemoProposer::new(task, seed, rate, cfg.perturbation.sim_config())?;
+    let policy = PolicyProposer { policy, instruction, gripper: manifest.gripper, started: Stamp { sec: 1, nanosec: 0 } };
+    let mut p = ShadowProposer { demo, policy, err: [0.0; 6], hold: [0.0; 6], extrap: [0.0; 6], prev: None, n: 0 };
+    let o = with_controller(&mut p, task, seed, cfg, record)?;
+    let n = p.n.max(1) as f64;
+    let stats = ShadowStats {
+        policy_rms: p.err.iter().map(|e| (e / n).sqrt()).collect(),
+        hold_rms: p.hold.iter().map(|e| (e / n).sqrt()).collect(),
+        extrapolate_rms: p.extrap.iter().map(|e| (e / n).sqrt()).collect(),
+        steps: p.n,
+    };
+    Ok((o, stats))
+}
+
 /// A fresh dataset at `dir` for recorded rollouts (one that exists is replaced).
 pub fn rollout_dataset(dir: &std::path::Path) -> Result<Dataset> {
     if dir.exists() {
@@ -294,9 +372,12 @@ fn run<C: JointController<6>>(
     let mut ls = Lockstep::new(Supervisor::new(sup_cfg, limits, controller), arm, ManualClock::new(Stamp { sec: 1, nanosec: 0 }));
     let (n_towel, t0) = (ls.plant.sim.config().towel.count, ls.plant.sim.time());
     let start = ls.plant.sim.towel_vertices().to_vec();
-    // Frames are rendered at the model's size, as the training images were resized to it.
+    // Frames are rendered at the camera's size, as recorded for training, and
+    // resized to the model's the way the training images were (and `kotoba run`
+    // resizes a robot's camera): rendering at the model's size gives different pixels.
     let (w, h) = proposer.image_size();
-    let mut cam = Camera::new(&ls.plant.sim, w, h)?;
+    let cam_cfg = ls.plant.sim.config().camera.clone();
+    let mut cam = Camera::new(&ls.plant.sim, cam_cfg.width, cam_cfg.height)?;
     let names = ls.plant.sim.robot().joint_names();
     let mut gripper_cmd = ls.plant.sim.robot().gripper.upper as f32;
     if let Some(ep) = record.as_deref_mut() {
@@ -316,7 +397,8 @@ fn run<C: JointController<6>>(
             let q = ls.plant.state().q;
             let mut joints: Vec<f32> = q.iter().map(|&v| v as f32).collect();
             joints.push(gripper_cmd);
-            let out = proposer.propose(ls.plant.sim.time() - t0, &frame.rgb, &joints)?;
+            let rgb = resize_rgb(&frame.rgb, frame.height as usize, frame.width as usize, h as usize, w as usize);
+            let out = proposer.propose(ls.plant.sim.time() - t0, &rgb, &joints)?;
             let q_next = JVec::<6>::from_fn(|i, _| f64::from(out.target[i]));
             chunk = Some(TargetChunk::single(now.add(Duration::from_secs_f64(period)), q_next));
             gripper_cmd = out.gripper;

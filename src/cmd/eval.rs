@@ -49,6 +49,10 @@ pub enum Variant {
     Demo,
     /// The demonstration replayed through the PD baseline.
     DemoPd,
+    /// The demonstration replayed as `demo`, with the policy run alongside on
+    /// the same observations and only its proposals compared: per-joint RMS
+    /// of the policy and of holding still against the demonstration's targets.
+    Shadow,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,6 +137,11 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 };
                 let o = if matches!(v, Variant::Demo | Variant::DemoPd) {
                     replay_demo(task, seed, policy.spec().rate_hz, &cfg, ep.as_mut())?
+                } else if v == Variant::Shadow {
+                    let (o, s) = crate::rollout::shadow_demo(&mut policy, &manifest, &cache, task, seed, &cfg, ep.as_mut())?;
+                    let f = |v: &[f64]| v.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(" ");
+                    eprintln!("shadow seed {seed} {:?}: {} steps; policy RMS [{}] rad; holding still [{}]; extrapolating [{}]", task, s.steps, f(&s.policy_rms), f(&s.hold_rms), f(&s.extrapolate_rms));
+                    o
                 } else {
                     rollout(&mut policy, &manifest, &cache, task, seed, &cfg, ep.as_mut())?
                 };

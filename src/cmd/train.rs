@@ -74,6 +74,12 @@ pub struct TrainArgs {
     /// the model options below are ignored.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["resume", "synthetic"])]
     pub init_from: Option<PathBuf>,
+    /// With `--init-from`: keep its encoders and image decoder and train only
+    /// the recurrent core and heads, on attention points read once from every
+    /// frame. An epoch then runs no convolution, so the motion can be trained
+    /// for thousands of epochs on a CPU. There is no image loss.
+    #[arg(long, requires = "init_from")]
+    pub freeze_vision: bool,
     /// Turn input augmentation off.
     #[arg(long)]
     pub no_augment: bool,
@@ -173,6 +179,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             ..AugmentConfig::default()
         },
         window: a.window,
+        freeze_vision: a.freeze_vision,
         ..TrainConfig::default()
     };
     let device = kotoba_dpl::device(!a.cpu)?;
@@ -205,6 +212,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 v.total, v.image, v.joint, v.point, v.label, trainer.hold_still_joint_mse()
             ),
             None => println!("no validation episodes (--val-fraction 0), nothing to train"),
+        }
+        if !trainer.val_idx.is_empty() {
+            let (model, hold) = trainer.joint_errors()?;
+            let f = |v: &[f64]| v.iter().map(|x| format!("{:.5}", x)).collect::<Vec<_>>().join(" ");
+            println!("per-joint validation MSE: model [{}]; holding still [{}]", f(&model), f(&hold));
         }
         return Ok(());
     }

@@ -173,6 +173,14 @@ pub struct SeqOut {
     pub last: LstmState,
 }
 
+/// [`Sarnn::core_seq`]'s outputs: [`SeqOut`] without the images.
+pub struct CoreOut {
+    pub joints: Tensor,
+    pub dec_pts: Tensor,
+    pub label_logits: Tensor,
+    pub last: LstmState,
+}
+
 /// The network. Cheap to clone (tensors share storage with the trainable vars).
 pub struct Sarnn {
     cfg: ModelConfig,
@@ -491,15 +499,45 @@ impl Sarnn {
     ) -> Result<SeqOut> {
         let (b, t, d) = joints.dims3()?;
         self.check_seq(images, b * t, d, instr, labels)?;
-        let e = self.cfg.embed_dim;
         let (enc_pts, feat) = self.encode(images)?;
+        let m = self.core_seq(&enc_pts.reshape((b, t, ()))?, joints, residual_base, instr, labels, state)?;
+        let image = self.decode_image(&m.dec_pts.reshape((b * t, ()))?, &feat)?;
+        Ok(SeqOut {
+            image,
+            joints: m.joints,
+            enc_pts: enc_pts.reshape((b, t, ()))?,
+            dec_pts: m.dec_pts,
+            label_logits: m.label_logits,
+            last: m.last,
+        })
+    }
+
+    /// The recurrent core and its heads over whole sequences, from attention
+    /// points already read from the images: `points (B, T, 2K)`, `joints (B, T,
+    /// D)`, `instr (B, E)`, `labels (B, T, E)`. Training with the vision frozen
+    /// runs only this, on points computed once per dataset.
+    pub fn core_seq(
+        &self,
+        points: &Tensor,
+        joints: &Tensor,
+        residual_base: Option<&Tensor>,
+        instr: &Tensor,
+        labels: &Tensor,
+        state: Option<LstmState>,
+    ) -> Result<CoreOut> {
+        let (b, t, d) = joints.dims3()?;
+        let e = self.cfg.embed_dim;
+        let k2 = 2 * self.cfg.keypoints;
+        if points.dims() != [b, t, k2] {
+            return Err(DplError::mismatch("point batch shape", format!("{:?}", [b, t, k2]), format!("{:?}", points.dims())));
+        }
         let instr_bt = instr
             .unsqueeze(1)?
             .broadcast_as((b, t, e))?
             .reshape((b * t, e))?;
         let z = self.lang_latent(&instr_bt, &labels.reshape((b * t, e))?)?;
         let joints_flat = joints.reshape((b * t, d))?;
-        let x = self.core_input(&enc_pts, &joints_flat, &z)?;
+        let x = self.core_input(&points.reshape((b * t, k2))?, &joints_flat, &z)?;
         let gx = self.input_gates(&x)?.reshape((b, t, ()))?;
         let mut s = match state {
             Some(s) => s,
@@ -517,11 +555,8 @@ impl Sarnn {
         };
         let (yj, dec_pts) = self.motor_heads(&h, &base)?;
         let logits = self.label_logits(&h)?;
-        let image = self.decode_image(&dec_pts, &feat)?;
-        Ok(SeqOut {
-            image,
+        Ok(CoreOut {
             joints: yj.reshape((b, t, d))?,
-            enc_pts: enc_pts.reshape((b, t, ()))?,
             dec_pts: dec_pts.reshape((b, t, ()))?,
             label_logits: logits.reshape((b, t, ()))?,
             last: s,

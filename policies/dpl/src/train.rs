@@ -13,7 +13,7 @@ use crate::checkpoint::Checkpoint;
 use crate::config::{JointNorm, ModelConfig};
 use crate::data::{Dataset, DatasetShape};
 use crate::error::{DplError, Result};
-use crate::model::Sarnn;
+use crate::model::{Sarnn, SeqOut};
 use crate::optim::Adam;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +38,14 @@ pub struct TrainConfig {
     /// a batch for the backward pass, about 20 MB per 64x64 step.
     #[serde(default)]
     pub window: usize,
+    /// Train only the recurrent core and its heads (language projection, LSTM,
+    /// joint, point and label heads) on attention points that the checkpoint's
+    /// encoder reads once from every frame; the encoders and the image decoder
+    /// stay as they are. No convolution runs per batch, so an epoch costs a
+    /// fraction of a full one: the motion can be trained far longer on a CPU
+    /// (EIPL's two-stage CAE + RNN recipe, here with SARNN's own encoder).
+    #[serde(default)]
+    pub freeze_vision: bool,
 }
 
 impl Default for TrainConfig {
@@ -56,6 +64,7 @@ impl Default for TrainConfig {
             point_ramp_batches: 1000,
             augment: AugmentConfig::default(),
             window: 0,
+            freeze_vision: false,
         }
     }
 }
@@ -95,6 +104,8 @@ struct Prepared {
     joints: Vec<f32>,
     /// Normalised joint targets (the joints again unless the episode has its own).
     targets: Vec<f32>,
+    /// Attention points `(len, 2K)` read by the encoder, when the vision is frozen.
+    points: Option<Vec<f32>>,
     len: usize,
 }
 
@@ -109,6 +120,9 @@ pub struct Batch {
     pub instr: Tensor,
     pub label_emb: Tensor,
     pub label_idx: Tensor,
+    /// `(B, T, 2K)` attention points of the input frames, when the vision is
+    /// frozen (then the image tensors are empty and no convolution runs).
+    pub points: Option<Tensor>,
 }
 
 /// Steps `start..start + len` of one episode: one sequence of a batch.
@@ -189,11 +203,16 @@ impl Trainer {
                 format!("{:?}", data.labels.names),
             ));
         }
-        let prepared = data
+        let mut prepared: Vec<Prepared> = data
             .episodes
             .iter()
             .map(|e| prepare(e, &ckpt.norm))
             .collect();
+        if cfg.freeze_vision {
+            for p in &mut prepared {
+                p.points = Some(encoder_points(&ckpt.model, p, &shape)?);
+            }
+        }
         let (train_idx, val_idx) = data.split(cfg.val_fraction, cfg.seed);
         let opt = Adam::new(ckpt.model.params(), cfg.lr, cfg.adam_eps)?;
         Ok(Self {
@@ -262,6 +281,9 @@ impl Trainer {
         let mut instr = Vec::with_capacity(b * e);
         let mut lab_e = Vec::with_capacity(b * t_len * e);
         let mut lab_i = Vec::with_capacity(b * t_len);
+        let frozen = self.cfg.freeze_vision;
+        let k2 = 2 * self.ckpt.model.config().keypoints;
+        let mut pts = Vec::with_capacity(if frozen { b * t_len * k2 } else { 0 });
         for sp in spans {
             let (p, ep) = (&self.prepared[sp.episode], &self.data.episodes[sp.episode]);
             // Short sequences repeat their last step (EIPL pads the same way).
@@ -269,7 +291,11 @@ impl Trainer {
             let mut xj = Vec::with_capacity(t_len * d);
             for t in 0..t_len {
                 let tt = sp.start + t.min(sp.len - 1);
-                img_t.extend_from_slice(&p.images[tt * plane..(tt + 1) * plane]);
+                if let Some(pp) = &p.points {
+                    pts.extend_from_slice(&pp[tt * k2..(tt + 1) * k2]);
+                } else {
+                    img_t.extend_from_slice(&p.images[tt * plane..(tt + 1) * plane]);
+                }
                 jnt_t.extend_from_slice(&p.targets[tt * d..(tt + 1) * d]);
                 xj.extend_from_slice(&p.joints[tt * d..(tt + 1) * d]);
                 lab_e.extend_from_slice(self.data.labels.embedding(ep.labels[tt]));
@@ -279,14 +305,16 @@ impl Trainer {
             jnt_clean.extend_from_slice(&xj);
             let mut xi = img_t[start_img..].to_vec();
             if let Some(r) = rng.as_deref_mut() {
-                augment_images(&self.cfg.augment, r, &mut xi, s.height, s.width);
+                if !frozen {
+                    augment_images(&self.cfg.augment, r, &mut xi, s.height, s.width);
+                }
                 augment_joints(&self.cfg.augment, r, &mut xj);
             }
             img_in.extend(xi);
             jnt_in.extend(xj);
         }
         let dev = self.ckpt.model.device();
-        let img_shape = (b * t_len, 3, s.height, s.width);
+        let img_shape = (if frozen { 0 } else { b * t_len }, 3, s.height, s.width);
         Ok(Batch {
             images_in: Tensor::from_vec(img_in, img_shape, dev)?,
             images_target: Tensor::from_vec(img_t, img_shape, dev)?,
@@ -296,25 +324,49 @@ impl Trainer {
             instr: Tensor::from_vec(instr, (b, e), dev)?,
             label_emb: Tensor::from_vec(lab_e, (b, t_len, e), dev)?,
             label_idx: Tensor::from_vec(lab_i, (b, t_len), dev)?,
+            points: if frozen { Some(Tensor::from_vec(pts, (b, t_len, k2), dev)?) } else { None },
         })
+    }
+
+    /// The teacher-forced pass over a batch; with the vision frozen only the
+    /// recurrent core runs, on the batch's points, and `image` is empty.
+    pub fn forward(&self, batch: &Batch) -> Result<SeqOut> {
+        let m = &self.ckpt.model;
+        match &batch.points {
+            Some(points) => {
+                let c = m.core_seq(points, &batch.joints_in, Some(&batch.joints_clean), &batch.instr, &batch.label_emb, None)?;
+                Ok(SeqOut {
+                    image: Tensor::zeros(0, DType::F32, m.device())?,
+                    joints: c.joints,
+                    enc_pts: points.clone(),
+                    dec_pts: c.dec_pts,
+                    label_logits: c.label_logits,
+                    last: c.last,
+                })
+            }
+            None => m.forward_seq_from(
+                &batch.images_in,
+                &batch.joints_in,
+                Some(&batch.joints_clean),
+                &batch.instr,
+                &batch.label_emb,
+                None,
+            ),
+        }
     }
 
     /// Forward pass and loss for one batch; returns the total as a tensor (for backward) and the terms.
     pub fn loss(&self, batch: &Batch, ramp: f64) -> Result<(Tensor, Losses)> {
-        let m = &self.ckpt.model;
-        let out = m.forward_seq_from(
-            &batch.images_in,
-            &batch.joints_in,
-            Some(&batch.joints_clean),
-            &batch.instr,
-            &batch.label_emb,
-            None,
-        )?;
         let (b, t, _) = batch.joints_in.dims3()?;
         let n = t - 1;
-        let img_pred = out.image.reshape((b, t, ()))?.narrow(1, 0, n)?;
-        let img_tgt = batch.images_target.reshape((b, t, ()))?.narrow(1, 1, n)?;
-        let l_img = candle_nn::loss::mse(&img_pred, &img_tgt)?;
+        let out = self.forward(batch)?;
+        let l_img = if batch.points.is_some() {
+            Tensor::new(0f32, self.ckpt.model.device())?
+        } else {
+            let img_pred = out.image.reshape((b, t, ()))?.narrow(1, 0, n)?;
+            let img_tgt = batch.images_target.reshape((b, t, ()))?.narrow(1, 1, n)?;
+            candle_nn::loss::mse(&img_pred, &img_tgt)?
+        };
         let l_jnt = candle_nn::loss::mse(
             &out.joints.narrow(1, 0, n)?,
             &batch.joints_target.narrow(1, 1, n)?,
@@ -393,6 +445,29 @@ impl Trainer {
         let mut mean = Losses::default();
         mean.add_scaled(&sum, 1.0 / spans.len().max(1) as f64);
         Ok(Some(mean))
+    }
+
+    /// Per-joint mean squared error on the validation episodes (clean inputs,
+    /// normalised units) of the model's next-joint prediction and of holding
+    /// still: where the model beats "no motion" and where it does not.
+    pub fn joint_errors(&self) -> Result<(Vec<f64>, Vec<f64>)> {
+        let d = self.shape.joints;
+        let (mut model, mut hold, mut n) = (vec![0f64; d], vec![0f64; d], 0usize);
+        let spans = self.spans(&self.val_idx, None);
+        for chunk in spans.chunks(self.cfg.batch_size) {
+            let b = self.batch_spans(chunk, None)?;
+            let t = b.joints_in.dim(1)?;
+            let pred = self.forward(&b)?.joints.narrow(1, 0, t - 1)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+            let tgt = b.joints_target.narrow(1, 1, t - 1)?.flatten_all()?.to_vec1::<f32>()?;
+            let cur = b.joints_clean.narrow(1, 0, t - 1)?.flatten_all()?.to_vec1::<f32>()?;
+            for (i, ((p, g), c)) in pred.iter().zip(&tgt).zip(&cur).enumerate() {
+                model[i % d] += f64::from(p - g).powi(2);
+                hold[i % d] += f64::from(c - g).powi(2);
+            }
+            n += pred.len() / d;
+        }
+        let mean = |v: Vec<f64>| v.into_iter().map(|x| x / n.max(1) as f64).collect();
+        Ok((mean(model), mean(hold)))
     }
 
     /// Joint MSE of predicting "no motion" (the next target = the current joint
@@ -474,8 +549,23 @@ fn prepare(ep: &crate::data::Episode, norm: &JointNorm) -> Prepared {
         images,
         joints,
         targets,
+        points: None,
         len: ep.len(),
     }
+}
+
+/// The encoder's attention points `(len, 2K)` for every frame of an episode,
+/// without gradients (the vision is frozen).
+fn encoder_points(model: &Sarnn, p: &Prepared, s: &DatasetShape) -> Result<Vec<f32>> {
+    let plane = 3 * s.height * s.width;
+    let mut out = Vec::with_capacity(p.len * 2 * model.config().keypoints);
+    for start in (0..p.len).step_by(128) {
+        let n = (p.len - start).min(128);
+        let img = Tensor::from_slice(&p.images[start * plane..(start + n) * plane], (n, 3, s.height, s.width), model.device())?;
+        let (pts, _) = model.encode(&img)?;
+        out.extend(pts.detach().flatten_all()?.to_vec1::<f32>()?);
+    }
+    Ok(out)
 }
 
 /// u8 HWC -> f32 CHW in [0, 1] (EIPL scales images linearly, no mean/std).

@@ -484,3 +484,38 @@ fn split_honours_a_zero_validation_fraction() {
     let (train, val) = data.split(0.99, 1);
     assert_eq!((train.len(), val.len()), (1, n - 1));
 }
+
+/// Training with the vision frozen: on the same batch its joint, point and label
+/// losses are the full pass's (the points come from the same encoder), an epoch
+/// leaves the encoders and the image decoder bit-identical, and the core learns.
+#[test]
+fn frozen_vision_trains_only_the_core() {
+    let mut t = Trainer::new(&model_cfg(Conditioning::Concat), train_cfg(1), dataset(), &cpu()).unwrap();
+    t.train_epoch(&mut |_, _| {}).unwrap();
+    let full = t.loss(&t.batch(&[0, 1], None).unwrap(), 1.0).unwrap().1;
+    let mut cfg = train_cfg(40);
+    cfg.freeze_vision = true;
+    cfg.augment.enabled = false;
+    let dir = tmpdir("frozen");
+    t.ckpt.save(&dir).unwrap();
+    let mut f = Trainer::from_checkpoint(Checkpoint::load(&dir, &cpu()).unwrap(), cfg, dataset()).unwrap();
+    let b = f.batch(&[0, 1], None).unwrap();
+    assert_eq!(b.images_in.dims()[0], 0, "no images are batched with the vision frozen");
+    let frozen = f.loss(&b, 1.0).unwrap().1;
+    for (a, z) in [(full.joint, frozen.joint), (full.point, frozen.point), (full.label, frozen.label)] {
+        assert!((a - z).abs() <= 1e-6 * a.abs().max(1.0), "full {full:?} vs frozen {frozen:?}");
+    }
+    assert_eq!(frozen.image, 0.0);
+    let vision = |m: &Sarnn| -> Vec<(String, Vec<u32>)> {
+        all_params(m).into_iter().filter(|(n, _)| n.starts_with("pos_encoder") || n.starts_with("im_encoder") || n.starts_with("decoder_image")).collect()
+    };
+    let (vision_before, all_before) = (vision(&f.ckpt.model), all_params(&f.ckpt.model));
+    let first = f.evaluate().unwrap().unwrap().joint;
+    for _ in 0..40 {
+        f.train_epoch(&mut |_, _| {}).unwrap();
+    }
+    let last = f.evaluate().unwrap().unwrap().joint;
+    assert_eq!(vision_before, vision(&f.ckpt.model), "the vision must not change");
+    assert_ne!(all_before, all_params(&f.ckpt.model), "the core must change");
+    assert!(last < 0.8 * first, "validation joint loss {first} -> {last}");
+}
