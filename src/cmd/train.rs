@@ -80,6 +80,14 @@ pub struct TrainArgs {
     /// for thousands of epochs on a CPU. There is no image loss.
     #[arg(long, requires = "init_from")]
     pub freeze_vision: bool,
+    /// After `--epochs`, this many more epochs from the best checkpoint with the
+    /// vision frozen, on whole episodes (see `--freeze-vision`): windows start
+    /// from a zero recurrent state, a running policy does not. 0 = one stage.
+    #[arg(long, default_value_t = 0, conflicts_with = "freeze_vision")]
+    pub motor_epochs: usize,
+    /// Joint input noise of the `--motor-epochs` stage (default: `--joint-noise`).
+    #[arg(long)]
+    pub motor_joint_noise: Option<f32>,
     /// Turn input augmentation off.
     #[arg(long)]
     pub no_augment: bool,
@@ -125,8 +133,10 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    if !(a.joint_noise.is_finite() && a.joint_noise >= 0.0) {
-        bail!("--joint-noise must be a finite number >= 0, got {}", a.joint_noise);
+    for (flag, v) in [("--joint-noise", Some(a.joint_noise)), ("--motor-joint-noise", a.motor_joint_noise)] {
+        if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+            bail!("{flag} must be a finite number >= 0, got {v}");
+        }
     }
     let data = if a.synthetic {
         let cfg = SyntheticConfig {
@@ -204,7 +214,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
         device,
         trainer.state.epoch
     );
-    if trainer.state.epoch >= trainer.cfg.epochs {
+    // A resumed second stage continues to the same total.
+    if trainer.cfg.freeze_vision && a.resume && a.motor_epochs > 0 {
+        trainer.cfg.epochs = a.epochs + a.motor_epochs;
+    }
+    if trainer.state.epoch >= trainer.cfg.epochs && (a.motor_epochs == 0 || trainer.cfg.freeze_vision) {
         // Nothing left to train: report the checkpoint on the validation episodes.
         match trainer.evaluate()? {
             Some(v) => println!(
@@ -220,14 +234,18 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let log = kotoba_dpl::fit(
-        &mut trainer,
-        &FitOptions {
-            out_dir: a.out.clone(),
-            progress: !a.quiet,
-            console: true,
-        },
-    )?;
+    let opts = FitOptions { out_dir: a.out.clone(), progress: !a.quiet, console: true };
+    let log = if trainer.cfg.freeze_vision {
+        kotoba_dpl::fit(&mut trainer, &opts)?
+    } else {
+        let log = kotoba_dpl::fit(&mut trainer, &opts)?;
+        if a.motor_epochs > 0 {
+            eprintln!("second stage: {} epochs of the recurrent core on whole episodes, vision frozen", a.motor_epochs);
+            kotoba_dpl::fit_motor(trainer, a.motor_epochs, a.motor_joint_noise, &opts)?
+        } else {
+            log
+        }
+    };
     if let Some(last) = log.last() {
         println!("{}", kotoba_dpl::format_epoch(last));
     }

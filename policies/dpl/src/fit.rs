@@ -73,6 +73,31 @@ pub fn save_run(t: &Trainer, dir: &Path) -> Result<()> {
     write_json(&dir.join(STATE_FILE), &t.state)
 }
 
+/// The second stage of the recipe: from the best checkpoint of a finished run
+/// in `opts.out_dir`, `epochs` more epochs with the vision frozen on whole
+/// episodes (see [`TrainConfig::freeze_vision`]), logged and checkpointed in
+/// the same folder, the epoch count continuing. Windowed training starts every
+/// window from a zero recurrent state, while a policy runs its state through a
+/// whole episode; this stage trains the core the way it runs. `joint_noise`
+/// overrides the input noise of the first stage.
+pub fn fit_motor(stage1: Trainer, epochs: usize, joint_noise: Option<f32>, opts: &FitOptions) -> Result<Vec<EpochLog>> {
+    let state = stage1.state.clone();
+    let device = stage1.model().device().clone();
+    let mut cfg = stage1.cfg.clone();
+    let data = stage1.into_data();
+    let ckpt = Checkpoint::load(&opts.out_dir.join(BEST_DIR), &device)?;
+    cfg.freeze_vision = true;
+    cfg.window = 0;
+    cfg.epochs = state.epoch + epochs;
+    if let Some(n) = joint_noise {
+        cfg.augment.joint_noise = n;
+    }
+    let mut t = Trainer::from_checkpoint(ckpt, cfg, data)?;
+    // The losses change meaning (no image term): the best is tracked afresh.
+    t.state = crate::train::TrainState { epoch: state.epoch, batches: state.batches, best_val: None };
+    fit(&mut t, opts)
+}
+
 /// Trains until `t.cfg.epochs` epochs are done, logging and checkpointing each epoch.
 pub fn fit(t: &mut Trainer, opts: &FitOptions) -> Result<Vec<EpochLog>> {
     std::fs::create_dir_all(&opts.out_dir).map_err(DplError::io(&opts.out_dir))?;

@@ -27,7 +27,7 @@ pub use config::{Conditioning, JointNorm, ModelConfig};
 pub use data::{Dataset, DatasetShape, Episode, LabelVocab};
 pub use error::{DplError, Result};
 pub use fit::{
-    BEST_DIR, EpochLog, FitOptions, LAST_DIR, build_trainer, fit, format_epoch, save_run,
+    BEST_DIR, EpochLog, FitOptions, LAST_DIR, build_trainer, fit, fit_motor, format_epoch, save_run,
 };
 pub use model::{CoreOut, LstmState, Sarnn, SeqOut};
 pub use optim::Adam;

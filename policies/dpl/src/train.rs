@@ -228,6 +228,11 @@ impl Trainer {
         })
     }
 
+    /// Gives the dataset back (for a next training stage).
+    pub fn into_data(self) -> Dataset {
+        self.data
+    }
+
     pub fn model(&self) -> &Sarnn {
         &self.ckpt.model
     }

@@ -35,6 +35,12 @@ fn all_params(m: &Sarnn) -> Vec<(String, Vec<u32>)> {
         .collect()
 }
 
+/// The encoders' and the image decoder's weights.
+fn vision_params(m: &Sarnn) -> Vec<(String, Vec<u32>)> {
+    let vision = ["pos_encoder", "im_encoder", "decoder_image"];
+    all_params(m).into_iter().filter(|(n, _)| vision.iter().any(|v| n.starts_with(v))).collect()
+}
+
 #[test]
 fn checkpoint_round_trips_bit_exactly() {
     let mut t = Trainer::new(
@@ -506,16 +512,37 @@ fn frozen_vision_trains_only_the_core() {
         assert!((a - z).abs() <= 1e-6 * a.abs().max(1.0), "full {full:?} vs frozen {frozen:?}");
     }
     assert_eq!(frozen.image, 0.0);
-    let vision = |m: &Sarnn| -> Vec<(String, Vec<u32>)> {
-        all_params(m).into_iter().filter(|(n, _)| n.starts_with("pos_encoder") || n.starts_with("im_encoder") || n.starts_with("decoder_image")).collect()
-    };
-    let (vision_before, all_before) = (vision(&f.ckpt.model), all_params(&f.ckpt.model));
+    let (vision_before, all_before) = (vision_params(&f.ckpt.model), all_params(&f.ckpt.model));
     let first = f.evaluate().unwrap().unwrap().joint;
     for _ in 0..40 {
         f.train_epoch(&mut |_, _| {}).unwrap();
     }
     let last = f.evaluate().unwrap().unwrap().joint;
-    assert_eq!(vision_before, vision(&f.ckpt.model), "the vision must not change");
+    assert_eq!(vision_before, vision_params(&f.ckpt.model), "the vision must not change");
     assert_ne!(all_before, all_params(&f.ckpt.model), "the core must change");
     assert!(last < 0.8 * first, "validation joint loss {first} -> {last}");
+}
+
+/// The two-stage recipe: `fit_motor` continues the epoch count and the log in
+/// the same folder from the first stage's best checkpoint, trains on whole
+/// episodes with the vision frozen (no image loss), and saves a policy whose
+/// vision is the first stage's.
+#[test]
+fn motor_stage_continues_the_run_with_the_vision_frozen() {
+    let dir = tmpdir("motor-stage");
+    let mut cfg = train_cfg(2);
+    cfg.window = 4;
+    let mut t = Trainer::new(&model_cfg(Conditioning::Concat), cfg, dataset(), &cpu()).unwrap();
+    let opts = FitOptions { out_dir: dir.clone(), progress: false, console: false };
+    fit(&mut t, &opts).unwrap();
+    let stage1_best = Checkpoint::load(&dir.join("best"), &cpu()).unwrap();
+    let log = kotoba_dpl::fit_motor(t, 3, Some(0.0), &opts).unwrap();
+    assert_eq!(log.iter().map(|l| l.epoch).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    assert!(log[2..].iter().all(|l| l.train.image == 0.0), "{log:?}");
+    let saved: kotoba_dpl::TrainConfig =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("last/train_config.json")).unwrap()).unwrap();
+    assert!(saved.freeze_vision && saved.window == 0 && saved.augment.joint_noise == 0.0, "{saved:?}");
+    let after = Checkpoint::load(&dir.join("best"), &cpu()).unwrap();
+    assert_eq!(vision_params(&stage1_best.model), vision_params(&after.model));
+    assert_ne!(all_params(&stage1_best.model), all_params(&after.model));
 }
