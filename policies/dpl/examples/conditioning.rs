@@ -65,6 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     norm: c.norm.clone(),
                     labels: c.labels.clone(),
                     start_label: c.start_label,
+                    start_labels: c.start_labels.clone(),
                 };
                 let mut p = SarnnPolicy::new(
                     ck,

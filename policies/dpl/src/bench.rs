@@ -113,6 +113,7 @@ pub fn measure_rust(s: &BenchSizes) -> Result<(f64, f64, f64, f64)> {
         norm: trainer.ckpt.norm.clone(),
         labels: trainer.ckpt.labels.clone(),
         start_label: 0,
+        start_labels: Vec::new(),
     };
     let run = |policy: &mut SarnnPolicy, warm: usize, n: usize| -> Result<f64> {
         let mut t = 0usize;

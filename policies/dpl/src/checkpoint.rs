@@ -28,6 +28,17 @@ pub struct CheckpointConfig {
     pub label_names: Vec<String>,
     /// Label assumed active at the first step when none is given at run time.
     pub start_label: usize,
+    /// The same per taught instruction (the first label differs between tasks).
+    #[serde(default)]
+    pub start_labels: Vec<InstructionStart>,
+}
+
+/// The label a task's demonstrations most often start with, keyed by the
+/// instruction's embedding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstructionStart {
+    pub instruction: Vec<f32>,
+    pub label: usize,
 }
 
 /// A model with everything needed to use it on a robot.
@@ -36,6 +47,7 @@ pub struct Checkpoint {
     pub norm: JointNorm,
     pub labels: LabelVocab,
     pub start_label: usize,
+    pub start_labels: Vec<InstructionStart>,
 }
 
 pub(crate) fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
@@ -62,7 +74,19 @@ impl Checkpoint {
             norm: self.norm.clone(),
             label_names: self.labels.names.clone(),
             start_label: self.start_label,
+            start_labels: self.start_labels.clone(),
         }
+    }
+
+    /// The label assumed at the first step of `instruction`: that of the most
+    /// similar taught instruction (embeddings are unit length, so the largest dot
+    /// product), else the overall start label.
+    pub fn start_label_for(&self, instruction: &[f32]) -> usize {
+        let dot = |s: &InstructionStart| s.instruction.iter().zip(instruction).map(|(a, b)| a * b).sum::<f32>();
+        self.start_labels
+            .iter()
+            .max_by(|a, b| dot(a).total_cmp(&dot(b)))
+            .map_or(self.start_label, |s| s.label)
     }
 
     /// Writes `dir/model.safetensors` and `dir/config.json` (creating `dir`).
@@ -111,6 +135,16 @@ impl Checkpoint {
                 cfg.model.joints
             )));
         }
+        let bad_start = cfg
+            .start_labels
+            .iter()
+            .any(|s| s.label >= cfg.model.labels || s.instruction.len() != cfg.model.embed_dim);
+        if bad_start {
+            return Err(err(format!(
+                "a per-instruction start label is out of range or not {}-wide",
+                cfg.model.embed_dim
+            )));
+        }
         if cfg.label_names.len() != cfg.model.labels || cfg.start_label >= cfg.model.labels {
             return Err(err(format!(
                 "{} label names / start label {} for a {}-label model",
@@ -156,6 +190,7 @@ impl Checkpoint {
             norm: cfg.norm,
             labels,
             start_label: cfg.start_label,
+            start_labels: cfg.start_labels,
         })
     }
 }

@@ -22,7 +22,7 @@ pub mod synthetic;
 mod train;
 
 pub use augment::AugmentConfig;
-pub use checkpoint::{CONFIG_FILE, Checkpoint, CheckpointConfig, MODEL_FILE};
+pub use checkpoint::{CONFIG_FILE, Checkpoint, CheckpointConfig, InstructionStart, MODEL_FILE};
 pub use config::{Conditioning, JointNorm, ModelConfig};
 pub use data::{Dataset, DatasetShape, Episode, LabelVocab};
 pub use error::{DplError, Result};

@@ -305,7 +305,7 @@ impl Policy for SarnnPolicy {
             (Some(l), _) => Tensor::from_slice(l, (1, e), &dev)?,
             (None, Some(p)) => p.clone(),
             (None, None) => Tensor::from_slice(
-                self.ckpt.labels.embedding(self.ckpt.start_label),
+                self.ckpt.labels.embedding(self.ckpt.start_label_for(obs.instruction)),
                 (1, e),
                 &dev,
             )?,

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::augment::{AugmentConfig, augment_images, augment_joints};
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, InstructionStart};
 use crate::config::{JointNorm, ModelConfig};
 use crate::data::{Dataset, DatasetShape};
 use crate::error::{DplError, Result};
@@ -169,13 +169,15 @@ impl Trainer {
                 .flat_map(|e| e.joints.chunks(e.num_joints)),
             shape.joints,
         );
-        let start_label = most_common_first_label(&data);
+        let start_label = most_common_first_label(&data, |_| true);
+        let start_labels = start_labels(&data);
         let model = Sarnn::new(model_cfg, cfg.seed, device)?;
         let ckpt = Checkpoint {
             model,
             norm,
             labels: data.labels.clone(),
             start_label,
+            start_labels,
         };
         Self::with_checkpoint(ckpt, cfg, data, shape)
     }
@@ -193,6 +195,11 @@ impl Trainer {
         shape: DatasetShape,
     ) -> Result<Self> {
         check_compatible(ckpt.model.config(), &shape)?;
+        let mut ckpt = ckpt;
+        if ckpt.start_labels.is_empty() {
+            // A checkpoint from before per-instruction start labels.
+            ckpt.start_labels = start_labels(&data);
+        }
         if cfg.batch_size == 0 {
             return Err(DplError::Config("batch_size must be > 0".into()));
         }
@@ -583,9 +590,22 @@ pub fn hwc_to_chw(src: &[u8], h: usize, w: usize, dst: &mut [f32]) {
     }
 }
 
-fn most_common_first_label(data: &Dataset) -> usize {
-    let mut counts = vec![0usize; data.labels.len()];
+/// Each instruction's most common first label.
+fn start_labels(data: &Dataset) -> Vec<InstructionStart> {
+    let mut out: Vec<InstructionStart> = Vec::new();
     for e in &data.episodes {
+        if !out.iter().any(|s| s.instruction == e.instruction) {
+            let label = most_common_first_label(data, |o| o.instruction == e.instruction);
+            out.push(InstructionStart { instruction: e.instruction.clone(), label });
+        }
+    }
+    out
+}
+
+/// The label that the episodes passing `keep` most often start with.
+fn most_common_first_label(data: &Dataset, keep: impl Fn(&crate::data::Episode) -> bool) -> usize {
+    let mut counts = vec![0usize; data.labels.len()];
+    for e in data.episodes.iter().filter(|e| keep(e)) {
         if let Some(&l) = e.labels.first() {
             counts[l] += 1;
         }

@@ -404,7 +404,7 @@ fn policy_steps_match_the_teacher_forced_forward_pass() {
     let b = t.batch(&[0], None).unwrap();
     let out = t.model().forward_seq(&b.images_in, &b.joints_in, &b.instr, &b.label_emb, None).unwrap();
     let want = out.joints.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let ckpt = Checkpoint { model: t.ckpt.model.frozen(), norm: t.ckpt.norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0 };
+    let ckpt = Checkpoint { model: t.ckpt.model.frozen(), norm: t.ckpt.norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0, start_labels: Vec::new() };
     let mut p = SarnnPolicy::new(ckpt, RuntimeConfig { input_param: 1.0, joint_margin: None, ..RuntimeConfig::default() }).unwrap();
     let ep = &data.episodes[0];
     let d = ep.num_joints;
@@ -441,7 +441,7 @@ fn targets_stay_within_the_taught_range() {
     let ep = &data.episodes[0];
     let obs = Observation { stamp: Stamp::ZERO, image: ep.image(0), joints: ep.joint_row(0), instruction: &ep.instruction, label: None };
     let norm = t.ckpt.norm.clone();
-    let ckpt = || Checkpoint { model: t.ckpt.model.frozen(), norm: norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0 };
+    let ckpt = || Checkpoint { model: t.ckpt.model.frozen(), norm: norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0, start_labels: Vec::new() };
     let mut p = SarnnPolicy::new(ckpt(), RuntimeConfig::default()).unwrap();
     let got = p.step(&obs).unwrap().chunk.targets;
     for (j, v) in got.iter().enumerate() {
@@ -545,4 +545,28 @@ fn motor_stage_continues_the_run_with_the_vision_frozen() {
     let after = Checkpoint::load(&dir.join("best"), &cpu()).unwrap();
     assert_eq!(vision_params(&stage1_best.model), vision_params(&after.model));
     assert_ne!(all_params(&stage1_best.model), all_params(&after.model));
+}
+
+/// Each taught instruction keeps the label its demonstrations start with (the
+/// corner fold starts "reaching for the corner", the half folds "reaching for
+/// the edge"), saved with the checkpoint and picked by the nearest instruction.
+#[test]
+fn start_labels_follow_the_instruction() {
+    let mut data = dataset();
+    assert!(data.labels.len() >= 2);
+    let first = data.episodes[0].instruction.clone();
+    for e in &mut data.episodes {
+        let l = if e.instruction == first { 1 } else { 0 };
+        e.labels.iter_mut().take(3).for_each(|x| *x = l);
+    }
+    let other = data.episodes.iter().map(|e| e.instruction.clone()).find(|i| *i != first).expect("two instructions");
+    let t = Trainer::new(&model_cfg(Conditioning::Concat), train_cfg(1), data, &cpu()).unwrap();
+    assert_eq!((t.ckpt.start_label_for(&first), t.ckpt.start_label_for(&other)), (1, 0));
+    let dir = tmpdir("start-labels");
+    t.ckpt.save(&dir).unwrap();
+    let back = Checkpoint::load(&dir, &cpu()).unwrap();
+    assert_eq!(back.start_labels, t.ckpt.start_labels);
+    // Nearest, not exact: a slightly different embedding of the first instruction.
+    let near: Vec<f32> = first.iter().map(|x| x * 0.99 + 0.001).collect();
+    assert_eq!(back.start_label_for(&near), 1);
 }

@@ -27,6 +27,7 @@ fn policy(t: &Trainer, input_param: f32, er: Option<RegressConfig>) -> SarnnPoli
         norm: c.norm.clone(),
         labels: c.labels.clone(),
         start_label: c.start_label,
+        start_labels: c.start_labels.clone(),
     };
     SarnnPolicy::new(
         ckpt,
