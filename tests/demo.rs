@@ -20,6 +20,10 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
     assert_eq!(r["demos"].as_array().unwrap().len(), 3, "{r}");
     assert!(r["demos"].as_array().unwrap().iter().all(|d| d["labels"].as_u64().unwrap() > 0), "labels spoken: {r}");
     assert_eq!(r["training"]["epochs"], 2);
+    // Then the recurrent core alone on whole episodes, logged in the same run.
+    assert_eq!(r["training"]["motor_epochs"], 2);
+    let csv = std::fs::read_to_string(out.join("policy/losses.csv")).unwrap();
+    assert_eq!(csv.lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect::<Vec<_>>(), ["1", "2", "3", "4"], "{csv}");
     assert!(r["training"]["final_train_loss"].as_f64().unwrap().is_finite());
     let rollouts = r["rollouts"].as_array().unwrap();
     assert_eq!(rollouts.len(), 3);

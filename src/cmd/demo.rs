@@ -37,6 +37,10 @@ pub struct DemoArgs {
     /// Training epochs (about 45 s each for 9 episodes at 32x32 on a 2-core CPU).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
+    /// Then this many epochs of the recurrent core alone on whole episodes,
+    /// vision frozen (`kotoba train --motor-epochs`; well under a second each).
+    #[arg(long, default_value_t = 200)]
+    pub motor_epochs: usize,
     /// Model image side (EIPL uses 64; 32 keeps a 2-core CPU run near 15 minutes).
     #[arg(long, default_value_t = 32)]
     pub image_size: usize,
@@ -89,6 +93,7 @@ struct DemoRow {
 #[derive(Serialize)]
 struct TrainRow {
     epochs: usize,
+    motor_epochs: usize,
     episodes: usize,
     final_train_loss: Option<f64>,
     final_val_loss: Option<f64>,
@@ -123,7 +128,7 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 
 pub fn run(mut a: DemoArgs) -> Result<()> {
     if a.smoke {
-        (a.demos, a.epochs, a.rollouts, a.max_seconds) = (1, 2, 1, 3.0);
+        (a.demos, a.epochs, a.motor_epochs, a.rollouts, a.max_seconds) = (1, 2, 2, 1, 3.0);
     }
     if a.demos == 0 || a.rollouts == 0 || a.epochs == 0 {
         bail!("--demos, --rollouts and --epochs must be at least 1");
@@ -220,7 +225,7 @@ fn row(e: &kotoba_recorder::EpisodeEntry, seed: u64) -> DemoRow {
 fn train(demos: &Path, policy_dir: &Path, a: &DemoArgs) -> Result<TrainRow> {
     if a.reuse && policy_dir.join("best").join(kotoba_dpl::MODEL_FILE).exists() {
         eprintln!("reusing the policy in {}", policy_dir.display());
-        return Ok(TrainRow { epochs: 0, episodes: 0, final_train_loss: None, final_val_loss: None });
+        return Ok(TrainRow { epochs: 0, motor_epochs: 0, episodes: 0, final_train_loss: None, final_val_loss: None });
     }
     let spec = SampleSpec { include_failed: a.smoke, image_size: a.image_size, ..SampleSpec::default() };
     let (data, manifest, cache) = crate::cmd::train::load_dataset(demos, spec)?;
@@ -257,10 +262,17 @@ fn train(demos: &Path, policy_dir: &Path, a: &DemoArgs) -> Result<TrainRow> {
         shape.max_len,
         shape.labels
     );
-    let log = kotoba_dpl::fit(&mut trainer, &FitOptions { out_dir: policy_dir.to_path_buf(), progress: true, console: false })?;
+    let opts = FitOptions { out_dir: policy_dir.to_path_buf(), progress: true, console: false };
+    let mut log = kotoba_dpl::fit(&mut trainer, &opts)?;
+    if a.motor_epochs > 0 {
+        eprintln!("training the recurrent core on whole episodes ({} epochs, vision frozen)", a.motor_epochs);
+        // Without input noise: it hides the step-to-step motion the core must continue.
+        log = kotoba_dpl::fit_motor(trainer, a.motor_epochs, Some(0.0), &opts)?;
+    }
     let last = log.last();
     Ok(TrainRow {
         epochs: a.epochs,
+        motor_epochs: a.motor_epochs,
         episodes,
         final_train_loss: last.map(|l| l.train.total),
         final_val_loss: last.and_then(|l| l.val.map(|v| v.total)),
@@ -306,7 +318,10 @@ fn print_table(r: &Results) {
     println!("  demonstrations recorded: {} ({} folded by the scripted expert)", r.demos.len(), demos_ok);
     if let Some(l) = r.training.final_train_loss {
         let val = r.training.final_val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
-        println!("  training: {} epochs on {} episodes, final loss train {l:.4} val {val}", r.training.epochs, r.training.episodes);
+        println!(
+            "  training: {} + {} motor epochs on {} episodes, final loss train {l:.4} val {val}",
+            r.training.epochs, r.training.motor_epochs, r.training.episodes
+        );
     }
     println!("  {:<45} {:>8} {:>9} {:>9}", "instruction", "folded", "progress", "tracking");
     for (instr, ok, n) in &r.per_instruction {
