@@ -80,6 +80,10 @@ pub struct TrainArgs {
     /// for thousands of epochs on a CPU. There is no image loss.
     #[arg(long, requires = "init_from")]
     pub freeze_vision: bool,
+    /// With `--freeze-vision`: replace the checkpoint's recurrent core and heads
+    /// by fresh ones with this many LSTM units (its vision is kept).
+    #[arg(long, requires = "freeze_vision")]
+    pub new_core: Option<usize>,
     /// After `--epochs`, this many more epochs from the best checkpoint with the
     /// vision frozen, on whole episodes (see `--freeze-vision`): windows start
     /// from a zero recurrent state, a running policy does not. 0 = one stage.
@@ -200,6 +204,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
             if a.residual_joints && !ckpt.model.config().residual_joints {
                 eprintln!("--residual-joints: the absolute joint head of {} is replaced by a zeroed residual one", dir.display());
                 ckpt.model.make_residual()?;
+            }
+            if let Some(h) = a.new_core {
+                eprintln!("--new-core: a fresh {h}-unit recurrent core on the vision of {}", dir.display());
+                ckpt.model = ckpt.model.with_new_core(h, a.seed)?;
             }
             kotoba_dpl::Trainer::from_checkpoint(ckpt, train, data)?
         }

@@ -309,6 +309,28 @@ impl Sarnn {
         self.cfg.residual_joints = true;
         Ok(())
     }
+    /// Names of the vision's parameters: both encoders and the image decoder.
+    pub const VISION: [&'static str; 3] = ["pos_encoder", "im_encoder", "decoder_image"];
+
+    /// A model with this one's vision (encoders and image decoder, copied) and a
+    /// fresh recurrent core with `hidden` units and its own heads and language
+    /// projection, initialised from `seed`: for training a larger core on a
+    /// trained vision with [`crate::TrainConfig::freeze_vision`].
+    pub fn with_new_core(&self, hidden: usize, seed: u64) -> Result<Sarnn> {
+        let cfg = ModelConfig { hidden, ..self.cfg.clone() };
+        let fresh = Sarnn::new(&cfg, seed, &self.device)?;
+        for (name, var) in fresh.params.iter() {
+            if Self::VISION.iter().any(|v| name.starts_with(v)) {
+                let src = self
+                    .params
+                    .get(name)
+                    .ok_or_else(|| DplError::Config(format!("model has no parameter {name}")))?;
+                var.set(src.as_tensor())?;
+            }
+        }
+        Ok(fresh)
+    }
+
     pub fn params(&self) -> &Params {
         &self.params
     }

@@ -37,8 +37,7 @@ fn all_params(m: &Sarnn) -> Vec<(String, Vec<u32>)> {
 
 /// The encoders' and the image decoder's weights.
 fn vision_params(m: &Sarnn) -> Vec<(String, Vec<u32>)> {
-    let vision = ["pos_encoder", "im_encoder", "decoder_image"];
-    all_params(m).into_iter().filter(|(n, _)| vision.iter().any(|v| n.starts_with(v))).collect()
+    all_params(m).into_iter().filter(|(n, _)| Sarnn::VISION.iter().any(|v| n.starts_with(v))).collect()
 }
 
 #[test]
@@ -569,4 +568,23 @@ fn start_labels_follow_the_instruction() {
     // Nearest, not exact: a slightly different embedding of the first instruction.
     let near: Vec<f32> = first.iter().map(|x| x * 0.99 + 0.001).collect();
     assert_eq!(back.start_label_for(&near), 1);
+}
+
+/// A fresh, larger recurrent core on a trained vision: the vision is copied
+/// bit for bit, the core has the new size, and it trains with the vision frozen.
+#[test]
+fn a_new_core_keeps_the_vision() {
+    let mut t = Trainer::new(&model_cfg(Conditioning::Concat), train_cfg(1), dataset(), &cpu()).unwrap();
+    t.train_epoch(&mut |_, _| {}).unwrap();
+    let big = t.ckpt.model.with_new_core(24, 3).unwrap();
+    assert_eq!(big.config().hidden, 24);
+    assert_eq!(vision_params(&t.ckpt.model), vision_params(&big));
+    assert!(vision_params(&big).len() >= 9, "encoders and decoder found");
+    let mut cfg = train_cfg(2);
+    cfg.freeze_vision = true;
+    let ckpt = Checkpoint { model: big, norm: t.ckpt.norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0, start_labels: Vec::new() };
+    let mut f = Trainer::from_checkpoint(ckpt, cfg, dataset()).unwrap();
+    let l = f.train_epoch(&mut |_, _| {}).unwrap();
+    assert!(l.joint.is_finite());
+    assert_eq!(vision_params(&t.ckpt.model), vision_params(&f.ckpt.model));
 }
