@@ -158,6 +158,19 @@ struct PolicyProposer<'a> {
     started: Stamp,
 }
 
+impl<'a> PolicyProposer<'a> {
+    /// Resets `policy` for a rollout of `task` on the simulated arm.
+    fn new(policy: &'a mut SarnnPolicy, manifest: &Manifest, cache: &EmbeddingCache, task: Task) -> Result<Self> {
+        let joints = policy.spec().joints;
+        if joints != ARM_JOINTS.len() + 1 {
+            bail!("the policy drives {joints} joints; the simulated arm has 6 + a gripper");
+        }
+        let instruction = manifest.instruction(cache, task.instruction())?;
+        policy.reset();
+        Ok(Self { policy, instruction, gripper: manifest.gripper, started: Stamp { sec: 1, nanosec: 0 } })
+    }
+}
+
 impl Proposer for PolicyProposer<'_> {
     fn rate_hz(&self) -> f64 {
         self.policy.spec().rate_hz
@@ -295,11 +308,9 @@ pub fn shadow_demo(
     cfg: &RolloutConfig,
     record: Option<&mut Episode>,
 ) -> Result<(RolloutOutcome, ShadowStats)> {
-    let instruction = manifest.instruction(cache, task.instruction())?;
-    policy.reset();
     let rate = policy.spec().rate_hz;
     let demo = DemoProposer::new(task, seed, rate, cfg.perturbation.sim_config())?;
-    let policy = PolicyProposer { policy, instruction, gripper: manifest.gripper, started: Stamp { sec: 1, nanosec: 0 } };
+    let policy = PolicyProposer::new(policy, manifest, cache, task)?;
     let mut p = ShadowProposer { demo, policy, err: [0.0; 6], hold: [0.0; 6], extrap: [0.0; 6], prev: None, n: 0 };
     let o = with_controller(&mut p, task, seed, cfg, record)?;
     let n = p.n.max(1) as f64;
@@ -330,13 +341,7 @@ pub fn rollout(
     cfg: &RolloutConfig,
     record: Option<&mut Episode>,
 ) -> Result<RolloutOutcome> {
-    let spec = policy.spec();
-    if spec.joints != ARM_JOINTS.len() + 1 {
-        bail!("the policy drives {} joints; the simulated arm has 6 + a gripper", spec.joints);
-    }
-    let instruction = manifest.instruction(cache, task.instruction())?;
-    policy.reset();
-    let mut p = PolicyProposer { policy, instruction, gripper: manifest.gripper, started: Stamp { sec: 1, nanosec: 0 } };
+    let mut p = PolicyProposer::new(policy, manifest, cache, task)?;
     with_controller(&mut p, task, seed, cfg, record)
 }
 
