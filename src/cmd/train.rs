@@ -84,6 +84,11 @@ pub struct TrainArgs {
     /// by fresh ones with this many LSTM units (its vision is kept).
     #[arg(long, requires = "freeze_vision")]
     pub new_core: Option<usize>,
+    /// Do not feed the verbal label into the model, only predict it: a running
+    /// policy then cannot get stuck on a stale label of its own. With
+    /// `--init-from` it applies to the loaded model.
+    #[arg(long)]
+    pub no_label_input: bool,
     /// After `--epochs`, this many more epochs from the best checkpoint with the
     /// vision frozen, on whole episodes (see `--freeze-vision`): windows start
     /// from a zero recurrent state, a running policy does not. 0 = one stage.
@@ -178,6 +183,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         },
         rate_hz: a.rate,
         residual_joints: a.residual_joints,
+        label_input: !a.no_label_input,
         ..ModelConfig::default()
     };
     let train = TrainConfig {
@@ -204,6 +210,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
             if a.residual_joints && !ckpt.model.config().residual_joints {
                 eprintln!("--residual-joints: the absolute joint head of {} is replaced by a zeroed residual one", dir.display());
                 ckpt.model.make_residual()?;
+            }
+            if a.no_label_input {
+                ckpt.model.set_label_input(false);
             }
             if let Some(h) = a.new_core {
                 eprintln!("--new-core: a fresh {h}-unit recurrent core on the vision of {}", dir.display());

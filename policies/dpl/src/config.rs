@@ -41,6 +41,17 @@ pub struct ModelConfig {
     /// which the controller's jump check would reject.
     #[serde(default)]
     pub residual_joints: bool,
+    /// Feed the active verbal label into the core (with the instruction). Off,
+    /// labels are only predicted: a policy feeding its own predicted label back
+    /// can stay on a stale one (the next label is almost always the current one
+    /// in the demonstrations, so the model learns to repeat it), and the motion
+    /// conditioned on it stays in that phase.
+    #[serde(default = "yes")]
+    pub label_input: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for ModelConfig {
@@ -60,6 +71,7 @@ impl Default for ModelConfig {
             heatmap_size: 0.1,
             rate_hz: 10.0,
             residual_joints: false,
+            label_input: true,
         }
     }
 }

@@ -331,6 +331,11 @@ impl Sarnn {
         Ok(fresh)
     }
 
+    /// Stops (or resumes) feeding the label into the core; see [`ModelConfig::label_input`].
+    pub fn set_label_input(&mut self, on: bool) {
+        self.cfg.label_input = on;
+    }
+
     pub fn params(&self) -> &Params {
         &self.params
     }
@@ -411,7 +416,8 @@ impl Sarnn {
 
     /// Language latent `z = tanh(W [instruction; label] + b)`; inputs `(n, E)` each.
     pub fn lang_latent(&self, instr: &Tensor, label: &Tensor) -> candle_core::Result<Tensor> {
-        self.lang.forward(&Tensor::cat(&[instr, label], 1)?)?.tanh()
+        let label = if self.cfg.label_input { label.clone() } else { label.zeros_like()? };
+        self.lang.forward(&Tensor::cat(&[instr, &label], 1)?)?.tanh()
     }
 
     /// LSTM input from points `(n, 2K)`, joints `(n, D)` and latent `(n, Z)`.

@@ -588,3 +588,23 @@ fn a_new_core_keeps_the_vision() {
     assert!(l.joint.is_finite());
     assert_eq!(vision_params(&t.ckpt.model), vision_params(&f.ckpt.model));
 }
+
+/// Without label input the label embedding does not reach the core: the same
+/// joints and points whatever label is given, and the flag survives a save.
+#[test]
+fn label_input_off_ignores_the_label() {
+    let mut t = Trainer::new(&model_cfg(Conditioning::Concat), train_cfg(1), dataset(), &cpu()).unwrap();
+    t.train_epoch(&mut |_, _| {}).unwrap();
+    let b = t.batch(&[0], None).unwrap();
+    let other = (b.label_emb.clone() * -1.0).unwrap();
+    let run = |m: &Sarnn, labels: &Tensor| -> Vec<f32> {
+        let o = m.forward_seq(&b.images_in, &b.joints_in, &b.instr, labels, None).unwrap();
+        o.joints.flatten_all().unwrap().to_vec1().unwrap()
+    };
+    assert_ne!(run(&t.ckpt.model, &b.label_emb), run(&t.ckpt.model, &other), "with label input the label matters");
+    t.ckpt.model.set_label_input(false);
+    assert_eq!(run(&t.ckpt.model, &b.label_emb), run(&t.ckpt.model, &other));
+    let dir = tmpdir("no-label-input");
+    t.ckpt.save(&dir).unwrap();
+    assert!(!Checkpoint::load(&dir, &cpu()).unwrap().model.config().label_input);
+}
