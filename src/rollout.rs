@@ -288,8 +288,9 @@ impl Proposer for ShadowProposer<'_> {
     }
 }
 
-/// Per-joint RMS (rad) of the policy's proposals and of holding still, against
-/// the demonstration's next target, over a shadowed replay.
+/// Per-arm-joint RMS (rad) against the demonstration's next target over a
+/// shadowed replay: of the policy's proposals, of holding still (the current
+/// reading) and of extrapolating the last two readings at constant velocity.
 #[derive(Debug, Clone, Serialize)]
 pub struct ShadowStats {
     pub policy_rms: Vec<f64>,

@@ -95,5 +95,19 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
     assert_eq!(e["summary"].as_array().unwrap().len(), 12, "2 variants x 2 perturbations x 3 instructions: {e}");
     assert_eq!(e["rollouts"].as_array().unwrap().len(), 12);
     assert!(e["rollouts"].as_array().unwrap().iter().any(|r| r["outcome"]["perturbation"] == "payload"), "{e}");
+
+    // The shadow variant: the demonstration drives, the policy's proposals are scored.
+    std::fs::write(&spec, "instructions = [\"fold the towel corner to corner\"]\nseeds = [7]\nvariants = [\"shadow\"]\nmax_seconds = 2.0\n").unwrap();
+    let o = common::kotoba().arg("eval").arg(out.join("policy")).arg("--spec").arg(&spec).arg("--json").arg(&json).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let s = &e["rollouts"][0]["shadow"];
+    assert_eq!(s["steps"], 20, "2 s at 10 Hz: {s}");
+    for k in ["policy_rms", "hold_rms", "extrapolate_rms"] {
+        let v: Vec<f64> = s[k].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        assert!(v.len() == 6 && v.iter().all(|x| x.is_finite() && *x >= 0.0), "{k}: {s}");
+    }
+    // The demonstration moves the arm in its first two seconds.
+    assert!(s["hold_rms"].as_array().unwrap().iter().any(|x| x.as_f64().unwrap() > 0.005), "{s}");
     let _ = std::fs::remove_dir_all(&out);
 }

@@ -120,6 +120,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
     }
     let mut ds = a.record.as_deref().map(crate::rollout::rollout_dataset).transpose()?;
     let mut all: Vec<(Variant, RolloutOutcome)> = Vec::new();
+    // Per rollout of the shadow variant: (index into `all`, its scores).
+    let mut shadows: Vec<(usize, crate::rollout::ShadowStats)> = Vec::new();
     for &v in &spec.variants {
         let iters = if v == Variant::NoRegression { 0 } else { spec.regression_iters };
         let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, iters, spec.joint_input_param)?;
@@ -141,6 +143,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
                     let (o, s) = crate::rollout::shadow_demo(&mut policy, &manifest, &cache, task, seed, &cfg, ep.as_mut())?;
                     let f = |v: &[f64]| v.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(" ");
                     eprintln!("shadow seed {seed} {:?}: {} steps; policy RMS [{}] rad; holding still [{}]; extrapolating [{}]", task, s.steps, f(&s.policy_rms), f(&s.hold_rms), f(&s.extrapolate_rms));
+                    shadows.push((all.len(), s));
                     o
                 } else {
                     rollout(&mut policy, &manifest, &cache, task, seed, &cfg, ep.as_mut())?
@@ -192,7 +195,14 @@ pub fn run(a: EvalArgs) -> Result<()> {
         );
     }
     if let Some(p) = &a.json {
-        let outcomes: Vec<_> = all.iter().map(|(v, o)| serde_json::json!({"variant": v, "outcome": o})).collect();
+        let outcomes: Vec<_> = all
+            .iter()
+            .enumerate()
+            .map(|(i, (v, o))| {
+                let shadow = shadows.iter().find(|(k, _)| *k == i).map(|(_, s)| s);
+                serde_json::json!({"variant": v, "outcome": o, "shadow": shadow})
+            })
+            .collect();
         let doc = serde_json::json!({"spec": spec, "summary": rows, "rollouts": outcomes});
         std::fs::write(p, serde_json::to_vec_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;
     }
