@@ -89,6 +89,12 @@ pub struct TrainArgs {
     /// `--init-from` it applies to the loaded model.
     #[arg(long)]
     pub no_label_input: bool,
+    /// With `--freeze-vision`: feed this share of the model's own previous
+    /// joint prediction into its joint input while training (0..1; 0 = teacher
+    /// forcing), so it learns from the errors it makes in closed loop. Run the
+    /// policy with `joint_input_param = 1 − this`.
+    #[arg(long, default_value_t = 0.0, requires = "freeze_vision")]
+    pub joint_feedback: f64,
     /// After `--epochs`, this many more epochs from the best checkpoint with the
     /// vision frozen, on whole episodes (see `--freeze-vision`): windows start
     /// from a zero recurrent state, a running policy does not. 0 = one stage.
@@ -142,6 +148,9 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
+    if !(0.0..=1.0).contains(&a.joint_feedback) {
+        bail!("--joint-feedback must be within 0..=1, got {}", a.joint_feedback);
+    }
     for (flag, v) in [("--joint-noise", Some(a.joint_noise)), ("--motor-joint-noise", a.motor_joint_noise)] {
         if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
             bail!("{flag} must be a finite number >= 0, got {v}");
@@ -200,6 +209,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         },
         window: a.window,
         freeze_vision: a.freeze_vision,
+        joint_feedback: a.joint_feedback,
         ..TrainConfig::default()
     };
     let device = kotoba_dpl::device(!a.cpu)?;

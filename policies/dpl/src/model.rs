@@ -591,6 +591,51 @@ impl Sarnn {
         })
     }
 
+    /// [`Sarnn::core_seq`] with the model's own predictions fed back: the joint
+    /// input at step `t > 0` is `(1 − feedback)·joints_t + feedback·prediction_{t−1}`
+    /// (its residual base too), as a policy with `joint_input_param = 1 − feedback`
+    /// runs. Back-propagation goes through the fed-back predictions, so the
+    /// core is trained on the errors it makes in closed loop. `joints` are clean.
+    pub fn core_seq_feedback(
+        &self,
+        points: &Tensor,
+        joints: &Tensor,
+        feedback: f64,
+        instr: &Tensor,
+        labels: &Tensor,
+    ) -> Result<CoreOut> {
+        let (b, t, _) = joints.dims3()?;
+        let (e, k2) = (self.cfg.embed_dim, 2 * self.cfg.keypoints);
+        if points.dims() != [b, t, k2] {
+            return Err(DplError::mismatch("point batch shape", format!("{:?}", [b, t, k2]), format!("{:?}", points.dims())));
+        }
+        let instr_bt = instr.unsqueeze(1)?.broadcast_as((b, t, e))?.reshape((b * t, e))?;
+        let z = self.lang_latent(&instr_bt, &labels.reshape((b * t, e))?)?.reshape((b, t, ()))?;
+        let mut s = self.zero_state(b)?;
+        let (mut ys, mut ps, mut ls) = (Vec::with_capacity(t), Vec::with_capacity(t), Vec::with_capacity(t));
+        let mut prev: Option<Tensor> = None;
+        for step in 0..t {
+            let truth = joints.narrow(1, step, 1)?.squeeze(1)?;
+            let jin = match &prev {
+                Some(p) => ((&truth * (1.0 - feedback))? + (p * feedback)?)?,
+                None => truth,
+            };
+            let x = self.core_input(&points.narrow(1, step, 1)?.squeeze(1)?, &jin, &z.narrow(1, step, 1)?.squeeze(1)?)?;
+            s = self.lstm_step(&self.input_gates(&x)?, &s)?;
+            let (yj, pt) = self.motor_heads(&s.h, &jin)?;
+            ls.push(self.label_logits(&s.h)?);
+            prev = Some(yj.clone());
+            ys.push(yj);
+            ps.push(pt);
+        }
+        Ok(CoreOut {
+            joints: Tensor::stack(&ys, 1)?,
+            dec_pts: Tensor::stack(&ps, 1)?,
+            label_logits: Tensor::stack(&ls, 1)?,
+            last: s,
+        })
+    }
+
     fn check_seq(
         &self,
         images: &Tensor,

@@ -46,6 +46,12 @@ pub struct TrainConfig {
     /// (EIPL's two-stage CAE + RNN recipe, here with SARNN's own encoder).
     #[serde(default)]
     pub freeze_vision: bool,
+    /// With `freeze_vision`: the share of the model's own previous joint
+    /// prediction in its joint input (see [`Sarnn::core_seq_feedback`]); 0 =
+    /// teacher forcing. A policy run with `joint_input_param = 1 − feedback`
+    /// sees what it was trained on.
+    #[serde(default)]
+    pub joint_feedback: f64,
 }
 
 impl Default for TrainConfig {
@@ -65,6 +71,7 @@ impl Default for TrainConfig {
             augment: AugmentConfig::default(),
             window: 0,
             freeze_vision: false,
+            joint_feedback: 0.0,
         }
     }
 }
@@ -346,7 +353,11 @@ impl Trainer {
         let m = &self.ckpt.model;
         match &batch.points {
             Some(points) => {
-                let c = m.core_seq(points, &batch.joints_in, Some(&batch.joints_clean), &batch.instr, &batch.label_emb, None)?;
+                let c = if self.cfg.joint_feedback > 0.0 {
+                    m.core_seq_feedback(points, &batch.joints_clean, self.cfg.joint_feedback, &batch.instr, &batch.label_emb)?
+                } else {
+                    m.core_seq(points, &batch.joints_in, Some(&batch.joints_clean), &batch.instr, &batch.label_emb, None)?
+                };
                 Ok(SeqOut {
                     image: Tensor::zeros(0, DType::F32, m.device())?,
                     joints: c.joints,

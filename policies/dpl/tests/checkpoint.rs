@@ -608,3 +608,33 @@ fn label_input_off_ignores_the_label() {
     t.ckpt.save(&dir).unwrap();
     assert!(!Checkpoint::load(&dir, &cpu()).unwrap().model.config().label_input);
 }
+
+/// Fed-back predictions: with no feedback the pass is the teacher-forced one;
+/// with full feedback only the first joint reading reaches the model.
+#[test]
+fn joint_feedback_replaces_the_readings_with_predictions() {
+    let mut cfg = model_cfg(Conditioning::Concat);
+    cfg.residual_joints = true;
+    let mut tc = train_cfg(1);
+    tc.freeze_vision = true;
+    let mut t = Trainer::new(&cfg, tc, dataset(), &cpu()).unwrap();
+    t.train_epoch(&mut |_, _| {}).unwrap();
+    let b = t.batch(&[0], None).unwrap();
+    let pts = b.points.clone().unwrap();
+    let m = &t.ckpt.model;
+    let flat = |x: &Tensor| -> Vec<f32> { x.flatten_all().unwrap().to_vec1().unwrap() };
+    let forced = m.core_seq(&pts, &b.joints_clean, None, &b.instr, &b.label_emb, None).unwrap();
+    let zero = m.core_seq_feedback(&pts, &b.joints_clean, 0.0, &b.instr, &b.label_emb).unwrap();
+    let close = |a: &[f32], z: &[f32]| a.iter().zip(z).all(|(x, y)| (x - y).abs() < 1e-5);
+    assert!(close(&flat(&forced.joints), &flat(&zero.joints)));
+    // Other readings after the first step change nothing under full feedback.
+    let t_len = b.joints_clean.dim(1).unwrap();
+    let first = b.joints_clean.narrow(1, 0, 1).unwrap();
+    let rest = (b.joints_clean.narrow(1, 1, t_len - 1).unwrap() + 0.3).unwrap();
+    let moved = Tensor::cat(&[&first, &rest], 1).unwrap();
+    let full_a = m.core_seq_feedback(&pts, &b.joints_clean, 1.0, &b.instr, &b.label_emb).unwrap();
+    let full_b = m.core_seq_feedback(&pts, &moved, 1.0, &b.instr, &b.label_emb).unwrap();
+    assert!(close(&flat(&full_a.joints), &flat(&full_b.joints)));
+    let half = m.core_seq_feedback(&pts, &moved, 0.5, &b.instr, &b.label_emb).unwrap();
+    assert!(!close(&flat(&full_a.joints), &flat(&half.joints)), "half feedback still reads the joints");
+}
