@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use kotoba_dpl::synthetic::{SyntheticConfig, generate};
-use kotoba_dpl::{Conditioning, Dataset, Device, ModelConfig, TrainConfig};
+use kotoba_dpl::{Conditioning, Dataset, Device, ModelConfig, Sarnn, TrainConfig};
 
 pub fn syn_cfg() -> SyntheticConfig {
     SyntheticConfig {
@@ -49,4 +49,33 @@ pub fn train_cfg(epochs: usize) -> TrainConfig {
 
 pub fn cpu() -> Device {
     Device::Cpu
+}
+
+pub fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("kotoba-dpl-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+pub fn all_params(m: &Sarnn) -> Vec<(String, Vec<u32>)> {
+    m.params()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.clone(),
+                v.flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+/// The encoders' and the image decoder's weights.
+pub fn vision_params(m: &Sarnn) -> Vec<(String, Vec<u32>)> {
+    all_params(m).into_iter().filter(|(n, _)| Sarnn::VISION.iter().any(|v| n.starts_with(v))).collect()
 }
