@@ -38,15 +38,6 @@ fn checkpoint_round_trips_bit_exactly() {
         .model
         .forward_seq(&b.images_in, &b.joints_in, &b.instr, &b.label_emb, None)
         .unwrap();
-    let bits = |x: &Tensor| {
-        x.flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap()
-            .iter()
-            .map(|v| v.to_bits())
-            .collect::<Vec<_>>()
-    };
     assert_eq!(bits(&o1.joints), bits(&o2.joints));
     assert_eq!(bits(&o1.image), bits(&o2.image));
     std::fs::remove_dir_all(&dir).unwrap();

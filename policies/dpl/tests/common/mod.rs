@@ -57,22 +57,13 @@ pub fn tmpdir(name: &str) -> std::path::PathBuf {
     d
 }
 
+/// A tensor's values as bit patterns, for bit-exact comparisons.
+pub fn bits(t: &candle_core::Tensor) -> Vec<u32> {
+    t.flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|x| x.to_bits()).collect()
+}
+
 pub fn all_params(m: &Sarnn) -> Vec<(String, Vec<u32>)> {
-    m.params()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.clone(),
-                v.flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap()
-                    .iter()
-                    .map(|x| x.to_bits())
-                    .collect(),
-            )
-        })
-        .collect()
+    m.params().iter().map(|(n, v)| (n.clone(), bits(v.as_tensor()))).collect()
 }
 
 /// The encoders' and the image decoder's weights.
