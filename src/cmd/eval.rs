@@ -6,7 +6,7 @@
 //! regression off, and PD instead of the active-inference controller; and
 //! the demonstration itself replayed through the controller, as a ceiling.
 
-use crate::rollout::{ControllerKind, Perturbation, RolloutConfig, RolloutOutcome, replay_demo, rollout};
+use crate::rollout::{ControllerKind, Perturbation, RolloutConfig, RolloutOutcome, ShadowStats, replay_demo, rollout, shadow_demo};
 use kotoba_dpl::Policy;
 use kotoba_recorder::{EpisodeMeta, WriterOptions};
 use anyhow::{Context, Result, bail};
@@ -50,8 +50,9 @@ pub enum Variant {
     /// The demonstration replayed through the PD baseline.
     DemoPd,
     /// The demonstration replayed as `demo`, with the policy run alongside on
-    /// the same observations and only its proposals compared: per-joint RMS
-    /// of the policy and of holding still against the demonstration's targets.
+    /// the same observations and only its proposals compared: per-joint RMS of
+    /// the policy, of holding still and of constant-velocity extrapolation
+    /// against the demonstration's targets.
     Shadow,
 }
 
@@ -119,9 +120,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
         bail!("the spec needs at least one seed, one variant and one perturbation (\"none\" for none)");
     }
     let mut ds = a.record.as_deref().map(crate::rollout::rollout_dataset).transpose()?;
-    let mut all: Vec<(Variant, RolloutOutcome)> = Vec::new();
-    // Per rollout of the shadow variant: (index into `all`, its scores).
-    let mut shadows: Vec<(usize, crate::rollout::ShadowStats)> = Vec::new();
+    // Each rollout with its variant, and its scores for the shadow variant.
+    let mut all: Vec<(Variant, RolloutOutcome, Option<ShadowStats>)> = Vec::new();
     for &v in &spec.variants {
         let iters = if v == Variant::NoRegression { 0 } else { spec.regression_iters };
         let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, iters, spec.joint_input_param)?;
@@ -137,13 +137,14 @@ pub fn run(a: EvalArgs) -> Result<()> {
                     }
                     None => None,
                 };
+                let mut shadow = None;
                 let o = if matches!(v, Variant::Demo | Variant::DemoPd) {
                     replay_demo(task, seed, policy.spec().rate_hz, &cfg, ep.as_mut())?
                 } else if v == Variant::Shadow {
-                    let (o, s) = crate::rollout::shadow_demo(&mut policy, &manifest, &cache, task, seed, &cfg, ep.as_mut())?;
+                    let (o, s) = shadow_demo(&mut policy, &manifest, &cache, task, seed, &cfg, ep.as_mut())?;
                     let f = |v: &[f64]| v.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(" ");
                     eprintln!("shadow seed {seed} {:?}: {} steps; policy RMS [{}] rad; holding still [{}]; extrapolating [{}]", task, s.steps, f(&s.policy_rms), f(&s.hold_rms), f(&s.extrapolate_rms));
-                    shadows.push((all.len(), s));
+                    shadow = Some(s);
                     o
                 } else {
                     rollout(&mut policy, &manifest, &cache, task, seed, &cfg, ep.as_mut())?
@@ -158,7 +159,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
                     100.0 * o.progress,
                     o.closest_fold
                 );
-                all.push((v, o));
+                all.push((v, o, shadow));
             }
         }
     }
@@ -166,7 +167,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     for v in spec.variants.iter().copied() {
         for (p, task) in grid(&spec.perturbations, &tasks) {
             let rs: Vec<&RolloutOutcome> =
-                all.iter().filter(|(vv, o)| *vv == v && o.perturbation == p && o.task == task).map(|(_, o)| o).collect();
+                all.iter().filter(|(vv, o, _)| *vv == v && o.perturbation == p && o.task == task).map(|(_, o, _)| o).collect();
             let n = rs.len().max(1) as f64;
             rows.push(Row {
                 variant: v,
@@ -195,14 +196,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
         );
     }
     if let Some(p) = &a.json {
-        let outcomes: Vec<_> = all
-            .iter()
-            .enumerate()
-            .map(|(i, (v, o))| {
-                let shadow = shadows.iter().find(|(k, _)| *k == i).map(|(_, s)| s);
-                serde_json::json!({"variant": v, "outcome": o, "shadow": shadow})
-            })
-            .collect();
+        let outcomes: Vec<_> =
+            all.iter().map(|(v, o, s)| serde_json::json!({"variant": v, "outcome": o, "shadow": s})).collect();
         let doc = serde_json::json!({"spec": spec, "summary": rows, "rollouts": outcomes});
         std::fs::write(p, serde_json::to_vec_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;
     }

@@ -21,16 +21,8 @@ impl Sarnn {
         state: Option<LstmState>,
     ) -> Result<CoreOut> {
         let (b, t, d) = joints.dims3()?;
-        let e = self.cfg.embed_dim;
         let k2 = 2 * self.cfg.keypoints;
-        if points.dims() != [b, t, k2] {
-            return Err(DplError::mismatch("point batch shape", format!("{:?}", [b, t, k2]), format!("{:?}", points.dims())));
-        }
-        let instr_bt = instr
-            .unsqueeze(1)?
-            .broadcast_as((b, t, e))?
-            .reshape((b * t, e))?;
-        let z = self.lang_latent(&instr_bt, &labels.reshape((b * t, e))?)?;
+        let z = self.seq_latent(points, b, t, instr, labels)?;
         let joints_flat = joints.reshape((b * t, d))?;
         let x = self.core_input(&points.reshape((b * t, k2))?, &joints_flat, &z)?;
         let gx = self.input_gates(&x)?.reshape((b, t, ()))?;
@@ -72,12 +64,7 @@ impl Sarnn {
         labels: &Tensor,
     ) -> Result<CoreOut> {
         let (b, t, _) = joints.dims3()?;
-        let (e, k2) = (self.cfg.embed_dim, 2 * self.cfg.keypoints);
-        if points.dims() != [b, t, k2] {
-            return Err(DplError::mismatch("point batch shape", format!("{:?}", [b, t, k2]), format!("{:?}", points.dims())));
-        }
-        let instr_bt = instr.unsqueeze(1)?.broadcast_as((b, t, e))?.reshape((b * t, e))?;
-        let z = self.lang_latent(&instr_bt, &labels.reshape((b * t, e))?)?.reshape((b, t, ()))?;
+        let z = self.seq_latent(points, b, t, instr, labels)?.reshape((b, t, ()))?;
         let mut s = self.zero_state(b)?;
         let (mut ys, mut ps, mut ls) = (Vec::with_capacity(t), Vec::with_capacity(t), Vec::with_capacity(t));
         let mut prev: Option<Tensor> = None;
@@ -101,5 +88,16 @@ impl Sarnn {
             label_logits: Tensor::stack(&ls, 1)?,
             last: s,
         })
+    }
+
+    /// Checks that `points` is `(b, t, 2K)` and returns the language latent of
+    /// every step, `(b·t, Z)`, from `instr (b, E)` and `labels (b, t, E)`.
+    fn seq_latent(&self, points: &Tensor, b: usize, t: usize, instr: &Tensor, labels: &Tensor) -> Result<Tensor> {
+        let (e, k2) = (self.cfg.embed_dim, 2 * self.cfg.keypoints);
+        if points.dims() != [b, t, k2] {
+            return Err(DplError::mismatch("point batch shape", format!("{:?}", [b, t, k2]), format!("{:?}", points.dims())));
+        }
+        let instr_bt = instr.unsqueeze(1)?.broadcast_as((b, t, e))?.reshape((b * t, e))?;
+        Ok(self.lang_latent(&instr_bt, &labels.reshape((b * t, e))?)?)
     }
 }
