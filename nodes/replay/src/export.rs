@@ -36,6 +36,9 @@ pub struct ReplayOptions {
     pub urdf: Option<String>,
     /// Send kotoba's layout ([`crate::default_blueprint`]) with the recording.
     pub blueprint: bool,
+    /// How long to wait at the end of an episode for the sink (a viewer at
+    /// `--connect`) to confirm it has everything before reporting a `sink_error`.
+    pub flush_timeout: std::time::Duration,
 }
 
 impl Default for ReplayOptions {
@@ -52,6 +55,7 @@ impl Default for ReplayOptions {
             robot_pose_hz: 100.0,
             urdf: None,
             blueprint: true,
+            flush_timeout: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -213,7 +217,7 @@ pub fn export_episode(rec: &RecordingStream, src: &EpisodeSource, opts: &ReplayO
             activation: rerun::blueprint::BlueprintActivation { make_active: true, make_default: true },
         })?;
     }
-    report.sink_error = lg.finish()?;
+    report.sink_error = lg.finish(opts.flush_timeout)?;
     report.rows = lg.rows().iter().map(|(k, v)| (k.to_string(), *v)).collect();
     let indexed = src.entry.as_ref().map(|e| e.message_counts.clone()).unwrap_or_default();
     for t in opts.expected_topics.iter().chain(indexed.keys()) {

@@ -67,6 +67,10 @@ impl LiveSender {
     }
 }
 
+/// How long closing a live view waits for the viewer to confirm the tail of
+/// the run: the node is stopping, so this must not be long.
+const LIVE_FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A background logger fed through a bounded channel.
 pub struct LiveView {
     tx: SyncSender<LiveEvent>,
@@ -151,7 +155,7 @@ fn run(mut lg: Logger, rx: Receiver<LiveEvent>, stats: Arc<LiveStats>, closing: 
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    if let Some(e) = lg.finish()? {
+    if let Some(e) = lg.finish(LIVE_FLUSH_TIMEOUT)? {
         tracing::warn!("live view: the rerun sink did not confirm it has everything: {e}");
     }
     Ok(())

@@ -246,12 +246,21 @@ impl Logger {
         Ok(())
     }
 
-    /// Flushes and waits (at most 2 minutes) until the sink has everything.
+    /// Flushes and waits (at most `timeout`) until the sink has everything.
     /// Returns the sink's complaint when it could not confirm that (e.g. no
-    /// viewer at the `--connect` address).
-    pub fn finish(&mut self) -> Result<Option<String>> {
+    /// viewer at the `--connect` address, or one that accepts and never reads).
+    ///
+    /// After a complaint the stream is never dropped: rerun's gRPC client
+    /// flushes again in its `Drop` with no time limit, which hangs forever on
+    /// a peer that accepted the connection but does not answer. Leaking one
+    /// stream (and its sender thread) is the price of returning at all.
+    pub fn finish(&mut self, timeout: std::time::Duration) -> Result<Option<String>> {
         self.flush()?;
-        Ok(self.rec.flush_with_timeout(std::time::Duration::from_secs(120)).err().map(|e| e.to_string()))
+        let err = self.rec.flush_with_timeout(timeout).err().map(|e| e.to_string());
+        if err.is_some() {
+            std::mem::forget(self.rec.clone());
+        }
+        Ok(err)
     }
 
     /// Measured joint positions (`sensor_msgs/JointState`): one series per

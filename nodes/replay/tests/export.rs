@@ -7,6 +7,7 @@ use kotoba_replay::bench::{JOINTS, SyntheticEpisode, write_synthetic};
 use kotoba_replay::{ReplayOptions, Target, replay};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 const T0: i64 = 1_700_000_000_000_000_000;
 const MS: i64 = 1_000_000;
@@ -248,12 +249,47 @@ fn connect_streams_to_a_running_rerun_server() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// Replays `dir` to `addr` on another thread and gives up on it after
+/// `limit`, so a hang fails this test instead of stalling the whole suite.
+fn replay_within(dir: &Path, addr: String, flush: Duration, limit: Duration) -> kotoba_replay::ExportReport {
+    let dir = dir.to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let opts = ReplayOptions { flush_timeout: flush, ..Default::default() };
+        let _ = tx.send(replay(&dir, &Target::Connect(addr), &opts).map(|mut r| r.remove(0)));
+    });
+    rx.recv_timeout(limit).unwrap_or_else(|_| panic!("replay still running after {limit:?}")).unwrap()
+}
+
 #[test]
 fn connect_to_nothing_is_reported_not_hung() {
     let root = tmp("nothing");
     let dir = write_run(&root.join("ds"));
-    // Port 9 (discard) has no rerun server.
-    let reports = replay(&dir, &Target::Connect("127.0.0.1:9".into()), &ReplayOptions::default()).unwrap();
-    assert!(reports[0].sink_error.is_some(), "{}", reports[0]);
+    // A port that was just free: nothing listens there, so connecting is refused.
+    // (A fixed port such as 9 is not safe: some machines run a discard service on it.)
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let r = replay_within(&dir, format!("127.0.0.1:{port}"), Duration::from_secs(120), Duration::from_secs(100));
+    assert!(r.sink_error.is_some(), "{r}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_viewer_that_never_answers_is_reported_not_hung() {
+    let root = tmp("silent");
+    // Full-size frames: far more than one HTTP/2 flow-control window (64 KiB).
+    let spec = SyntheticEpisode { seconds: 2.0, fps: 10.0, joint_hz: 100.0, command_hz: 0.0, ..Default::default() };
+    let dir = write_synthetic(&root.join("ds"), &spec, T0).unwrap();
+    // Accepts the connection, then neither reads nor writes: rerun's client
+    // sends until the HTTP/2 window is full and waits for an answer forever.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming() {
+            held.push(s);
+        }
+    });
+    let r = replay_within(&dir, addr.to_string(), Duration::from_secs(3), Duration::from_secs(100));
+    assert!(r.sink_error.is_some(), "{r}");
     let _ = std::fs::remove_dir_all(&root);
 }
