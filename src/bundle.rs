@@ -20,6 +20,11 @@ pub struct Manifest {
     pub gripper: GripperRange,
     pub instructions: Vec<String>,
     pub encoder_model_id: String,
+    /// Width and height of the recorded camera frames the model was trained
+    /// on (before resizing to the model's size); rollouts render at this size.
+    /// Absent in manifests written before it was recorded.
+    #[serde(default)]
+    pub source_image: Option<[u32; 2]>,
 }
 
 impl Manifest {

@@ -86,6 +86,9 @@ impl GripperRange {
 pub struct Loaded {
     pub data: TrainSet,
     pub gripper: GripperRange,
+    /// Width and height of the recorded frames (the first episode's; a
+    /// dataset with other sizes too gets a note).
+    pub source_image: Option<[u32; 2]>,
     /// Instructions seen, in first-seen order.
     pub instructions: Vec<String>,
     /// One line per episode skipped or trimmed, for the user.
@@ -116,6 +119,7 @@ pub fn load(dir: &Path, spec: &SampleSpec, encoder: &dyn TextEncoder, cache: &mu
     };
     let mut notes = Vec::new();
     let mut raw = Vec::new();
+    let mut source_image: Option<[u32; 2]> = None;
     for entry in ds.episodes() {
         if !entry.success && !spec.include_failed {
             notes.push(format!("{}: skipped (marked failed)", entry.name));
@@ -147,6 +151,15 @@ pub fn load(dir: &Path, spec: &SampleSpec, encoder: &dyn TextEncoder, cache: &mu
             let Some(&g) = cmd.last() else {
                 bail!("{}: empty command array on {}", entry.name, spec.commands);
             };
+            let size = [img.width, img.height];
+            match source_image {
+                None => source_image = Some(size),
+                Some(s) if s != size && !notes.iter().any(|n: &String| n.starts_with("camera frames of")) => notes.push(format!(
+                    "camera frames of {}x{} in {} (the first episode's were {}x{}): rollouts render at the first size",
+                    size[0], size[1], entry.name, s[0], s[1]
+                )),
+                Some(_) => {}
+            }
             ep.images.extend(resize_rgb(&img.data, img.height as usize, img.width as usize, spec.image_size, spec.image_size));
             ep.arm.extend(q.iter().map(|&v| v as f32));
             if spec.arm_targets != ArmTargets::State {
@@ -178,7 +191,9 @@ pub fn load(dir: &Path, spec: &SampleSpec, encoder: &dyn TextEncoder, cache: &mu
     if raw.is_empty() {
         bail!("no usable episodes in {} ({} indexed){}", dir.display(), ds.episodes().len(), notes_suffix(&notes));
     }
-    build(raw, spec, encoder, cache, notes)
+    let mut loaded = build(raw, spec, encoder, cache, notes)?;
+    loaded.source_image = source_image;
+    Ok(loaded)
 }
 
 fn notes_suffix(notes: &[String]) -> String {
@@ -252,7 +267,7 @@ fn build(raw: Vec<RawEpisode>, spec: &SampleSpec, encoder: &dyn TextEncoder, cac
             targets,
         });
     }
-    Ok(Loaded { data: TrainSet { episodes, labels }, gripper, instructions, notes })
+    Ok(Loaded { data: TrainSet { episodes, labels }, gripper, source_image: None, instructions, notes })
 }
 
 #[cfg(test)]
@@ -269,6 +284,8 @@ mod tests {
         for (kind, same) in [(ArmTargets::Trajectory, true), (ArmTargets::Command, false)] {
             let spec = SampleSpec { image_size: 16, arm_targets: kind, ..SampleSpec::default() };
             let loaded = load(&dir, &spec, encoder.as_ref(), &mut EmbeddingCache::new()).unwrap();
+            // The sample was recorded at 64x64: rollouts of a model trained on it render at that size.
+            assert_eq!(loaded.source_image, Some([64, 64]));
             for ep in &loaded.data.episodes {
                 let targets = ep.targets.as_ref().expect("commanded targets");
                 assert_eq!(targets.len(), ep.joints.len());

@@ -138,6 +138,12 @@ trait Proposer {
     fn rate_hz(&self) -> f64;
     /// Frame size to render (the model's input size).
     fn image_size(&self) -> (u32, u32);
+    /// Size to render the camera at before resizing to [`Self::image_size`]:
+    /// the size the training frames were recorded at (`None`: the simulated
+    /// camera's own). Another source size gives other pixels after resizing.
+    fn source_size(&self) -> Option<(u32, u32)> {
+        None
+    }
     /// Next targets (6 arm joints, then the gripper opening) for sim time `t`,
     /// with the predicted label and attention points.
     fn propose(&mut self, t: f64, frame: &[u8], joints: &[f32]) -> Result<Proposal>;
@@ -155,6 +161,7 @@ struct PolicyProposer<'a> {
     policy: &'a mut SarnnPolicy,
     instruction: Vec<f32>,
     gripper: crate::episodes::GripperRange,
+    source_image: Option<[u32; 2]>,
     started: Stamp,
 }
 
@@ -167,7 +174,13 @@ impl<'a> PolicyProposer<'a> {
         }
         let instruction = manifest.instruction(cache, task.instruction())?;
         policy.reset();
-        Ok(Self { policy, instruction, gripper: manifest.gripper, started: Stamp { sec: 1, nanosec: 0 } })
+        Ok(Self {
+            policy,
+            instruction,
+            gripper: manifest.gripper,
+            source_image: manifest.source_image,
+            started: Stamp { sec: 1, nanosec: 0 },
+        })
     }
 }
 
@@ -178,6 +191,9 @@ impl Proposer for PolicyProposer<'_> {
     fn image_size(&self) -> (u32, u32) {
         let s = self.policy.spec();
         (s.image_width as u32, s.image_height as u32)
+    }
+    fn source_size(&self) -> Option<(u32, u32)> {
+        self.source_image.map(|[w, h]| (w, h))
     }
     fn propose(&mut self, t: f64, frame: &[u8], joints: &[f32]) -> Result<Proposal> {
         let stamp = self.started.add(Duration::from_secs_f64(t));
@@ -270,6 +286,9 @@ impl Proposer for ShadowProposer<'_> {
     }
     fn image_size(&self) -> (u32, u32) {
         self.policy.image_size()
+    }
+    fn source_size(&self) -> Option<(u32, u32)> {
+        self.policy.source_size()
     }
     fn propose(&mut self, t: f64, frame: &[u8], joints: &[f32]) -> Result<Proposal> {
         let d = self.demo.propose(t, frame, joints)?;
@@ -378,12 +397,13 @@ fn run<C: JointController<6>>(
     let mut ls = Lockstep::new(Supervisor::new(sup_cfg, limits, controller), arm, ManualClock::new(Stamp { sec: 1, nanosec: 0 }));
     let (n_towel, t0) = (ls.plant.sim.config().towel.count, ls.plant.sim.time());
     let start = ls.plant.sim.towel_vertices().to_vec();
-    // Frames are rendered at the camera's size, as recorded for training, and
-    // resized to the model's the way the training images were (and `kotoba run`
-    // resizes a robot's camera): rendering at the model's size gives different pixels.
+    // Frames are rendered at the size the training frames were recorded at and
+    // resized to the model's the way those were (and `kotoba run` resizes a
+    // robot's camera): rendering at any other size gives different pixels.
     let (w, h) = proposer.image_size();
     let cam_cfg = ls.plant.sim.config().camera.clone();
-    let mut cam = Camera::new(&ls.plant.sim, cam_cfg.width, cam_cfg.height)?;
+    let (cw, ch) = proposer.source_size().unwrap_or((cam_cfg.width, cam_cfg.height));
+    let mut cam = Camera::new(&ls.plant.sim, cw, ch)?;
     let names = ls.plant.sim.robot().joint_names();
     let mut gripper_cmd = ls.plant.sim.robot().gripper.upper as f32;
     if let Some(ep) = record.as_deref_mut() {

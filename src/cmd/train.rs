@@ -301,6 +301,7 @@ pub fn load_dataset(dir: &Path, spec: SampleSpec) -> Result<(kotoba_dpl::Dataset
         gripper: loaded.gripper,
         instructions: loaded.instructions,
         encoder_model_id: encoder.model_id().to_string(),
+        source_image: loaded.source_image,
     };
     Ok((loaded.data, manifest, cache))
 }
