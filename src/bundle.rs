@@ -57,11 +57,21 @@ impl Manifest {
 /// Loads the policy in `dir` (`best/` checkpoint, manifest, embeddings) for
 /// running, with `regression_iters` steps of online error regression per tick (0 = off)
 /// and the joints' own `input_param` (`None`: the image's, EIPL's 0.8).
-pub fn load_policy(dir: &Path, regression_iters: usize, joint_input_param: Option<f32>) -> Result<(SarnnPolicy, Manifest, EmbeddingCache)> {
+/// EIPL `input_param`s of a loaded policy: `image` also applies to the
+/// joints unless `joints` is given; `None` = [`RuntimeConfig`]'s default (0.8).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InputParams {
+    pub image: Option<f32>,
+    pub joints: Option<f32>,
+}
+
+pub fn load_policy(dir: &Path, regression_iters: usize, input: InputParams) -> Result<(SarnnPolicy, Manifest, EmbeddingCache)> {
     let (manifest, cache) = Manifest::load(dir)?;
     let device = kotoba_dpl::device(true)?;
     let ckpt = Checkpoint::load(&dir.join("best"), &device)?;
     let regression = (regression_iters > 0).then(|| RegressConfig { iterations: regression_iters, ..RegressConfig::default() });
-    let policy = SarnnPolicy::new(ckpt, RuntimeConfig { regression, joint_input_param, ..RuntimeConfig::default() })?;
+    let d = RuntimeConfig::default();
+    let cfg = RuntimeConfig { regression, input_param: input.image.unwrap_or(d.input_param), joint_input_param: input.joints, ..d };
+    let policy = SarnnPolicy::new(ckpt, cfg)?;
     Ok((policy, manifest, cache))
 }

@@ -59,6 +59,11 @@ pub struct DemoArgs {
     /// as for the image, 0.8.
     #[arg(long)]
     pub joint_input_param: Option<f32>,
+    /// EIPL `input_param` for the image (and the joints unless
+    /// --joint-input-param is given): the weight of the camera frame against the
+    /// model's own predicted frame (1 = camera only). Default 0.8, as EIPL.
+    #[arg(long)]
+    pub input_param: Option<f32>,
     /// Give up a rollout after this much sim time (s).
     #[arg(long, default_value_t = 40.0)]
     pub max_seconds: f64,
@@ -280,7 +285,7 @@ fn train(demos: &Path, policy_dir: &Path, a: &DemoArgs) -> Result<TrainRow> {
 }
 
 fn run_rollouts(policy_dir: &Path, out: &Path, a: &DemoArgs) -> Result<Vec<RolloutOutcome>> {
-    let (mut policy, manifest, cache) = crate::bundle::load_policy(policy_dir, a.regression_iters, a.joint_input_param)?;
+    let (mut policy, manifest, cache) = crate::bundle::load_policy(policy_dir, a.regression_iters, crate::bundle::InputParams { image: a.input_param, joints: a.joint_input_param })?;
     let mut ds = crate::rollout::rollout_dataset(out)?;
     let cfg = RolloutConfig { controller: a.controller, max_seconds: a.max_seconds, ..RolloutConfig::default() };
     let pb = bar(a.rollouts * Task::ALL.len() as u64, "closed-loop rollouts");

@@ -67,8 +67,11 @@ pub struct EvalSpec {
     pub perturbations: Vec<Perturbation>,
     pub regression_iters: usize,
     pub max_seconds: f64,
-    /// The policy's `input_param` for the joints (None: as for the image, 0.8).
+    /// The policy's `input_param` for the joints (None: as for the image).
     pub joint_input_param: Option<f32>,
+    /// The policy's `input_param` for the image, and the joints unless
+    /// `joint_input_param` is set (None: 0.8, as EIPL).
+    pub input_param: Option<f32>,
 }
 
 impl Default for EvalSpec {
@@ -81,6 +84,7 @@ impl Default for EvalSpec {
             regression_iters: 5,
             max_seconds: 40.0,
             joint_input_param: None,
+            input_param: None,
         }
     }
 }
@@ -124,7 +128,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let mut all: Vec<(Variant, RolloutOutcome, Option<ShadowStats>)> = Vec::new();
     for &v in &spec.variants {
         let iters = if v == Variant::NoRegression { 0 } else { spec.regression_iters };
-        let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, iters, spec.joint_input_param)?;
+        let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, iters, crate::bundle::InputParams { image: spec.input_param, joints: spec.joint_input_param })?;
         let controller = if matches!(v, Variant::Pd | Variant::DemoPd) { ControllerKind::Pd } else { ControllerKind::Aic };
         for (perturbation, task) in grid(&spec.perturbations, &tasks) {
             let cfg = RolloutConfig { controller, perturbation, max_seconds: spec.max_seconds, ..RolloutConfig::default() };

@@ -55,6 +55,11 @@ pub struct RunArgs {
     /// as for the image, 0.8.
     #[arg(long)]
     pub joint_input_param: Option<f32>,
+    /// EIPL `input_param` for the image (and the joints unless
+    /// --joint-input-param is given): the weight of the camera frame against the
+    /// model's own predicted frame (1 = camera only). Default 0.8, as EIPL.
+    #[arg(long)]
+    pub input_param: Option<f32>,
     /// Stop after this many seconds (default: until Ctrl-C).
     #[arg(long)]
     pub duration: Option<f64>,
@@ -79,7 +84,7 @@ pub fn run(a: RunArgs) -> Result<()> {
 }
 
 fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C) -> Result<()> {
-    let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, a.regression_iters, a.joint_input_param)?;
+    let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, a.regression_iters, crate::bundle::InputParams { image: a.input_param, joints: a.joint_input_param })?;
     let spec = policy.spec().clone();
     if spec.joints != ARM_JOINTS.len() + 1 {
         bail!("the policy drives {} joints; this controller runs 6 arm joints + a gripper", spec.joints);
