@@ -259,6 +259,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
             let f = |v: &[f64]| v.iter().map(|x| format!("{:.5}", x)).collect::<Vec<_>>().join(" ");
             println!("per-joint validation MSE: model [{}]; holding still [{}]", f(&model), f(&hold));
         }
+        if let Some(dir) = &a.init_from {
+            step_replay_report(dir, &trainer, &device)?;
+        }
         return Ok(());
     }
     let opts = FitOptions { out_dir: a.out.clone(), progress: !a.quiet, console: true };
@@ -280,6 +283,33 @@ pub fn run(a: TrainArgs) -> Result<()> {
         "checkpoints in {}/{{last,best}}, losses in {0}/losses.csv",
         a.out.display()
     );
+    Ok(())
+}
+
+/// The policy as it runs (step by step, `input_param` 1, no error
+/// regression), fed the recorded train and validation episodes: per-joint RMS
+/// in raw units against the next recorded joints, next to holding still.
+fn step_replay_report(dir: &Path, trainer: &kotoba_dpl::Trainer, device: &kotoba_dpl::Device) -> Result<()> {
+    let ckpt = kotoba_dpl::Checkpoint::load(dir, device)?;
+    let cfg = kotoba_dpl::RuntimeConfig { input_param: 1.0, regression: None, ..Default::default() };
+    let mut policy = kotoba_dpl::SarnnPolicy::new(ckpt, cfg)?;
+    let data = trainer.data();
+    let f = |v: &[f64]| v.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(" ");
+    for (name, idx) in [("train", &trainer.train_idx), ("validation", &trainer.val_idx)] {
+        let eps: Vec<_> = idx.iter().map(|&i| &data.episodes[i]).collect();
+        if eps.is_empty() {
+            continue;
+        }
+        for (how, labels) in [("recorded labels fed", Some(&data.labels)), ("own labels fed back", None)] {
+            let r = kotoba_dpl::step_replay(&mut policy, &eps, labels)?;
+            println!(
+                "step-by-step policy on the {name} episodes ({} steps, {how}), RMS per joint: policy [{}]; holding still [{}]",
+                r.steps,
+                f(&r.policy_rms),
+                f(&r.hold_rms)
+            );
+        }
+    }
     Ok(())
 }
 

@@ -18,6 +18,7 @@ mod policy;
 pub mod prep;
 mod regress;
 mod regress_fast;
+mod replay_check;
 pub mod synthetic;
 mod train;
 
@@ -35,6 +36,7 @@ pub use params::Params;
 pub use policy::{
     JointChunk, Observation, Policy, PolicyOutput, PolicySpec, RuntimeConfig, SarnnPolicy,
 };
+pub use replay_check::{StepReplay, step_replay};
 pub use regress::{ErrorRegression, RegressConfig, RegressTarget, WindowStep};
 pub use train::{Batch, Losses, Span, TrainConfig, TrainState, Trainer, check_compatible, point_ramp};
 

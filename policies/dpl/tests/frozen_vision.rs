@@ -156,3 +156,50 @@ fn joint_feedback_replaces_the_readings_with_predictions() {
     let half = m.core_seq_feedback(&pts, &moved, 0.5, &b.instr, &b.label_emb).unwrap();
     assert!(!close(&flat(&full_a.joints), &flat(&half.joints)), "half feedback still reads the joints");
 }
+
+/// The step-by-step check (`kotoba train --init-from D --epochs 0`): every
+/// step but the last is scored, "holding still" is the recorded motion itself,
+/// the running policy's error is the teacher-forced joint loss of training,
+/// and a second pass gives the same figures (the policy is reset per episode).
+#[test]
+fn step_replay_scores_the_running_policy_against_holding_still() {
+    let data = dataset();
+    let mut cfg = train_cfg(30);
+    cfg.augment.enabled = false;
+    let mut t = Trainer::new(&model_cfg(Conditioning::Concat), cfg, data.clone(), &cpu()).unwrap();
+    for _ in 0..30 {
+        t.train_epoch(&mut |_, _| {}).unwrap();
+    }
+    let dir = tmpdir("step-replay");
+    t.ckpt.save(&dir).unwrap();
+    // No clamping to the taught range: the sequence path has none.
+    let runtime = kotoba_dpl::RuntimeConfig { input_param: 1.0, regression: None, joint_margin: None, ..Default::default() };
+    let mut policy = kotoba_dpl::SarnnPolicy::new(Checkpoint::load(&dir, &cpu()).unwrap(), runtime).unwrap();
+    let eps: Vec<_> = t.train_idx.iter().map(|&i| &data.episodes[i]).collect();
+    let r = kotoba_dpl::step_replay(&mut policy, &eps, Some(&data.labels)).unwrap();
+    assert_eq!(r.steps, eps.iter().map(|e| e.len() - 1).sum::<usize>());
+    let d = data.episodes[0].num_joints;
+    for j in 0..d {
+        let (mut se, mut n) = (0f64, 0usize);
+        for e in &eps {
+            for s in 0..e.len() - 1 {
+                se += f64::from(e.joint_row(s)[j] - e.joint_row(s + 1)[j]).powi(2);
+                n += 1;
+            }
+        }
+        assert!((r.hold_rms[j] - (se / n as f64).sqrt()).abs() < 1e-9, "joint {j}");
+    }
+    // The step path agrees with the sequence path the losses come from: the
+    // teacher-forced joint loss over the same episodes, in normalised units.
+    let b = t.batch(&t.train_idx.clone(), None).unwrap();
+    let seq_loss = t.loss(&b, 1.0).unwrap().1.joint;
+    let norm = &t.ckpt.norm;
+    let step_loss = (0..d)
+        .map(|j| (r.policy_rms[j] * f64::from((norm.hi - norm.lo) / (norm.max[j] - norm.min[j]))).powi(2))
+        .sum::<f64>()
+        / d as f64;
+    assert!((seq_loss - step_loss).abs() <= 1e-5 * seq_loss.max(1e-6), "sequence path {seq_loss} vs step path {step_loss}");
+    assert_eq!(r, kotoba_dpl::step_replay(&mut policy, &eps, Some(&data.labels)).unwrap());
+    let own = kotoba_dpl::step_replay(&mut policy, &eps, None).unwrap();
+    assert!(own.policy_rms.iter().all(|x| x.is_finite()) && own.steps == r.steps);
+}
