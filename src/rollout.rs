@@ -144,6 +144,11 @@ trait Proposer {
     fn source_size(&self) -> Option<(u32, u32)> {
         None
     }
+    /// True when the proposals are a demonstration's: a recorded run then also
+    /// gets the commands and the spoken labels, and can be trained on.
+    fn teaches(&self) -> bool {
+        false
+    }
     /// Next targets (6 arm joints, then the gripper opening) for sim time `t`,
     /// with the predicted label and attention points.
     fn propose(&mut self, t: f64, frame: &[u8], joints: &[f32]) -> Result<Proposal>;
@@ -252,6 +257,13 @@ impl Proposer for DemoProposer {
     }
     fn image_size(&self) -> (u32, u32) {
         (64, 64)
+    }
+    /// Recorded frames at the size `kotoba demo` records its demonstrations.
+    fn source_size(&self) -> Option<(u32, u32)> {
+        Some(self.image_size())
+    }
+    fn teaches(&self) -> bool {
+        true
     }
     fn propose(&mut self, t: f64, _frame: &[u8], joints: &[f32]) -> Result<Proposal> {
         let target = Self::at(&self.commands, t + 1.0 / self.rate_hz).unwrap_or_else(|| joints.to_vec());
@@ -430,6 +442,7 @@ fn run<C: JointController<6>>(
             gripper_cmd = out.gripper;
             ls.plant.sim.command_gripper(f64::from(gripper_cmd))?;
             done_ticks = if out.label == kotoba_sim::expert::DONE { done_ticks + ticks_per_step } else { 0 };
+            let n_labels = labels.len();
             if labels.last() != Some(&out.label) {
                 labels.push(out.label.clone());
             }
@@ -437,6 +450,9 @@ fn run<C: JointController<6>>(
                 let t = sim_ns(ls.plant.sim.time());
                 write_image(ep, &frame, t)?;
                 write_prediction(ep, &names, &out.target, &out.label, &out.attention, t, period)?;
+                if proposer.teaches() {
+                    write_teaching(ep, &out, labels.len() > n_labels, t, period)?;
+                }
             }
             if done_ticks as f64 * DT >= cfg.done_hold_s {
                 break;
@@ -494,6 +510,22 @@ fn run<C: JointController<6>>(
     })
 }
 
+/// What a demonstration recorded through the controller holds beyond a
+/// rollout: the spoken label when it changes, and each command (6 arm joints,
+/// then the gripper) stamped at the time it is due, one policy period after it
+/// is issued. Resampled at the policy's rate, the target of step k is then the
+/// command issued at step k, as the running policy must issue it.
+fn write_teaching(ep: &mut Episode, out: &Proposal, new_label: bool, t: i64, period: f64) -> Result<()> {
+    if new_label {
+        ep.write_msg(topics::LABELS, &Qos::default(), &std_msgs::String { data: out.label.clone() }, t, t)?;
+    }
+    let mut data: Vec<f64> = out.target[..ARM_JOINTS.len()].iter().map(|&v| f64::from(v)).collect();
+    data.push(f64::from(out.gripper));
+    let due = t + (period * 1e9).round() as i64;
+    ep.write_msg(topics::COMMANDS, &Qos::default(), &std_msgs::Float64MultiArray { data, ..Default::default() }, due, due)?;
+    Ok(())
+}
+
 fn write_prediction(
     ep: &mut Episode,
     names: &[String],
@@ -514,4 +546,44 @@ fn write_prediction(
 fn write_event(ep: &mut Episode, e: &kotoba_controller::Event, t: i64) -> Result<()> {
     ep.write_msg(crate::policy_msgs::DIAGNOSTICS, &Qos::default(), &crate::policy_msgs::event(e, t), t, t)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::episodes::{ArmTargets, SampleSpec};
+    use kotoba_recorder::{EpisodeMeta, WriterOptions};
+
+    /// A demonstration recorded through the controller trains on the commands
+    /// as the running policy issues them: at the policy's rate, the target of
+    /// row r is the command issued at that row's step.
+    #[test]
+    fn demonstration_through_the_controller_aligns_commands_with_steps() {
+        let dir = std::env::temp_dir().join(format!("kotoba-through-controller-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut ds = rollout_dataset(&dir).unwrap();
+        let (task, seed, rate) = (Task::CornerToCorner, 0, SampleSpec::default().rate_hz);
+        let meta = EpisodeMeta { instruction: task.instruction().into(), ..Default::default() };
+        let mut ep = ds.begin_episode(meta, &WriterOptions::default()).unwrap();
+        let o = replay_demo(task, seed, rate, &RolloutConfig::default(), Some(&mut ep)).unwrap();
+        assert!(o.score.success, "the replayed demonstration folds: {o:?}");
+        ds.save_episode(ep, o.score.success).unwrap();
+        let encoder = kotoba_text::EncoderConfig::default().load().expect("text model installed by scripts/setup.sh");
+        let spec = SampleSpec { image_size: 16, arm_targets: ArmTargets::Command, ..SampleSpec::default() };
+        let loaded = crate::episodes::load(&dir, &spec, encoder.as_ref(), &mut EmbeddingCache::new()).unwrap();
+        assert_eq!(loaded.source_image, Some([64, 64]));
+        let e = &loaded.data.episodes[0];
+        let targets = e.targets.as_ref().expect("command targets");
+        let mut demo = DemoProposer::new(task, seed, rate, SimConfig::default()).unwrap();
+        let d = e.num_joints;
+        // Row r is the grid step r + 1 (the first step has no command yet).
+        for r in [0, 5, 12, 20, e.len() - 1] {
+            let issued = demo.propose(r as f64 / rate, &[], &e.joints[r * d..(r + 1) * d]).unwrap();
+            for j in 0..ARM_JOINTS.len() {
+                assert!((targets[r * d + j] - issued.target[j]).abs() < 1e-5, "row {r} joint {j}");
+            }
+        }
+        assert!(e.labels.iter().any(|&l| l != e.labels[0]), "the spoken labels change");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -74,6 +74,13 @@ pub struct DemoArgs {
     /// 1 short rollout): for tests, not for a success figure.
     #[arg(long)]
     pub smoke: bool,
+    /// Record each demonstration through the controller the policy runs with:
+    /// the expert's trajectory is replayed at the policy's 10 Hz through the
+    /// active-inference controller, and the policy learns the commands issued
+    /// (`--arm-targets command`), so what it sees while running matches what it
+    /// was taught on. Default: the expert drives MuJoCo's position servos at 100 Hz.
+    #[arg(long)]
+    pub through_controller: bool,
 }
 
 #[derive(Serialize)]
@@ -206,16 +213,22 @@ fn record_demos(dir: &Path, a: &DemoArgs) -> Result<Vec<DemoRow>> {
                 operator: "scripted-expert".into(),
                 robot_description_hash: None,
             };
-            let o = record_scripted(&mut ds, &mut sim, task, seed, (64, 64), meta, &WriterOptions::default(), &cfg)?;
+            let (entry, success) = if a.through_controller {
+                let mut ep = ds.begin_episode(meta, &WriterOptions::default())?;
+                let o = crate::rollout::replay_demo(task, seed, SampleSpec::default().rate_hz, &RolloutConfig::default(), Some(&mut ep))?;
+                (ds.save_episode(ep, o.score.success)?, o.score.success)
+            } else {
+                let o = record_scripted(&mut ds, &mut sim, task, seed, (64, 64), meta, &WriterOptions::default(), &cfg)?;
+                (o.entry, o.score.success)
+            };
             say(&pb, format!(
-                "  {} {:<45} seed {seed}: {:>4.1} s, {} labels, folded: {}",
-                o.entry.name,
+                "  {} {:<45} seed {seed}: {:>4.1} s, {} labels, folded: {success}",
+                entry.name,
                 task.instruction(),
-                o.entry.duration_s,
-                o.entry.labels.len(),
-                o.score.success
+                entry.duration_s,
+                entry.labels.len(),
             ));
-            rows.push(row(&o.entry, seed));
+            rows.push(row(&entry, seed));
             pb.inc(1);
         }
     }
@@ -232,7 +245,8 @@ fn train(demos: &Path, policy_dir: &Path, a: &DemoArgs) -> Result<TrainRow> {
         eprintln!("reusing the policy in {}", policy_dir.display());
         return Ok(TrainRow { epochs: 0, motor_epochs: 0, episodes: 0, final_train_loss: None, final_val_loss: None });
     }
-    let spec = SampleSpec { include_failed: a.smoke, image_size: a.image_size, ..SampleSpec::default() };
+    let arm_targets = if a.through_controller { crate::episodes::ArmTargets::Command } else { Default::default() };
+    let spec = SampleSpec { include_failed: a.smoke, image_size: a.image_size, arm_targets, ..SampleSpec::default() };
     let (data, manifest, cache) = crate::cmd::train::load_dataset(demos, spec)?;
     manifest.save(&cache, policy_dir)?;
     let shape = data.validate()?;
