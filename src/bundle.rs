@@ -54,9 +54,6 @@ impl Manifest {
     }
 }
 
-/// Loads the policy in `dir` (`best/` checkpoint, manifest, embeddings) for
-/// running, with `regression_iters` steps of online error regression per tick (0 = off)
-/// and the joints' own `input_param` (`None`: the image's, EIPL's 0.8).
 /// EIPL `input_param`s of a loaded policy: `image` also applies to the
 /// joints unless `joints` is given; `None` = [`RuntimeConfig`]'s default (0.8).
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,6 +62,9 @@ pub struct InputParams {
     pub joints: Option<f32>,
 }
 
+/// Loads the policy in `dir` (`best/` checkpoint, manifest, embeddings) for
+/// running, with `regression_iters` steps of online error regression per tick
+/// (0 = off) and the given `input_param`s.
 pub fn load_policy(dir: &Path, regression_iters: usize, input: InputParams) -> Result<(SarnnPolicy, Manifest, EmbeddingCache)> {
     let (manifest, cache) = Manifest::load(dir)?;
     let device = kotoba_dpl::device(true)?;

@@ -288,7 +288,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
 
 /// The policy as it runs (step by step, `input_param` 1, no error
 /// regression), fed the recorded train and validation episodes: per-joint RMS
-/// in raw units against the next recorded joints, next to holding still.
+/// in raw units against the next recorded target (the joints, or the commands
+/// with `--arm-targets command`), next to holding still.
 fn step_replay_report(dir: &Path, trainer: &kotoba_dpl::Trainer, device: &kotoba_dpl::Device) -> Result<()> {
     let ckpt = kotoba_dpl::Checkpoint::load(dir, device)?;
     let cfg = kotoba_dpl::RuntimeConfig { input_param: 1.0, regression: None, ..Default::default() };

@@ -1,6 +1,6 @@
 //! The running policy fed a recorded episode, step by step, exactly as it runs
 //! on a robot (raw joints and frames in, denormalised targets out): per-joint
-//! RMS of its one-step prediction against the next recorded joints, next to
+//! RMS of its one-step prediction against the next recorded target, next to
 //! holding still. Training losses come from the sequence path; this checks the
 //! step path, so a mismatch between the two shows up as a gap between them.
 
