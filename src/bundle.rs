@@ -36,6 +36,18 @@ impl Manifest {
         Ok(())
     }
 
+    /// What to tell the user when a camera's frames are not the size the model
+    /// was trained from: resized, they give other pixels than training saw.
+    pub fn frame_size_warning(&self, width: u32, height: u32) -> Option<String> {
+        let [w, h] = self.source_image?;
+        ((w, h) != (width, height)).then(|| {
+            format!(
+                "camera frames are {width}x{height}, the policy was trained on {w}x{h} frames (resized the same way): \
+                 pixels differ after resizing; set the camera to {w}x{h} if it can"
+            )
+        })
+    }
+
     pub fn load(dir: &Path) -> Result<(Self, EmbeddingCache)> {
         let p = dir.join(MANIFEST_FILE);
         let bytes = std::fs::read(&p)
@@ -74,4 +86,25 @@ pub fn load_policy(dir: &Path, regression_iters: usize, input: InputParams) -> R
     let cfg = RuntimeConfig { regression, input_param: input.image.unwrap_or(d.input_param), joint_input_param: input.joints, ..d };
     let policy = SarnnPolicy::new(ckpt, cfg)?;
     Ok((policy, manifest, cache))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_camera_of_another_size_than_trained_on_is_reported() {
+        let mut m = Manifest {
+            sample: SampleSpec::default(),
+            gripper: GripperRange { open: 0.04, closed: 0.0 },
+            instructions: vec![],
+            encoder_model_id: String::new(),
+            source_image: None,
+        };
+        assert_eq!(m.frame_size_warning(640, 480), None, "unknown: nothing to compare");
+        m.source_image = Some([64, 64]);
+        assert_eq!(m.frame_size_warning(64, 64), None);
+        let w = m.frame_size_warning(640, 480).expect("a warning");
+        assert!(w.contains("640x480") && w.contains("64x64"), "{w}");
+    }
 }

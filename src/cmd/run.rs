@@ -177,6 +177,7 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
     let start = Instant::now();
     let (mut ticks, mut next) = (0u64, Instant::now());
     let mut gripper_cmd = manifest.gripper.open;
+    let mut warned_size = false;
     let all_names: Vec<String> = manifest.sample.arm_joints.iter().cloned().chain(["gripper".to_string()]).collect();
     let live_targets: Arc<[String]> = all_names.iter().cloned().collect();
     if let Some(l) = &live {
@@ -201,6 +202,12 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
         let js = joints.read().and_then(|(js, _)| arm_state(js, &manifest.sample.arm_joints));
         let img = image.read().map(|(m, _)| kotoba_recorder::to_rgb8(m));
         if let (Some((q, _)), Some(Ok(img))) = (js, img) {
+            if !warned_size {
+                warned_size = true;
+                if let Some(w) = manifest.frame_size_warning(img.width, img.height) {
+                    tracing::warn!("{w}");
+                }
+            }
             let rgb = kotoba_dpl::prep::resize_rgb(&img.data, img.height as usize, img.width as usize, spec.image_height, spec.image_width);
             let mut obs_joints: Vec<f32> = q.iter().map(|&v| v as f32).collect();
             obs_joints.push(gripper_cmd);
