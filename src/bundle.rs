@@ -4,7 +4,7 @@
 //! `embeddings.json` (the sentence vectors of those instructions and labels,
 //! keyed by encoder model id).
 
-use crate::episodes::{GripperRange, SampleSpec};
+use crate::episodes::{GripperRange, LabelGripper, SampleSpec};
 use anyhow::{Context, Result};
 use kotoba_dpl::{Checkpoint, RegressConfig, RuntimeConfig, SarnnPolicy};
 use kotoba_text::EmbeddingCache;
@@ -25,6 +25,9 @@ pub struct Manifest {
     /// Absent in manifests written before it was recorded.
     #[serde(default)]
     pub source_image: Option<[u32; 2]>,
+    /// Per verbal label, how often the demonstrations had the gripper closed.
+    #[serde(default)]
+    pub label_gripper: Vec<LabelGripper>,
 }
 
 impl Manifest {
@@ -46,6 +49,14 @@ impl Manifest {
                  pixels differ after resizing; set the camera to {w}x{h} if it can"
             )
         })
+    }
+
+    /// The gripper command for the predicted `label` when the demonstrations
+    /// had the gripper closed (or open) for most of that label's steps: the
+    /// verbal label gates the gripper. `None` for a label not seen in training.
+    pub fn gripper_for_label(&self, label: &str) -> Option<f32> {
+        let g = self.label_gripper.iter().find(|g| g.label == label)?;
+        Some(if g.closed > 0.5 { self.gripper.closed } else { self.gripper.open })
     }
 
     pub fn load(dir: &Path) -> Result<(Self, EmbeddingCache)> {
@@ -100,7 +111,11 @@ mod tests {
             instructions: vec![],
             encoder_model_id: String::new(),
             source_image: None,
+            label_gripper: vec![LabelGripper { label: "holding".into(), closed: 0.9 }, LabelGripper { label: "reaching".into(), closed: 0.1 }],
         };
+        assert_eq!(m.gripper_for_label("holding"), Some(0.0));
+        assert_eq!(m.gripper_for_label("reaching"), Some(0.04));
+        assert_eq!(m.gripper_for_label("unknown"), None);
         assert_eq!(m.frame_size_warning(640, 480), None, "unknown: nothing to compare");
         m.source_image = Some([64, 64]);
         assert_eq!(m.frame_size_warning(64, 64), None);

@@ -82,6 +82,14 @@ impl GripperRange {
     }
 }
 
+/// How often the gripper was closed while a verbal label was active in the
+/// demonstrations ("holding the towel": always; "reaching": never).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LabelGripper {
+    pub label: String,
+    pub closed: f32,
+}
+
 /// A loaded training set and what was learned on the way.
 pub struct Loaded {
     pub data: TrainSet,
@@ -89,6 +97,8 @@ pub struct Loaded {
     /// Width and height of the recorded frames (the first episode's; a
     /// dataset with other sizes too gets a note).
     pub source_image: Option<[u32; 2]>,
+    /// Per verbal label, the share of its steps with the gripper closed.
+    pub label_gripper: Vec<LabelGripper>,
     /// Instructions seen, in first-seen order.
     pub instructions: Vec<String>,
     /// One line per episode skipped or trimmed, for the user.
@@ -233,6 +243,14 @@ fn build(raw: Vec<RawEpisode>, spec: &SampleSpec, encoder: &dyn TextEncoder, cac
         embeddings.extend(embed(n)?);
     }
     let labels = LabelVocab { names: names.clone(), embeddings, embed_dim: encoder.dim() };
+    let label_gripper = names
+        .iter()
+        .map(|n| {
+            let steps = raw.iter().flat_map(|e| e.labels.iter().zip(&e.gripper)).filter(|(l, _)| *l == n);
+            let (closed, all) = steps.fold((0usize, 0usize), |(c, a), (_, &g)| (c + usize::from(g < mid), a + 1));
+            LabelGripper { label: n.clone(), closed: closed as f32 / all.max(1) as f32 }
+        })
+        .collect();
     let dof = spec.arm_joints.len();
     let mut episodes = Vec::with_capacity(raw.len());
     for e in raw {
@@ -267,7 +285,7 @@ fn build(raw: Vec<RawEpisode>, spec: &SampleSpec, encoder: &dyn TextEncoder, cac
             targets,
         });
     }
-    Ok(Loaded { data: TrainSet { episodes, labels }, gripper, source_image: None, instructions, notes })
+    Ok(Loaded { data: TrainSet { episodes, labels }, gripper, source_image: None, label_gripper, instructions, notes })
 }
 
 #[cfg(test)]
@@ -286,6 +304,12 @@ mod tests {
             let loaded = load(&dir, &spec, encoder.as_ref(), &mut EmbeddingCache::new()).unwrap();
             // The sample was recorded at 64x64: rollouts of a model trained on it render at that size.
             assert_eq!(loaded.source_image, Some([64, 64]));
+            // Every label gets the share of its steps with the gripper closed;
+            // the sample both grasps and releases under some label.
+            assert_eq!(loaded.label_gripper.len(), loaded.data.labels.names.len());
+            assert!(loaded.label_gripper.iter().all(|g| (0.0..=1.0).contains(&g.closed)));
+            assert!(loaded.label_gripper.iter().any(|g| g.closed > 0.5), "{:?}", loaded.label_gripper);
+            assert!(loaded.label_gripper.iter().any(|g| g.closed < 0.5), "{:?}", loaded.label_gripper);
             for ep in &loaded.data.episodes {
                 let targets = ep.targets.as_ref().expect("commanded targets");
                 assert_eq!(targets.len(), ep.joints.len());

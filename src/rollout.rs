@@ -97,11 +97,15 @@ pub struct RolloutConfig {
     pub max_seconds: f64,
     /// Stop once the policy has predicted the label `done` for this long (s).
     pub done_hold_s: f64,
+    /// Gripper from the predicted verbal label (`Manifest::gripper_for_label`)
+    /// instead of the predicted gripper value.
+    #[serde(default)]
+    pub label_gripper: bool,
 }
 
 impl Default for RolloutConfig {
     fn default() -> Self {
-        Self { controller: ControllerKind::Aic, perturbation: Perturbation::None, max_seconds: 40.0, done_hold_s: 1.0 }
+        Self { controller: ControllerKind::Aic, perturbation: Perturbation::None, max_seconds: 40.0, done_hold_s: 1.0, label_gripper: false }
     }
 }
 
@@ -167,12 +171,14 @@ struct PolicyProposer<'a> {
     instruction: Vec<f32>,
     gripper: crate::episodes::GripperRange,
     source_image: Option<[u32; 2]>,
+    /// With `RolloutConfig::label_gripper`: the manifest, to gate the gripper by label.
+    label_gripper: Option<Manifest>,
     started: Stamp,
 }
 
 impl<'a> PolicyProposer<'a> {
     /// Resets `policy` for a rollout of `task` on the simulated arm.
-    fn new(policy: &'a mut SarnnPolicy, manifest: &Manifest, cache: &EmbeddingCache, task: Task) -> Result<Self> {
+    fn new(policy: &'a mut SarnnPolicy, manifest: &Manifest, cache: &EmbeddingCache, task: Task, label_gripper: bool) -> Result<Self> {
         let joints = policy.spec().joints;
         if joints != ARM_JOINTS.len() + 1 {
             bail!("the policy drives {joints} joints; the simulated arm has 6 + a gripper");
@@ -184,6 +190,7 @@ impl<'a> PolicyProposer<'a> {
             instruction,
             gripper: manifest.gripper,
             source_image: manifest.source_image,
+            label_gripper: label_gripper.then(|| manifest.clone()),
             started: Stamp { sec: 1, nanosec: 0 },
         })
     }
@@ -206,7 +213,9 @@ impl Proposer for PolicyProposer<'_> {
         let out = self.policy.step(&obs)?;
         let target = out.chunk.target(0).to_vec();
         let label = self.policy.spec().label_names.get(out.label).cloned().unwrap_or_default();
-        Ok(Proposal { gripper: self.gripper.command(target[6]), target, label, attention: out.attention.clone() })
+        let by_label = self.label_gripper.as_ref().and_then(|m| m.gripper_for_label(&label));
+        let gripper = by_label.unwrap_or_else(|| self.gripper.command(target[6]));
+        Ok(Proposal { gripper, target, label, attention: out.attention.clone() })
     }
 }
 
@@ -342,7 +351,7 @@ pub fn shadow_demo(
 ) -> Result<(RolloutOutcome, ShadowStats)> {
     let rate = policy.spec().rate_hz;
     let demo = DemoProposer::new(task, seed, rate, cfg.perturbation.sim_config())?;
-    let policy = PolicyProposer::new(policy, manifest, cache, task)?;
+    let policy = PolicyProposer::new(policy, manifest, cache, task, cfg.label_gripper)?;
     let mut p = ShadowProposer { demo, policy, err: [0.0; 6], hold: [0.0; 6], extrap: [0.0; 6], prev: None, n: 0 };
     let o = with_controller(&mut p, task, seed, cfg, record)?;
     let n = p.n.max(1) as f64;
@@ -373,7 +382,7 @@ pub fn rollout(
     cfg: &RolloutConfig,
     record: Option<&mut Episode>,
 ) -> Result<RolloutOutcome> {
-    let mut p = PolicyProposer::new(policy, manifest, cache, task)?;
+    let mut p = PolicyProposer::new(policy, manifest, cache, task, cfg.label_gripper)?;
     with_controller(&mut p, task, seed, cfg, record)
 }
 

@@ -81,6 +81,11 @@ pub struct DemoArgs {
     /// was taught on. Default: the expert drives MuJoCo's position servos at 100 Hz.
     #[arg(long)]
     pub through_controller: bool,
+    /// Close the gripper where the predicted verbal label is one the
+    /// demonstrations mostly held it closed under ("holding the towel"), instead
+    /// of thresholding the predicted gripper value.
+    #[arg(long)]
+    pub label_gripper: bool,
 }
 
 #[derive(Serialize)]
@@ -301,7 +306,7 @@ fn train(demos: &Path, policy_dir: &Path, a: &DemoArgs) -> Result<TrainRow> {
 fn run_rollouts(policy_dir: &Path, out: &Path, a: &DemoArgs) -> Result<Vec<RolloutOutcome>> {
     let (mut policy, manifest, cache) = crate::bundle::load_policy(policy_dir, a.regression_iters, crate::bundle::InputParams { image: a.input_param, joints: a.joint_input_param })?;
     let mut ds = crate::rollout::rollout_dataset(out)?;
-    let cfg = RolloutConfig { controller: a.controller, max_seconds: a.max_seconds, ..RolloutConfig::default() };
+    let cfg = RolloutConfig { controller: a.controller, max_seconds: a.max_seconds, label_gripper: a.label_gripper, ..RolloutConfig::default() };
     let pb = bar(a.rollouts * Task::ALL.len() as u64, "closed-loop rollouts");
     let mut outcomes = Vec::new();
     for i in 0..a.rollouts {

@@ -72,6 +72,9 @@ pub struct EvalSpec {
     /// The policy's `input_param` for the image, and the joints unless
     /// `joint_input_param` is set (None: 0.8, as EIPL).
     pub input_param: Option<f32>,
+    /// Gripper from the predicted verbal label (closed where the
+    /// demonstrations mostly had it closed), not from the predicted value.
+    pub label_gripper: bool,
 }
 
 impl Default for EvalSpec {
@@ -85,6 +88,7 @@ impl Default for EvalSpec {
             max_seconds: 40.0,
             joint_input_param: None,
             input_param: None,
+            label_gripper: false,
         }
     }
 }
@@ -131,7 +135,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, iters, crate::bundle::InputParams { image: spec.input_param, joints: spec.joint_input_param })?;
         let controller = if matches!(v, Variant::Pd | Variant::DemoPd) { ControllerKind::Pd } else { ControllerKind::Aic };
         for (perturbation, task) in grid(&spec.perturbations, &tasks) {
-            let cfg = RolloutConfig { controller, perturbation, max_seconds: spec.max_seconds, ..RolloutConfig::default() };
+            let cfg = RolloutConfig { controller, perturbation, max_seconds: spec.max_seconds, label_gripper: spec.label_gripper, ..RolloutConfig::default() };
             for &seed in &spec.seeds {
                 let mut ep = match ds.as_mut() {
                     Some(ds) => {
