@@ -130,6 +130,7 @@ pub fn load(dir: &Path, spec: &SampleSpec, encoder: &dyn TextEncoder, cache: &mu
     let mut notes = Vec::new();
     let mut raw = Vec::new();
     let mut source_image: Option<[u32; 2]> = None;
+    let mut mixed_sizes_noted = false;
     for entry in ds.episodes() {
         if !entry.success && !spec.include_failed {
             notes.push(format!("{}: skipped (marked failed)", entry.name));
@@ -164,10 +165,13 @@ pub fn load(dir: &Path, spec: &SampleSpec, encoder: &dyn TextEncoder, cache: &mu
             let size = [img.width, img.height];
             match source_image {
                 None => source_image = Some(size),
-                Some(s) if s != size && !notes.iter().any(|n: &String| n.starts_with("camera frames of")) => notes.push(format!(
-                    "camera frames of {}x{} in {} (the first episode's were {}x{}): rollouts render at the first size",
-                    size[0], size[1], entry.name, s[0], s[1]
-                )),
+                Some(s) if s != size && !mixed_sizes_noted => {
+                    mixed_sizes_noted = true;
+                    notes.push(format!(
+                        "camera frames of {}x{} in {} (the first episode's were {}x{}): rollouts render at the first size",
+                        size[0], size[1], entry.name, s[0], s[1]
+                    ));
+                }
                 Some(_) => {}
             }
             ep.images.extend(resize_rgb(&img.data, img.height as usize, img.width as usize, spec.image_size, spec.image_size));
@@ -201,16 +205,21 @@ pub fn load(dir: &Path, spec: &SampleSpec, encoder: &dyn TextEncoder, cache: &mu
     if raw.is_empty() {
         bail!("no usable episodes in {} ({} indexed){}", dir.display(), ds.episodes().len(), notes_suffix(&notes));
     }
-    let mut loaded = build(raw, spec, encoder, cache, notes)?;
-    loaded.source_image = source_image;
-    Ok(loaded)
+    build(raw, spec, encoder, cache, notes, source_image)
 }
 
 fn notes_suffix(notes: &[String]) -> String {
     if notes.is_empty() { String::new() } else { format!(": {}", notes.join("; ")) }
 }
 
-fn build(raw: Vec<RawEpisode>, spec: &SampleSpec, encoder: &dyn TextEncoder, cache: &mut EmbeddingCache, notes: Vec<String>) -> Result<Loaded> {
+fn build(
+    raw: Vec<RawEpisode>,
+    spec: &SampleSpec,
+    encoder: &dyn TextEncoder,
+    cache: &mut EmbeddingCache,
+    notes: Vec<String>,
+    source_image: Option<[u32; 2]>,
+) -> Result<Loaded> {
     let (lo, hi) = raw.iter().flat_map(|e| e.gripper.iter()).fold((f32::MAX, f32::MIN), |(a, b), &g| (a.min(g), b.max(g)));
     let gripper = GripperRange { open: hi, closed: lo };
     let mid = 0.5 * (lo + hi);
@@ -285,7 +294,7 @@ fn build(raw: Vec<RawEpisode>, spec: &SampleSpec, encoder: &dyn TextEncoder, cac
             targets,
         });
     }
-    Ok(Loaded { data: TrainSet { episodes, labels }, gripper, source_image: None, label_gripper, instructions, notes })
+    Ok(Loaded { data: TrainSet { episodes, labels }, gripper, source_image, label_gripper, instructions, notes })
 }
 
 #[cfg(test)]

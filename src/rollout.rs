@@ -169,30 +169,23 @@ struct Proposal {
 struct PolicyProposer<'a> {
     policy: &'a mut SarnnPolicy,
     instruction: Vec<f32>,
-    gripper: crate::episodes::GripperRange,
-    source_image: Option<[u32; 2]>,
-    /// With `RolloutConfig::label_gripper`: the manifest, to gate the gripper by label.
-    label_gripper: Option<Manifest>,
+    /// The gripper range, the trained frame size and the label-to-gripper map.
+    manifest: &'a Manifest,
+    /// Gripper from the predicted label (`RolloutConfig::label_gripper`).
+    label_gripper: bool,
     started: Stamp,
 }
 
 impl<'a> PolicyProposer<'a> {
     /// Resets `policy` for a rollout of `task` on the simulated arm.
-    fn new(policy: &'a mut SarnnPolicy, manifest: &Manifest, cache: &EmbeddingCache, task: Task, label_gripper: bool) -> Result<Self> {
+    fn new(policy: &'a mut SarnnPolicy, manifest: &'a Manifest, cache: &EmbeddingCache, task: Task, label_gripper: bool) -> Result<Self> {
         let joints = policy.spec().joints;
         if joints != ARM_JOINTS.len() + 1 {
             bail!("the policy drives {joints} joints; the simulated arm has 6 + a gripper");
         }
         let instruction = manifest.instruction(cache, task.instruction())?;
         policy.reset();
-        Ok(Self {
-            policy,
-            instruction,
-            gripper: manifest.gripper,
-            source_image: manifest.source_image,
-            label_gripper: label_gripper.then(|| manifest.clone()),
-            started: Stamp { sec: 1, nanosec: 0 },
-        })
+        Ok(Self { policy, instruction, manifest, label_gripper, started: Stamp { sec: 1, nanosec: 0 } })
     }
 }
 
@@ -205,7 +198,7 @@ impl Proposer for PolicyProposer<'_> {
         (s.image_width as u32, s.image_height as u32)
     }
     fn source_size(&self) -> Option<(u32, u32)> {
-        self.source_image.map(|[w, h]| (w, h))
+        self.manifest.source_image.map(|[w, h]| (w, h))
     }
     fn propose(&mut self, t: f64, frame: &[u8], joints: &[f32]) -> Result<Proposal> {
         let stamp = self.started.add(Duration::from_secs_f64(t));
@@ -213,8 +206,8 @@ impl Proposer for PolicyProposer<'_> {
         let out = self.policy.step(&obs)?;
         let target = out.chunk.target(0).to_vec();
         let label = self.policy.spec().label_names.get(out.label).cloned().unwrap_or_default();
-        let by_label = self.label_gripper.as_ref().and_then(|m| m.gripper_for_label(&label));
-        let gripper = by_label.unwrap_or_else(|| self.gripper.command(target[6]));
+        let by_label = if self.label_gripper { self.manifest.gripper_for_label(&label) } else { None };
+        let gripper = by_label.unwrap_or_else(|| self.manifest.gripper.command(target[6]));
         Ok(Proposal { gripper, target, label, attention: out.attention.clone() })
     }
 }
