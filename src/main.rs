@@ -9,6 +9,8 @@ mod controllers;
 mod episodes;
 mod policy_msgs;
 #[cfg(feature = "sim")]
+mod demo_noise;
+#[cfg(feature = "sim")]
 mod rollout;
 
 use clap::{Parser, Subcommand};

@@ -9,6 +9,7 @@
 use crate::bundle::Manifest;
 pub use crate::controllers::ControllerKind;
 use crate::controllers;
+use crate::demo_noise::{DemoNoise, Drift};
 use anyhow::{Context, Result, bail};
 use kotoba_controller::lockstep::{Lockstep, Plant};
 use kotoba_controller::mujoco::{SimArm, URDF};
@@ -101,11 +102,15 @@ pub struct RolloutConfig {
     /// instead of the predicted gripper value.
     #[serde(default)]
     pub label_gripper: bool,
+    /// Replayed demonstrations only: a drift added to the arm commands sent to
+    /// the controller, not to the commands recorded (see [`crate::demo_noise`]).
+    #[serde(default)]
+    pub demo_noise: Option<DemoNoise>,
 }
 
 impl Default for RolloutConfig {
     fn default() -> Self {
-        Self { controller: ControllerKind::Aic, perturbation: Perturbation::None, max_seconds: 40.0, done_hold_s: 1.0, label_gripper: false }
+        Self { controller: ControllerKind::Aic, perturbation: Perturbation::None, max_seconds: 40.0, done_hold_s: 1.0, label_gripper: false, demo_noise: None }
     }
 }
 
@@ -160,6 +165,9 @@ trait Proposer {
 
 struct Proposal {
     target: Vec<f32>,
+    /// Added to the arm joints of `target` in the command sent, not in the one
+    /// recorded (injected noise: the recorded target leads back from it).
+    offset: [f32; 6],
     /// Gripper opening to command (m).
     gripper: f32,
     label: String,
@@ -208,7 +216,7 @@ impl Proposer for PolicyProposer<'_> {
         let label = self.policy.spec().label_names.get(out.label).cloned().unwrap_or_default();
         let by_label = if self.label_gripper { self.manifest.gripper_for_label(&label) } else { None };
         let gripper = by_label.unwrap_or_else(|| self.manifest.gripper.command(target[6]));
-        Ok(Proposal { gripper, target, label, attention: out.attention.clone() })
+        Ok(Proposal { gripper, target, offset: [0.0; 6], label, attention: out.attention.clone() })
     }
 }
 
@@ -221,12 +229,13 @@ struct DemoProposer {
     /// (sim time relative to the start, 6 joints + gripper) at the expert's rate.
     commands: Vec<(f64, Vec<f32>)>,
     labels: Vec<(f64, &'static str)>,
+    drift: Option<Drift>,
 }
 
 impl DemoProposer {
     /// `sim_cfg` and `seed` build the same scene as the rollout's `SimArm`
     /// (a seed reproduces an episode).
-    fn new(task: Task, seed: u64, rate_hz: f64, sim_cfg: SimConfig) -> Result<Self> {
+    fn new(task: Task, seed: u64, rate_hz: f64, sim_cfg: SimConfig, noise: Option<DemoNoise>) -> Result<Self> {
         let cfg = kotoba_sim::expert::ExpertConfig::default();
         let mut sim = kotoba_sim::Sim::new(sim_cfg, kotoba_sim::RobotModel::default_arm(), seed)?;
         let mut expert = kotoba_sim::expert::Expert::new(task, cfg.clone(), &sim, seed);
@@ -246,7 +255,8 @@ impl DemoProposer {
             sim.command_gripper(a.gripper)?;
             sim.step_n(steps);
         }
-        Ok(Self { rate_hz, commands, labels })
+        let drift = noise.map(|n| Drift::new(n, 1.0 / rate_hz, seed));
+        Ok(Self { rate_hz, commands, labels, drift })
     }
     fn at<T: Clone>(v: &[(f64, T)], t: f64) -> Option<T> {
         v.iter().take_while(|(ti, _)| *ti <= t + 1e-9).last().map(|(_, x)| x.clone())
@@ -274,7 +284,8 @@ impl Proposer for DemoProposer {
         } else {
             Self::at(&self.labels, t).unwrap_or_default().to_string()
         };
-        Ok(Proposal { gripper: target[6], target, label, attention: Vec::new() })
+        let offset = self.drift.as_mut().map_or([0.0; 6], Drift::next);
+        Ok(Proposal { gripper: target[6], target, offset, label, attention: Vec::new() })
     }
 }
 
@@ -343,7 +354,7 @@ pub fn shadow_demo(
     record: Option<&mut Episode>,
 ) -> Result<(RolloutOutcome, ShadowStats)> {
     let rate = policy.spec().rate_hz;
-    let demo = DemoProposer::new(task, seed, rate, cfg.perturbation.sim_config())?;
+    let demo = DemoProposer::new(task, seed, rate, cfg.perturbation.sim_config(), None)?;
     let policy = PolicyProposer::new(policy, manifest, cache, task, cfg.label_gripper)?;
     let mut p = ShadowProposer { demo, policy, err: [0.0; 6], hold: [0.0; 6], extrap: [0.0; 6], prev: None, n: 0 };
     let o = with_controller(&mut p, task, seed, cfg, record)?;
@@ -383,7 +394,15 @@ pub fn rollout(
 /// same controller and rate as a policy rollout: an upper bound for what
 /// imitation can reach, and a check of the control path.
 pub fn replay_demo(task: Task, seed: u64, rate_hz: f64, cfg: &RolloutConfig, record: Option<&mut Episode>) -> Result<RolloutOutcome> {
-    let mut p = DemoProposer::new(task, seed, rate_hz, cfg.perturbation.sim_config())?;
+    let mut p = DemoProposer::new(task, seed, rate_hz, cfg.perturbation.sim_config(), cfg.demo_noise)?;
+    with_controller(&mut p, task, seed, cfg, record)
+}
+
+/// Replays the demonstration of `task` on the taught scene `demo_seed` on
+/// the scene `seed`, blind to where the towel now lies: what a policy that
+/// ignores its camera could reach, the floor a visual policy must beat.
+pub fn replay_blind(task: Task, demo_seed: u64, seed: u64, rate_hz: f64, cfg: &RolloutConfig, record: Option<&mut Episode>) -> Result<RolloutOutcome> {
+    let mut p = DemoProposer::new(task, demo_seed, rate_hz, SimConfig::default(), None)?;
     with_controller(&mut p, task, seed, cfg, record)
 }
 
@@ -439,7 +458,7 @@ fn run<C: JointController<6>>(
             joints.push(gripper_cmd);
             let rgb = resize_rgb(&frame.rgb, frame.height as usize, frame.width as usize, h as usize, w as usize);
             let out = proposer.propose(ls.plant.sim.time() - t0, &rgb, &joints)?;
-            let q_next = JVec::<6>::from_fn(|i, _| f64::from(out.target[i]));
+            let q_next = JVec::<6>::from_fn(|i, _| f64::from(out.target[i] + out.offset[i]));
             chunk = Some(TargetChunk::single(now.add(Duration::from_secs_f64(period)), q_next));
             gripper_cmd = out.gripper;
             ls.plant.sim.command_gripper(f64::from(gripper_cmd))?;
@@ -556,27 +575,33 @@ mod tests {
     use crate::episodes::{ArmTargets, SampleSpec};
     use kotoba_recorder::{EpisodeMeta, WriterOptions};
 
+    /// Records `task` on `seed` replayed with `cfg` and loads it with command targets.
+    fn record_replay(name: &str, task: Task, seed: u64, cfg: &RolloutConfig) -> (RolloutOutcome, crate::episodes::Loaded) {
+        let dir = std::env::temp_dir().join(format!("kotoba-{name}-{}", std::process::id()));
+        let mut ds = rollout_dataset(&dir).unwrap();
+        let meta = EpisodeMeta { instruction: task.instruction().into(), ..Default::default() };
+        let mut ep = ds.begin_episode(meta, &WriterOptions::default()).unwrap();
+        let o = replay_demo(task, seed, SampleSpec::default().rate_hz, cfg, Some(&mut ep)).unwrap();
+        ds.save_episode(ep, true).unwrap();
+        let encoder = kotoba_text::EncoderConfig::default().load().expect("text model installed by scripts/setup.sh");
+        let spec = SampleSpec { image_size: 16, arm_targets: ArmTargets::Command, ..SampleSpec::default() };
+        let loaded = crate::episodes::load(&dir, &spec, encoder.as_ref(), &mut EmbeddingCache::new()).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        (o, loaded)
+    }
+
     /// A demonstration recorded through the controller trains on the commands
     /// as the running policy issues them: at the policy's rate, the target of
     /// row r is the command issued at that row's step.
     #[test]
     fn demonstration_through_the_controller_aligns_commands_with_steps() {
-        let dir = std::env::temp_dir().join(format!("kotoba-through-controller-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut ds = rollout_dataset(&dir).unwrap();
         let (task, seed, rate) = (Task::CornerToCorner, 0, SampleSpec::default().rate_hz);
-        let meta = EpisodeMeta { instruction: task.instruction().into(), ..Default::default() };
-        let mut ep = ds.begin_episode(meta, &WriterOptions::default()).unwrap();
-        let o = replay_demo(task, seed, rate, &RolloutConfig::default(), Some(&mut ep)).unwrap();
+        let (o, loaded) = record_replay("through-controller", task, seed, &RolloutConfig::default());
         assert!(o.score.success, "the replayed demonstration folds: {o:?}");
-        ds.save_episode(ep, o.score.success).unwrap();
-        let encoder = kotoba_text::EncoderConfig::default().load().expect("text model installed by scripts/setup.sh");
-        let spec = SampleSpec { image_size: 16, arm_targets: ArmTargets::Command, ..SampleSpec::default() };
-        let loaded = crate::episodes::load(&dir, &spec, encoder.as_ref(), &mut EmbeddingCache::new()).unwrap();
         assert_eq!(loaded.source_image, Some([64, 64]));
         let e = &loaded.data.episodes[0];
         let targets = e.targets.as_ref().expect("command targets");
-        let mut demo = DemoProposer::new(task, seed, rate, SimConfig::default()).unwrap();
+        let mut demo = DemoProposer::new(task, seed, rate, SimConfig::default(), None).unwrap();
         let d = e.num_joints;
         // Row r is the grid step r + 1 (the first step has no command yet).
         for r in [0, 5, 12, 20, e.len() - 1] {
@@ -586,6 +611,22 @@ mod tests {
             }
         }
         assert!(e.labels.iter().any(|&l| l != e.labels[0]), "the spoken labels change");
-        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Injected noise moves the arm off the demonstrated path, and the recorded
+    /// targets are still the expert's clean commands.
+    #[test]
+    fn demonstration_noise_moves_the_arm_not_the_taught_targets() {
+        let task = Task::LeftToRight;
+        let clean_cfg = RolloutConfig { max_seconds: 3.0, ..RolloutConfig::default() };
+        let noisy_cfg = RolloutConfig { demo_noise: Some(DemoNoise { sigma: 0.05, tau: 0.5 }), ..clean_cfg.clone() };
+        let (_, clean) = record_replay("clean", task, 1, &clean_cfg);
+        let (_, noisy) = record_replay("noisy", task, 1, &noisy_cfg);
+        let (c, n) = (&clean.data.episodes[0], &noisy.data.episodes[0]);
+        assert_eq!(c.len(), n.len());
+        assert_eq!(c.targets, n.targets, "the taught targets are the clean commands");
+        let d = c.num_joints;
+        let moved = (0..c.len() * d).filter(|i| i % d < ARM_JOINTS.len()).map(|i| (c.joints[i] - n.joints[i]).abs()).fold(0.0f32, f32::max);
+        assert!(moved > 0.02, "the noise moved the measured joints by at most {moved} rad");
     }
 }

@@ -81,6 +81,16 @@ pub struct DemoArgs {
     /// was taught on. Default: the expert drives MuJoCo's position servos at 100 Hz.
     #[arg(long)]
     pub through_controller: bool,
+    /// With --through-controller: push the arm off the demonstrated path by a
+    /// drifting offset of this standard deviation per joint (rad), while the
+    /// expert's own commands are recorded as the targets (DART), so the policy
+    /// also learns to come back to the path. Demonstrations the noise spoils
+    /// (not folded) are not trained on.
+    #[arg(long, requires = "through_controller")]
+    pub demo_noise: Option<f64>,
+    /// Correlation time of that drift (s).
+    #[arg(long, default_value_t = 1.0, requires = "demo_noise")]
+    pub demo_noise_tau: f64,
     /// Close the gripper where the predicted verbal label is one the
     /// demonstrations mostly held it closed under ("holding the towel"), instead
     /// of thresholding the predicted gripper value.
@@ -149,6 +159,9 @@ pub fn run(mut a: DemoArgs) -> Result<()> {
     }
     if a.demos == 0 || a.rollouts == 0 || a.epochs == 0 {
         bail!("--demos, --rollouts and --epochs must be at least 1");
+    }
+    if a.demo_noise.is_some_and(|s| !(s.is_finite() && s >= 0.0)) || !(a.demo_noise_tau.is_finite() && a.demo_noise_tau > 0.0) {
+        bail!("--demo-noise must be a finite standard deviation ≥ 0 (rad) and --demo-noise-tau a time > 0 (s)");
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut secs = Stages::default();
@@ -220,7 +233,9 @@ fn record_demos(dir: &Path, a: &DemoArgs) -> Result<Vec<DemoRow>> {
             };
             let (entry, success) = if a.through_controller {
                 let mut ep = ds.begin_episode(meta, &WriterOptions::default())?;
-                let o = crate::rollout::replay_demo(task, seed, SampleSpec::default().rate_hz, &RolloutConfig::default(), Some(&mut ep))?;
+                let noise = a.demo_noise.map(|sigma| crate::demo_noise::DemoNoise { sigma, tau: a.demo_noise_tau });
+                let cfg = RolloutConfig { demo_noise: noise, ..RolloutConfig::default() };
+                let o = crate::rollout::replay_demo(task, seed, SampleSpec::default().rate_hz, &cfg, Some(&mut ep))?;
                 (ds.save_episode(ep, o.score.success)?, o.score.success)
             } else {
                 let o = record_scripted(&mut ds, &mut sim, task, seed, (64, 64), meta, &WriterOptions::default(), &cfg)?;

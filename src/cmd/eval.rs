@@ -6,7 +6,7 @@
 //! regression off, and PD instead of the active-inference controller; and
 //! the demonstration itself replayed through the controller, as a ceiling.
 
-use crate::rollout::{ControllerKind, Perturbation, RolloutConfig, RolloutOutcome, ShadowStats, replay_demo, rollout, shadow_demo};
+use crate::rollout::{ControllerKind, Perturbation, RolloutConfig, RolloutOutcome, ShadowStats, replay_blind, replay_demo, rollout, shadow_demo};
 use kotoba_dpl::Policy;
 use kotoba_recorder::{EpisodeMeta, WriterOptions};
 use anyhow::{Context, Result, bail};
@@ -54,6 +54,10 @@ pub enum Variant {
     /// the policy, of holding still and of constant-velocity extrapolation
     /// against the demonstration's targets.
     Shadow,
+    /// No policy: the demonstration of the taught scene `blind_seed` replayed
+    /// as `demo` on each rollout's scene, whatever the camera shows. The
+    /// floor a policy that looks must beat.
+    Blind,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +79,9 @@ pub struct EvalSpec {
     /// Gripper from the predicted verbal label (closed where the
     /// demonstrations mostly had it closed), not from the predicted value.
     pub label_gripper: bool,
+    /// The taught scene whose demonstration the `blind` variant replays
+    /// (0: the first one `kotoba demo` records).
+    pub blind_seed: u64,
 }
 
 impl Default for EvalSpec {
@@ -89,6 +96,7 @@ impl Default for EvalSpec {
             joint_input_param: None,
             input_param: None,
             label_gripper: false,
+            blind_seed: 0,
         }
     }
 }
@@ -148,6 +156,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 let mut shadow = None;
                 let o = if matches!(v, Variant::Demo | Variant::DemoPd) {
                     replay_demo(task, seed, policy.spec().rate_hz, &cfg, ep.as_mut())?
+                } else if v == Variant::Blind {
+                    replay_blind(task, spec.blind_seed, seed, policy.spec().rate_hz, &cfg, ep.as_mut())?
                 } else if v == Variant::Shadow {
                     let (o, s) = shadow_demo(&mut policy, &manifest, &cache, task, seed, &cfg, ep.as_mut())?;
                     let f = |v: &[f64]| v.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(" ");

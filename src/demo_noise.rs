@@ -1,0 +1,83 @@
+//! Noise injected into a demonstration's arm commands while the expert's own
+//! commands stay the recorded targets (DART, Laskey et al., CoRL 2017). The
+//! arm is pushed off the demonstrated path, the camera and the encoders see it
+//! there, and the targets lead back: the policy is taught to recover from the
+//! states its own errors lead to in closed loop, which clean demonstrations
+//! never show it.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+/// A slowly drifting offset per arm joint (an Ornstein–Uhlenbeck process),
+/// shaped like a policy's error rather than like jitter.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DemoNoise {
+    /// Stationary standard deviation per joint (rad).
+    pub sigma: f64,
+    /// Correlation time (s).
+    pub tau: f64,
+}
+
+/// One episode's draw of [`DemoNoise`], sampled once per policy period.
+pub struct Drift {
+    /// x ← a·x + b·ε per sample, so that the stationary deviation is `sigma`.
+    a: f64,
+    b: f64,
+    x: [f64; 6],
+    rng: ChaCha8Rng,
+}
+
+impl Drift {
+    /// Starts at zero offset (the episode begins on the demonstrated path).
+    /// The same `seed` gives the same drift.
+    pub fn new(noise: DemoNoise, period: f64, seed: u64) -> Self {
+        let a = if noise.tau > 0.0 { (-period / noise.tau).exp() } else { 0.0 };
+        let b = noise.sigma.max(0.0) * (1.0 - a * a).sqrt();
+        Self { a, b, x: [0.0; 6], rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6472_6966_74) }
+    }
+
+    /// The offset for the next policy period.
+    pub fn next(&mut self) -> [f32; 6] {
+        for x in &mut self.x {
+            let e: f64 = StandardNormal.sample(&mut self.rng);
+            *x = self.a * *x + self.b * e;
+        }
+        self.x.map(|v| v as f32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drift_has_the_asked_spread_and_correlation() {
+        let noise = DemoNoise { sigma: 0.05, tau: 1.0 };
+        let mut d = Drift::new(noise, 0.1, 7);
+        let xs: Vec<[f32; 6]> = (0..20_000).map(|_| d.next()).collect();
+        for j in 0..6 {
+            let v: Vec<f64> = xs[100..].iter().map(|x| f64::from(x[j])).collect();
+            let n = v.len() as f64;
+            let mean = v.iter().sum::<f64>() / n;
+            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+            assert!((var.sqrt() - 0.05).abs() < 0.006, "joint {j}: std {}", var.sqrt());
+            // Lag-one autocorrelation of an OU process sampled every 0.1 s with τ = 1 s.
+            let c = v.windows(2).map(|w| (w[0] - mean) * (w[1] - mean)).sum::<f64>() / (n - 1.0) / var;
+            assert!((c - (-0.1f64).exp()).abs() < 0.03, "joint {j}: lag-one correlation {c}");
+        }
+    }
+
+    #[test]
+    fn drift_is_reproducible_and_zero_without_sigma() {
+        let noise = DemoNoise { sigma: 0.02, tau: 0.5 };
+        let a: Vec<_> = { let mut d = Drift::new(noise, 0.1, 3); (0..50).map(|_| d.next()).collect() };
+        let b: Vec<_> = { let mut d = Drift::new(noise, 0.1, 3); (0..50).map(|_| d.next()).collect() };
+        let c: Vec<_> = { let mut d = Drift::new(noise, 0.1, 4); (0..50).map(|_| d.next()).collect() };
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        let mut z = Drift::new(DemoNoise { sigma: 0.0, tau: 0.5 }, 0.1, 3);
+        assert!((0..50).all(|_| z.next() == [0.0; 6]));
+    }
+}
