@@ -20,6 +20,20 @@ pub struct DemoNoise {
     pub tau: f64,
 }
 
+/// No noise this close to a gripper change (s): a grasp or a release made off
+/// the path fails, and a spoiled demonstration teaches nothing.
+const QUIET_S: f64 = 0.5;
+/// Before that, the noise fades out over this long (s), so the recorded
+/// approach comes back to the path from wherever the drift had taken it.
+const FADE_S: f64 = 1.5;
+
+/// The noise's weight at time `t` given the times the gripper command changes:
+/// 0 within [`QUIET_S`] of a change, rising to 1 over the next [`FADE_S`].
+pub fn grasp_fade(t: f64, gripper_changes: &[f64]) -> f32 {
+    let gap = gripper_changes.iter().map(|c| (t - c).abs()).fold(f64::INFINITY, f64::min);
+    ((gap - QUIET_S) / FADE_S).clamp(0.0, 1.0) as f32
+}
+
 /// One episode's draw of [`DemoNoise`], sampled once per policy period.
 pub struct Drift {
     /// x ← a·x + b·ε per sample, so that the stationary deviation is `sigma`.
@@ -67,6 +81,17 @@ mod tests {
             let c = v.windows(2).map(|w| (w[0] - mean) * (w[1] - mean)).sum::<f64>() / (n - 1.0) / var;
             assert!((c - (-0.1f64).exp()).abs() < 0.03, "joint {j}: lag-one correlation {c}");
         }
+    }
+
+    #[test]
+    fn noise_fades_out_around_gripper_changes() {
+        let changes = [2.5, 10.0];
+        assert_eq!(grasp_fade(2.5, &changes), 0.0);
+        assert_eq!(grasp_fade(2.9, &changes), 0.0);
+        assert!((grasp_fade(3.75, &changes) - 0.5).abs() < 1e-6);
+        assert!((grasp_fade(1.25, &changes) - 0.5).abs() < 1e-6);
+        assert_eq!(grasp_fade(6.0, &changes), 1.0);
+        assert_eq!(grasp_fade(6.0, &[]), 1.0);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use crate::bundle::Manifest;
 pub use crate::controllers::ControllerKind;
 use crate::controllers;
-use crate::demo_noise::{DemoNoise, Drift};
+use crate::demo_noise::{DemoNoise, Drift, grasp_fade};
 use anyhow::{Context, Result, bail};
 use kotoba_controller::lockstep::{Lockstep, Plant};
 use kotoba_controller::mujoco::{SimArm, URDF};
@@ -230,6 +230,8 @@ struct DemoProposer {
     commands: Vec<(f64, Vec<f32>)>,
     labels: Vec<(f64, &'static str)>,
     drift: Option<Drift>,
+    /// When the gripper command changes (s): the drift fades out around them.
+    gripper_changes: Vec<f64>,
 }
 
 impl DemoProposer {
@@ -256,7 +258,8 @@ impl DemoProposer {
             sim.step_n(steps);
         }
         let drift = noise.map(|n| Drift::new(n, 1.0 / rate_hz, seed));
-        Ok(Self { rate_hz, commands, labels, drift })
+        let gripper_changes = commands.windows(2).filter(|w| (w[1].1[6] - w[0].1[6]).abs() > 1e-4).map(|w| w[1].0).collect();
+        Ok(Self { rate_hz, commands, labels, drift, gripper_changes })
     }
     fn at<T: Clone>(v: &[(f64, T)], t: f64) -> Option<T> {
         v.iter().take_while(|(ti, _)| *ti <= t + 1e-9).last().map(|(_, x)| x.clone())
@@ -284,7 +287,8 @@ impl Proposer for DemoProposer {
         } else {
             Self::at(&self.labels, t).unwrap_or_default().to_string()
         };
-        let offset = self.drift.as_mut().map_or([0.0; 6], Drift::next);
+        let fade = grasp_fade(t, &self.gripper_changes);
+        let offset = self.drift.as_mut().map_or([0.0; 6], |d| d.next().map(|x| x * fade));
         Ok(Proposal { gripper: target[6], target, offset, label, attention: Vec::new() })
     }
 }

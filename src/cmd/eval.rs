@@ -82,6 +82,9 @@ pub struct EvalSpec {
     /// The taught scene whose demonstration the `blind` variant replays
     /// (0: the first one `kotoba demo` records).
     pub blind_seed: u64,
+    /// `demo` and `demo_pd` only: drift added to the replayed arm commands, as
+    /// `kotoba demo --demo-noise` records with (e.g. `{ sigma = 0.03, tau = 1.0 }`).
+    pub demo_noise: Option<crate::demo_noise::DemoNoise>,
 }
 
 impl Default for EvalSpec {
@@ -97,6 +100,7 @@ impl Default for EvalSpec {
             input_param: None,
             label_gripper: false,
             blind_seed: 0,
+            demo_noise: None,
         }
     }
 }
@@ -143,7 +147,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, iters, crate::bundle::InputParams { image: spec.input_param, joints: spec.joint_input_param })?;
         let controller = if matches!(v, Variant::Pd | Variant::DemoPd) { ControllerKind::Pd } else { ControllerKind::Aic };
         for (perturbation, task) in grid(&spec.perturbations, &tasks) {
-            let cfg = RolloutConfig { controller, perturbation, max_seconds: spec.max_seconds, label_gripper: spec.label_gripper, ..RolloutConfig::default() };
+            let cfg = RolloutConfig { controller, perturbation, max_seconds: spec.max_seconds, label_gripper: spec.label_gripper, demo_noise: spec.demo_noise, ..RolloutConfig::default() };
             for &seed in &spec.seeds {
                 let mut ep = match ds.as_mut() {
                     Some(ds) => {

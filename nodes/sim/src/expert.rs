@@ -48,6 +48,12 @@ pub struct ExpertConfig {
     pub straighten: bool,
     /// Height of the straightening carry (m).
     pub straighten_lift: f64,
+    /// The corner fold swings about an axis moved this fraction of the way
+    /// from the diagonal towards the grasped corner. The shorter radius leaves
+    /// the flap slack, so the diagonal's vertices stay down. About the diagonal
+    /// itself (0), a few millimetres of path error in the swing drag them over
+    /// with the flap, and the towel folds one row off.
+    pub corner_swing_slack: f64,
 }
 
 impl Default for ExpertConfig {
@@ -62,6 +68,7 @@ impl Default for ExpertConfig {
             jitter_yaw: 0.1,
             straighten: true,
             straighten_lift: 0.08,
+            corner_swing_slack: 0.4,
         }
     }
 }
@@ -283,7 +290,9 @@ impl Expert {
             let (a, b) = self.fold_axis(sim);
             let mut axis = Unit::new_normalize(b - a);
             let t = (grip - a).dot(&axis);
-            let center = a + axis.into_inner() * t;
+            let on_axis = a + axis.into_inner() * t;
+            let slack = if self.task == Task::CornerToCorner { self.cfg.corner_swing_slack } else { 0.0 };
+            let center = on_axis + (grip - on_axis) * slack;
             if axis.cross(&(grip - center)).z < 0.0 {
                 axis = -axis;
             }
