@@ -20,7 +20,6 @@ use kotoba_dpl::{AugmentConfig, FitOptions, ModelConfig, TrainConfig};
 use kotoba_recorder::scripted::record_scripted;
 use kotoba_recorder::{Dataset, EpisodeMeta, WriterOptions};
 use kotoba_sim::expert::ExpertConfig;
-use kotoba_sim::task::Task;
 use kotoba_sim::{RobotModel, Sim, SimConfig};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -31,6 +30,9 @@ pub struct DemoArgs {
     /// Output folder: demos/ (dataset), policy/ (checkpoints), rollouts/ (dataset), results.json.
     #[arg(long, default_value = "runs/demo")]
     pub out: PathBuf,
+    /// The fold(s) to teach and try: each instruction, or one.
+    #[arg(long, value_enum, default_value = "all")]
+    pub task: crate::cmd::teleop::TaskArg,
     /// Scripted demonstrations per instruction.
     #[arg(long, default_value_t = 3)]
     pub demos: u64,
@@ -177,7 +179,7 @@ pub fn run(mut a: DemoArgs) -> Result<()> {
     let rollouts = run_rollouts(&policy_dir, &a.out.join("rollouts"), &a)?;
     secs.rollouts = t.elapsed().as_secs_f64();
     let ok = rollouts.iter().filter(|r| r.score.success).count();
-    let per_instruction = Task::ALL
+    let per_instruction = a.task.tasks()
         .iter()
         .map(|task| {
             let rs: Vec<_> = rollouts.iter().filter(|r| r.task == *task).collect();
@@ -220,12 +222,13 @@ fn record_demos(dir: &Path, a: &DemoArgs) -> Result<Vec<DemoRow>> {
     }
     let mut ds = Dataset::create(dir, "/labels", "/instruction")?;
     let mut sim = Sim::new(SimConfig::default(), RobotModel::default_arm(), 0)?;
-    let total = a.demos * Task::ALL.len() as u64;
+    let tasks = a.task.tasks();
+    let total = a.demos * tasks.len() as u64;
     let pb = bar(total, "recording demonstrations");
     let mut rows = Vec::new();
     let cfg = if a.smoke { ExpertConfig { speed: [4.0, 4.0], ..ExpertConfig::default() } } else { ExpertConfig::default() };
     for seed in 0..a.demos {
-        for task in Task::ALL {
+        for &task in &tasks {
             let meta = EpisodeMeta {
                 instruction: task.instruction().into(),
                 operator: "scripted-expert".into(),
@@ -322,12 +325,13 @@ fn run_rollouts(policy_dir: &Path, out: &Path, a: &DemoArgs) -> Result<Vec<Rollo
     let (mut policy, manifest, cache) = crate::bundle::load_policy(policy_dir, a.regression_iters, crate::bundle::InputParams { image: a.input_param, joints: a.joint_input_param })?;
     let mut ds = crate::rollout::rollout_dataset(out)?;
     let cfg = RolloutConfig { controller: a.controller, max_seconds: a.max_seconds, label_gripper: a.label_gripper, ..RolloutConfig::default() };
-    let pb = bar(a.rollouts * Task::ALL.len() as u64, "closed-loop rollouts");
+    let tasks = a.task.tasks();
+    let pb = bar(a.rollouts * tasks.len() as u64, "closed-loop rollouts");
     let mut outcomes = Vec::new();
     for i in 0..a.rollouts {
         // Seeds far from the demonstrations' 0..demos: unseen towels and start poses.
         let seed = 1000 + i;
-        for task in Task::ALL {
+        for &task in &tasks {
             let meta = EpisodeMeta { instruction: task.instruction().into(), operator: "kotoba-policy".into(), robot_description_hash: None };
             let mut ep = ds.begin_episode(meta, &WriterOptions::default())?;
             let o = rollout(&mut policy, &manifest, &cache, task, seed, &cfg, Some(&mut ep))?;

@@ -41,6 +41,18 @@ pub enum TaskArg {
     All,
 }
 
+impl TaskArg {
+    /// The simulator's tasks this stands for.
+    pub fn tasks(self) -> Vec<Task> {
+        match self {
+            TaskArg::LeftToRight => vec![Task::LeftToRight],
+            TaskArg::BottomToTop => vec![Task::BottomToTop],
+            TaskArg::CornerToCorner => vec![Task::CornerToCorner],
+            TaskArg::All => Task::ALL.to_vec(),
+        }
+    }
+}
+
 #[derive(Args)]
 #[command(group(ArgGroup::new("teleop_mode").required(true).args(["scripted", "keys", "leader"])))]
 #[command(after_long_help = MODES)]
@@ -119,12 +131,7 @@ pub fn run(a: TeleopArgs) -> Result<()> {
 }
 
 fn scripted(a: &ScriptedArgs) -> Result<()> {
-    let tasks: Vec<Task> = match a.task {
-        TaskArg::LeftToRight => vec![Task::LeftToRight],
-        TaskArg::BottomToTop => vec![Task::BottomToTop],
-        TaskArg::CornerToCorner => vec![Task::CornerToCorner],
-        TaskArg::All => Task::ALL.to_vec(),
-    };
+    let tasks = a.task.tasks();
     let mut sim = Sim::new(SimConfig::default(), RobotModel::default_arm(), a.seed)?;
     let cfg = ExpertConfig::default();
     let mut wins: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
