@@ -20,6 +20,19 @@ pub struct DemoNoise {
     pub tau: f64,
 }
 
+impl DemoNoise {
+    /// Checks the values a user gave (flag or eval spec).
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.sigma.is_finite() && self.sigma >= 0.0) {
+            return Err(format!("demonstration noise sigma must be a finite standard deviation ≥ 0 (rad), not {}", self.sigma));
+        }
+        if !(self.tau.is_finite() && self.tau > 0.0) {
+            return Err(format!("demonstration noise tau must be a correlation time > 0 (s), not {}", self.tau));
+        }
+        Ok(())
+    }
+}
+
 /// No noise this close to a gripper change (s): a grasp or a release made off
 /// the path fails, and a spoiled demonstration teaches nothing.
 const QUIET_S: f64 = 0.5;
@@ -104,5 +117,9 @@ mod tests {
         assert_ne!(a, c);
         let mut z = Drift::new(DemoNoise { sigma: 0.0, tau: 0.5 }, 0.1, 3);
         assert!((0..50).all(|_| z.next() == [0.0; 6]));
+        assert!(noise.validate().is_ok());
+        for bad in [DemoNoise { sigma: -0.1, tau: 1.0 }, DemoNoise { sigma: f64::NAN, tau: 1.0 }, DemoNoise { sigma: 0.01, tau: 0.0 }] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
     }
 }

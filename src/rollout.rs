@@ -617,6 +617,20 @@ mod tests {
         assert!(e.labels.iter().any(|&l| l != e.labels[0]), "the spoken labels change");
     }
 
+    /// The blind replay of a scene's own demonstration is that scene's replay;
+    /// another scene's demonstration moves the towel otherwise.
+    #[test]
+    fn blind_replay_is_the_demonstration_of_the_named_scene() {
+        let cfg = RolloutConfig { max_seconds: 4.0, ..RolloutConfig::default() };
+        let (task, rate) = (Task::CornerToCorner, SampleSpec::default().rate_hz);
+        let own = replay_demo(task, 3, rate, &cfg, None).unwrap();
+        let same = replay_blind(task, 3, 3, rate, &cfg, None).unwrap();
+        let other = replay_blind(task, 0, 3, rate, &cfg, None).unwrap();
+        assert_eq!(own.score, same.score);
+        assert_eq!(own.labels, same.labels);
+        assert_ne!(own.score, other.score);
+    }
+
     /// Injected noise moves the arm off the demonstrated path, and the recorded
     /// targets are still the expert's clean commands.
     #[test]

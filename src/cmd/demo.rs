@@ -100,6 +100,12 @@ pub struct DemoArgs {
     pub label_gripper: bool,
 }
 
+impl DemoArgs {
+    fn noise(&self) -> Option<crate::demo_noise::DemoNoise> {
+        self.demo_noise.map(|sigma| crate::demo_noise::DemoNoise { sigma, tau: self.demo_noise_tau })
+    }
+}
+
 #[derive(Serialize)]
 struct Results {
     demos: Vec<DemoRow>,
@@ -162,8 +168,8 @@ pub fn run(mut a: DemoArgs) -> Result<()> {
     if a.demos == 0 || a.rollouts == 0 || a.epochs == 0 {
         bail!("--demos, --rollouts and --epochs must be at least 1");
     }
-    if a.demo_noise.is_some_and(|s| !(s.is_finite() && s >= 0.0)) || !(a.demo_noise_tau.is_finite() && a.demo_noise_tau > 0.0) {
-        bail!("--demo-noise must be a finite standard deviation ≥ 0 (rad) and --demo-noise-tau a time > 0 (s)");
+    if let Some(n) = a.noise() {
+        n.validate().map_err(|e| anyhow::anyhow!("--demo-noise/--demo-noise-tau: {e}"))?;
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let mut secs = Stages::default();
@@ -236,8 +242,7 @@ fn record_demos(dir: &Path, a: &DemoArgs) -> Result<Vec<DemoRow>> {
             };
             let (entry, success) = if a.through_controller {
                 let mut ep = ds.begin_episode(meta, &WriterOptions::default())?;
-                let noise = a.demo_noise.map(|sigma| crate::demo_noise::DemoNoise { sigma, tau: a.demo_noise_tau });
-                let cfg = RolloutConfig { demo_noise: noise, ..RolloutConfig::default() };
+                let cfg = RolloutConfig { demo_noise: a.noise(), ..RolloutConfig::default() };
                 let o = crate::rollout::replay_demo(task, seed, SampleSpec::default().rate_hz, &cfg, Some(&mut ep))?;
                 (ds.save_episode(ep, o.score.success)?, o.score.success)
             } else {

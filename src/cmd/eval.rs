@@ -136,6 +136,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
             .map(|s| Task::from_instruction(s).with_context(|| format!("the simulator has no task for {s:?}")))
             .collect::<Result<_>>()?
     };
+    if let Some(n) = &spec.demo_noise {
+        n.validate().map_err(|e| anyhow::anyhow!("demo_noise in the spec: {e}"))?;
+    }
     if spec.seeds.is_empty() || spec.variants.is_empty() || spec.perturbations.is_empty() {
         bail!("the spec needs at least one seed, one variant and one perturbation (\"none\" for none)");
     }
