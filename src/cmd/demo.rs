@@ -227,7 +227,8 @@ fn record_demos(dir: &Path, a: &DemoArgs) -> Result<Vec<DemoRow>> {
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
     let mut ds = Dataset::create(dir, "/labels", "/instruction")?;
-    let mut sim = Sim::new(SimConfig::default(), RobotModel::default_arm(), 0)?;
+    // The expert's own scene, built once; a demonstration through the controller builds its own.
+    let mut sim: Option<Sim> = None;
     let tasks = a.task.tasks();
     let total = a.demos * tasks.len() as u64;
     let pb = bar(total, "recording demonstrations");
@@ -246,7 +247,11 @@ fn record_demos(dir: &Path, a: &DemoArgs) -> Result<Vec<DemoRow>> {
                 let o = crate::rollout::replay_demo(task, seed, SampleSpec::default().rate_hz, &cfg, Some(&mut ep))?;
                 (ds.save_episode(ep, o.score.success)?, o.score.success)
             } else {
-                let o = record_scripted(&mut ds, &mut sim, task, seed, (64, 64), meta, &WriterOptions::default(), &cfg)?;
+                let sim = match &mut sim {
+                    Some(sim) => sim,
+                    None => sim.insert(Sim::new(SimConfig::default(), RobotModel::default_arm(), 0)?),
+                };
+                let o = record_scripted(&mut ds, sim, task, seed, (64, 64), meta, &WriterOptions::default(), &cfg)?;
                 (o.entry, o.score.success)
             };
             say(&pb, format!(
