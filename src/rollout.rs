@@ -287,8 +287,13 @@ impl Proposer for DemoProposer {
         } else {
             Self::at(&self.labels, t).unwrap_or_default().to_string()
         };
-        let fade = grasp_fade(t, &self.gripper_changes);
-        let offset = self.drift.as_mut().map_or([0.0; 6], |d| d.next().map(|x| x * fade));
+        let offset = match self.drift.as_mut() {
+            Some(d) => {
+                let fade = grasp_fade(t, &self.gripper_changes);
+                d.next().map(|x| x * fade)
+            }
+            None => [0.0; 6],
+        };
         Ok(Proposal { gripper: target[6], target, offset, label, attention: Vec::new() })
     }
 }

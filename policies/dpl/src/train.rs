@@ -244,12 +244,12 @@ impl Trainer {
         })
     }
 
-    /// Gives the dataset back (for a next training stage).
     /// The episodes being trained on (see `train_idx` and `val_idx`).
     pub fn data(&self) -> &Dataset {
         &self.data
     }
 
+    /// Gives the dataset back (for a next training stage).
     pub fn into_data(self) -> Dataset {
         self.data
     }
