@@ -98,6 +98,10 @@ pub struct DemoArgs {
     /// of thresholding the predicted gripper value.
     #[arg(long)]
     pub label_gripper: bool,
+    /// What the policy's predicted joint change is added to (`kotoba train
+    /// --residual-base`). previous-target needs --regression-iters 0.
+    #[arg(long, value_enum, default_value = "input")]
+    pub residual_base: crate::cmd::train::BaseArg,
 }
 
 impl DemoArgs {
@@ -167,6 +171,9 @@ pub fn run(mut a: DemoArgs) -> Result<()> {
     }
     if a.demos == 0 || a.rollouts == 0 || a.epochs == 0 {
         bail!("--demos, --rollouts and --epochs must be at least 1");
+    }
+    if matches!(a.residual_base, crate::cmd::train::BaseArg::PreviousTarget) && a.regression_iters > 0 {
+        bail!("--residual-base previous-target has no online error regression yet: add --regression-iters 0");
     }
     if let Some(n) = a.noise() {
         n.validate().map_err(|e| anyhow::anyhow!("--demo-noise/--demo-noise-tau: {e}"))?;
@@ -293,6 +300,7 @@ fn train(demos: &Path, policy_dir: &Path, a: &DemoArgs) -> Result<TrainRow> {
         // A few CPU epochs cannot teach absolute joint positions well enough for
         // the controller's 0.3 rad jump check; predicting changes can.
         residual_joints: true,
+        residual_base: a.residual_base.into(),
         ..ModelConfig::default()
     };
     let cfg = TrainConfig {

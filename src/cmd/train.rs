@@ -21,6 +21,25 @@ pub enum CondArg {
     Film,
 }
 
+/// What a residual model adds its change to (`--residual-base`).
+#[derive(Clone, Copy, ValueEnum, Default)]
+pub enum BaseArg {
+    /// The current joint reading.
+    #[default]
+    Input,
+    /// The previous target: the policy integrates its own commands.
+    PreviousTarget,
+}
+
+impl From<BaseArg> for kotoba_dpl::ResidualBase {
+    fn from(b: BaseArg) -> Self {
+        match b {
+            BaseArg::Input => Self::Input,
+            BaseArg::PreviousTarget => Self::PreviousTarget,
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct TrainArgs {
     /// Dataset folder written by `kotoba record` (or `kotoba demo`). Default: `demos/sample`.
@@ -139,6 +158,13 @@ pub struct TrainArgs {
     /// replaced by a zeroed residual one.
     #[arg(long)]
     pub residual_joints: bool,
+    /// With --residual-joints: add the change to the current reading (input) or
+    /// to the previous target (previous-target: in training the recorded one,
+    /// on the robot the policy's own last output, so the controller's lag does
+    /// not feed back into the next target; no online error regression).
+    /// Default: input, or the --init-from checkpoint's.
+    #[arg(long, value_enum, requires = "residual_joints")]
+    pub residual_base: Option<BaseArg>,
     /// Run on the CPU even when built with CUDA.
     #[arg(long)]
     pub cpu: bool,
@@ -192,6 +218,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         },
         rate_hz: a.rate,
         residual_joints: a.residual_joints,
+        residual_base: a.residual_base.unwrap_or_default().into(),
         label_input: !a.no_label_input,
         ..ModelConfig::default()
     };
@@ -220,6 +247,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
             if a.residual_joints && !ckpt.model.config().residual_joints {
                 eprintln!("--residual-joints: the absolute joint head of {} is replaced by a zeroed residual one", dir.display());
                 ckpt.model.make_residual()?;
+            }
+            if let Some(b) = a.residual_base {
+                ckpt.model.set_residual_base(b.into());
             }
             if a.no_label_input {
                 ckpt.model.set_label_input(false);

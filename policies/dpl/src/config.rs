@@ -13,6 +13,21 @@ pub enum Conditioning {
     Film,
 }
 
+/// What a residual model (`residual_joints`) adds its predicted change to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ResidualBase {
+    /// The current joint input (the encoder reading): the model is a velocity
+    /// field over the measured state, so a controller that reaches its targets
+    /// late feeds that lag back into the next target.
+    #[default]
+    Input,
+    /// The previous target (in training the recorded one, on the robot the
+    /// policy's own last output): the model integrates its own commands, and
+    /// the readings only reach it through the recurrent core.
+    PreviousTarget,
+}
+
 /// Everything that shapes the network. Defaults are EIPL's SARNN (64x64 images,
 /// 5 keypoints, LSTM 50, 3x3 kernels, softmax temperature 1e-4, heatmap 0.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +56,9 @@ pub struct ModelConfig {
     /// which the controller's jump check would reject.
     #[serde(default)]
     pub residual_joints: bool,
+    /// What the residual change is added to (ignored without `residual_joints`).
+    #[serde(default)]
+    pub residual_base: ResidualBase,
     /// Feed the active verbal label into the core (with the instruction). Off,
     /// labels are only predicted: a policy feeding its own predicted label back
     /// can stay on a stale one (the next label is almost always the current one
@@ -71,6 +89,7 @@ impl Default for ModelConfig {
             heatmap_size: 0.1,
             rate_hz: 10.0,
             residual_joints: false,
+            residual_base: ResidualBase::Input,
             label_input: true,
         }
     }
@@ -93,6 +112,11 @@ impl ModelConfig {
             Conditioning::Concat => base + self.lang_dim,
             Conditioning::Film => base,
         }
+    }
+
+    /// A residual model that adds its change to its previous target.
+    pub fn on_previous_target(&self) -> bool {
+        self.residual_joints && self.residual_base == ResidualBase::PreviousTarget
     }
 
     pub fn validate(&self) -> Result<()> {

@@ -338,6 +338,11 @@ impl Sarnn {
         self.cfg.label_input = on;
     }
 
+    /// What a residual head adds its change to; the weights stay as they are.
+    pub fn set_residual_base(&mut self, base: crate::ResidualBase) {
+        self.cfg.residual_base = base;
+    }
+
     pub fn params(&self) -> &Params {
         &self.params
     }

@@ -171,6 +171,13 @@ impl SarnnPolicy {
             model: ckpt.model.frozen(),
             ..ckpt
         };
+        if cfg.regression.is_some() && ckpt.model.config().on_previous_target() {
+            // The regression window scores predictions against the next reading
+            // from the reading's own base; it has no record of past targets yet.
+            return Err(DplError::Config(
+                "online error regression is not implemented for a model on its previous target (residual_base = previous_target); turn regression off".into(),
+            ));
+        }
         let er = cfg
             .regression
             .as_ref()
@@ -333,7 +340,11 @@ impl Policy for SarnnPolicy {
         };
         let x = m.core_input(&enc_pts, &jnt, &z)?;
         let s = m.lstm_step(&m.input_gates(&x)?, &state)?;
-        let (yj, dec_pts) = m.motor_heads(&s.h, &jnt)?;
+        let base = match &self.prev_joints {
+            Some(prev) if m.config().on_previous_target() => prev,
+            _ => &jnt,
+        };
+        let (yj, dec_pts) = m.motor_heads(&s.h, base)?;
         let yj = self.within_taught_range(yj)?;
         let logits = m.label_logits(&s.h)?;
         let probs = candle_nn::ops::softmax(&logits, D::Minus1)?;

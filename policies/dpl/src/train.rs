@@ -212,6 +212,11 @@ impl Trainer {
         if cfg.batch_size == 0 {
             return Err(DplError::Config("batch_size must be > 0".into()));
         }
+        if cfg.joint_feedback > 0.0 && ckpt.model.config().on_previous_target() {
+            return Err(DplError::Config(
+                "joint_feedback feeds predictions back as the joint input; a model on its previous target already runs on them".into(),
+            ));
+        }
         if ckpt.labels.names != data.labels.names {
             return Err(DplError::mismatch(
                 "label vocabulary",
@@ -359,12 +364,15 @@ impl Trainer {
     /// runs, on the batch's points, and `image` is empty.
     pub fn forward(&self, batch: &Batch) -> Result<SeqOut> {
         let m = &self.ckpt.model;
+        // The prediction at step t is scored against target t + 1, so the
+        // previous target of that prediction is target t.
+        let base = if m.config().on_previous_target() { &batch.joints_target } else { &batch.joints_clean };
         match &batch.points {
             Some(points) => {
                 let c = if self.cfg.joint_feedback > 0.0 {
                     m.core_seq_feedback(points, &batch.joints_clean, self.cfg.joint_feedback, &batch.instr, &batch.label_emb)?
                 } else {
-                    m.core_seq(points, &batch.joints_in, Some(&batch.joints_clean), &batch.instr, &batch.label_emb, None)?
+                    m.core_seq(points, &batch.joints_in, Some(base), &batch.instr, &batch.label_emb, None)?
                 };
                 Ok(SeqOut {
                     image: Tensor::zeros(0, DType::F32, m.device())?,
@@ -378,7 +386,7 @@ impl Trainer {
             None => m.forward_seq_from(
                 &batch.images_in,
                 &batch.joints_in,
-                Some(&batch.joints_clean),
+                Some(base),
                 &batch.instr,
                 &batch.label_emb,
                 None,
