@@ -130,6 +130,10 @@ pub struct TrainArgs {
     /// its recurrence and the image; smaller lets it use the joint readings.
     #[arg(long, default_value_t = 0.1)]
     pub joint_noise: f32,
+    /// Swap the colour channels of each training sequence (one of six orders,
+    /// inputs and targets alike), so an object's hue stops mattering.
+    #[arg(long)]
+    pub colour_permute: bool,
     /// How language enters the recurrent core.
     #[arg(long, value_enum, default_value = "concat")]
     pub conditioning: CondArg,
@@ -144,6 +148,11 @@ pub struct TrainArgs {
     /// Spatial attention points.
     #[arg(long, default_value_t = 5)]
     pub keypoints: usize,
+    /// Spatial-softmax temperature. EIPL's 1e-4 makes each point the arg-max
+    /// of its feature map, a position on the feature grid; a larger one gives
+    /// a soft arg-max that moves smoothly between grid cells.
+    #[arg(long, default_value_t = 1e-4)]
+    pub temperature: f64,
     /// LSTM hidden size.
     #[arg(long, default_value_t = 50)]
     pub hidden: usize,
@@ -207,6 +216,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         image_height: a.image_size,
         image_width: a.image_size,
         keypoints: a.keypoints,
+        temperature: a.temperature,
         hidden: a.hidden,
         joints: shape.joints,
         embed_dim: shape.embed_dim,
@@ -232,6 +242,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         augment: AugmentConfig {
             enabled: !a.no_augment,
             joint_noise: a.joint_noise,
+            colour_permute: a.colour_permute,
             ..AugmentConfig::default()
         },
         window: a.window,

@@ -8,7 +8,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::augment::{AugmentConfig, augment_images, augment_joints};
+use crate::augment::{AugmentConfig, augment_images, augment_joints, draw_colour_order, permute_colours};
 use crate::checkpoint::{Checkpoint, InstructionStart};
 use crate::config::{JointNorm, ModelConfig};
 use crate::data::{Dataset, DatasetShape};
@@ -334,6 +334,9 @@ impl Trainer {
             }
             instr.extend_from_slice(&ep.instruction);
             jnt_clean.extend_from_slice(&xj);
+            if let Some(order) = rng.as_deref_mut().and_then(|r| draw_colour_order(&self.cfg.augment, r)) {
+                permute_colours(order, &mut img_t[start_img..], plane);
+            }
             let mut xi = img_t[start_img..].to_vec();
             if let Some(r) = rng.as_deref_mut() {
                 if !frozen {
