@@ -110,6 +110,17 @@ pub struct RuntimeConfig {
     /// drift far outside anything it saw; `None` leaves the outputs as they are.
     #[serde(default = "default_joint_margin")]
     pub joint_margin: Option<f32>,
+    /// For a model on its previous target: how far (raw joint units, rad) that
+    /// target may lead the reading before the policy adds its next change.
+    /// Integrating its own targets, the policy would otherwise run on when the
+    /// arm is held back (contact, a safety hold), until every target is a jump
+    /// the controller refuses. `None`: no leash. Ignored for other models.
+    #[serde(default = "default_max_lead")]
+    pub max_lead: Option<f32>,
+}
+
+fn default_max_lead() -> Option<f32> {
+    Some(0.2)
 }
 
 fn default_joint_margin() -> Option<f32> {
@@ -124,6 +135,7 @@ impl Default for RuntimeConfig {
             horizon: 1,
             regression: None,
             joint_margin: default_joint_margin(),
+            max_lead: default_max_lead(),
         }
     }
 }
@@ -151,6 +163,9 @@ impl SarnnPolicy {
             if !(0.0..=1.0).contains(&a) {
                 return Err(DplError::Config(format!("input_param {a} outside [0, 1]")));
             }
+        }
+        if cfg.max_lead.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
+            return Err(DplError::Config(format!("max_lead {:?} must be a finite number >= 0", cfg.max_lead)));
         }
         if cfg.joint_margin.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
             return Err(DplError::Config(format!("joint_margin {:?} must be a finite number >= 0", cfg.joint_margin)));
@@ -256,6 +271,15 @@ impl SarnnPolicy {
         })
     }
 
+    /// The previous target, at most `max_lead` (raw units) from the reading `jnt`.
+    fn leashed(&self, prev: &Tensor, jnt: &Tensor) -> Result<Tensor> {
+        let Some(lead) = self.cfg.max_lead else { return Ok(prev.clone()) };
+        let n = &self.ckpt.norm;
+        let per_joint: Vec<f32> = n.min.iter().zip(&n.max).map(|(lo, hi)| lead * (n.hi - n.lo) / (hi - lo)).collect();
+        let lead = Tensor::from_vec(per_joint, jnt.shape(), jnt.device())?;
+        Ok(prev.maximum(&(jnt - &lead)?)?.minimum(&(jnt + &lead)?)?)
+    }
+
     fn blend(&self, sensor: Tensor, prev: &Option<Tensor>, a: f32) -> Result<Tensor> {
         let a = f64::from(a);
         Ok(match prev {
@@ -341,10 +365,10 @@ impl Policy for SarnnPolicy {
         let x = m.core_input(&enc_pts, &jnt, &z)?;
         let s = m.lstm_step(&m.input_gates(&x)?, &state)?;
         let base = match &self.prev_joints {
-            Some(prev) if m.config().on_previous_target() => prev,
-            _ => &jnt,
+            Some(prev) if m.config().on_previous_target() => self.leashed(prev, &jnt)?,
+            _ => jnt.clone(),
         };
-        let (yj, dec_pts) = m.motor_heads(&s.h, base)?;
+        let (yj, dec_pts) = m.motor_heads(&s.h, &base)?;
         let yj = self.within_taught_range(yj)?;
         let logits = m.label_logits(&s.h)?;
         let probs = candle_nn::ops::softmax(&logits, D::Minus1)?;

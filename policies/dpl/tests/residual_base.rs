@@ -61,7 +61,7 @@ fn the_policy_integrates_its_own_targets() {
     for base in [ResidualBase::Input, ResidualBase::PreviousTarget] {
         let t = Trainer::new(&cfg(base), train_cfg(1), data.clone(), &cpu()).unwrap();
         let ckpt = Checkpoint { model: t.ckpt.model.frozen(), norm: t.ckpt.norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0, start_labels: Vec::new() };
-        let mut p = SarnnPolicy::new(ckpt, RuntimeConfig { input_param: 1.0, joint_margin: None, ..RuntimeConfig::default() }).unwrap();
+        let mut p = SarnnPolicy::new(ckpt, RuntimeConfig { input_param: 1.0, joint_margin: None, max_lead: None, ..RuntimeConfig::default() }).unwrap();
         let first = ep.joint_row(0).to_vec();
         let mut last = Vec::new();
         for k in 0..ep.len() {
@@ -81,6 +81,39 @@ fn the_policy_integrates_its_own_targets() {
         let again = p.step(&obs).unwrap().chunk.targets;
         assert!(gap(&again, ep.joint_row(3)) < 1e-4, "{base:?}: reset starts from the reading again");
     }
+}
+
+/// With a leash, a fresh model on its previous target lets that target lead
+/// the reading by at most `max_lead` (raw units), and holds it otherwise.
+#[test]
+fn the_leash_keeps_the_target_near_the_reading() {
+    let data = dataset();
+    let ep = &data.episodes[0];
+    let t = Trainer::new(&cfg(ResidualBase::PreviousTarget), train_cfg(1), data.clone(), &cpu()).unwrap();
+    let lead = 0.05f32;
+    let ckpt = Checkpoint { model: t.ckpt.model.frozen(), norm: t.ckpt.norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0, start_labels: Vec::new() };
+    let mut p = SarnnPolicy::new(ckpt, RuntimeConfig { input_param: 1.0, joint_margin: None, max_lead: Some(lead), ..RuntimeConfig::default() }).unwrap();
+    let (mut prev, mut held, mut pulled) = (Vec::<f32>::new(), 0, 0);
+    for k in 0..ep.len() {
+        let obs = Observation { stamp: Stamp::ZERO, image: ep.image(k), joints: ep.joint_row(k), instruction: &ep.instruction, label: None };
+        let out = p.step(&obs).unwrap().chunk.targets;
+        for (j, (&y, &r)) in out.iter().zip(ep.joint_row(k)).enumerate() {
+            assert!((y - r).abs() <= lead + 1e-5, "step {k} joint {j}: target {y} reading {r}");
+            if k > 0 {
+                if (prev[j] - r).abs() <= lead {
+                    assert!((y - prev[j]).abs() < 1e-5, "step {k} joint {j}: within the leash the target holds");
+                    held += 1;
+                } else {
+                    pulled += 1;
+                }
+            }
+        }
+        prev = out;
+    }
+    assert!(held > 0 && pulled > 0, "both cases must occur: held {held}, pulled {pulled}");
+    let ckpt = Checkpoint { model: t.ckpt.model.frozen(), norm: t.ckpt.norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0, start_labels: Vec::new() };
+    let bad = SarnnPolicy::new(ckpt, RuntimeConfig { max_lead: Some(f32::NAN), ..RuntimeConfig::default() });
+    assert!(matches!(bad, Err(DplError::Config(_))));
 }
 
 /// Online error regression scores predictions from the reading's base, so it
