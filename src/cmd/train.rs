@@ -134,6 +134,10 @@ pub struct TrainArgs {
     /// inputs and targets alike), so an object's hue stops mattering.
     #[arg(long)]
     pub colour_permute: bool,
+    /// Weight of the image-prediction loss (EIPL's 0.1; the joint loss weighs 1).
+    /// Lower lets the joint loss shape the vision more.
+    #[arg(long, default_value_t = 0.1)]
+    pub image_weight: f64,
     /// How language enters the recurrent core.
     #[arg(long, value_enum, default_value = "concat")]
     pub conditioning: CondArg,
@@ -255,6 +259,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         window: a.window,
         freeze_vision: a.freeze_vision,
         joint_feedback: a.joint_feedback,
+        w_image: a.image_weight,
         ..TrainConfig::default()
     };
     let device = kotoba_dpl::device(!a.cpu)?;

@@ -75,6 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         horizon: 1,
                         regression: None,
                         joint_margin: None,
+                        max_lead: None,
                     },
                 )?;
                 let mut xs = Vec::new();

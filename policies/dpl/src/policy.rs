@@ -190,7 +190,7 @@ impl SarnnPolicy {
             // The regression window scores predictions against the next reading
             // from the reading's own base; it has no record of past targets yet.
             return Err(DplError::Config(
-                "online error regression is not implemented for a model on its previous target (residual_base = previous_target); turn regression off".into(),
+                "online error regression is not implemented for a model on its previous target (residual_base = previous_target); turn regression off (`--regression-iters 0`, or `regression_iters = 0` in an eval spec)".into(),
             ));
         }
         let er = cfg

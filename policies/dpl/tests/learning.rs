@@ -37,6 +37,7 @@ fn policy(t: &Trainer, input_param: f32, er: Option<RegressConfig>) -> SarnnPoli
             horizon: 1,
             regression: er,
             joint_margin: None,
+            max_lead: None,
         },
     )
     .unwrap()
