@@ -56,6 +56,11 @@ pub struct ModelConfig {
     /// which the controller's jump check would reject.
     #[serde(default)]
     pub residual_joints: bool,
+    /// Standardise each attention map over its positions before the spatial
+    /// softmax, so `temperature` fixes its sharpness in units of the map's own
+    /// spread. Not in EIPL, whose softmax sees the raw features.
+    #[serde(default)]
+    pub standardize_attention: bool,
     /// What the residual change is added to (ignored without `residual_joints`).
     #[serde(default)]
     pub residual_base: ResidualBase,
@@ -89,6 +94,7 @@ impl Default for ModelConfig {
             heatmap_size: 0.1,
             rate_hz: 10.0,
             residual_joints: false,
+            standardize_attention: false,
             residual_base: ResidualBase::Input,
             label_input: true,
         }

@@ -14,6 +14,7 @@ use crate::direct::{DirectConv, DirectStack};
 use crate::error::{DplError, Result};
 use crate::params::{Init, Params};
 
+mod attention;
 mod core_seq;
 
 const SLOPE: f64 = 0.3;
@@ -391,29 +392,6 @@ impl Sarnn {
         let (_, k, fh, fw) = gated.dims4()?;
         let (v, (c, h, w)) = dec.run(&gated.flatten_all()?.to_vec1::<f32>()?, (k, fh, fw));
         Tensor::from_slice(v, (1, c, h, w), &self.device)
-    }
-
-    /// Expected (x, y) of a sharp softmax over each map (Finn et al. 2016).
-    fn spatial_softmax(&self, feat: &Tensor) -> candle_core::Result<Tensor> {
-        let (n, k, h, w) = feat.dims4()?;
-        let logits = (feat.reshape((n * k, h * w))? / self.cfg.temperature)?;
-        let att = candle_nn::ops::softmax(&logits, D::Minus1)?;
-        att.matmul(&self.grid)?.reshape((n, 2 * k))
-    }
-
-    /// Points `(N, 2K)` -> Gaussian heatmaps `(N, K, h, w)`.
-    fn heatmaps(&self, pts: &Tensor) -> candle_core::Result<Tensor> {
-        let n = pts.dim(0)?;
-        let k = self.cfg.keypoints;
-        let (fh, fw) = self.cfg.feature_hw();
-        let p = pts.reshape((n * k, 1, 2))?;
-        let d = self
-            .grid
-            .unsqueeze(0)?
-            .broadcast_sub(&p)?
-            .sqr()?
-            .sum(D::Minus1)?;
-        (d / -self.cfg.heatmap_size)?.exp()?.reshape((n, k, fh, fw))
     }
 
     /// Next image from predicted points and current feature maps.

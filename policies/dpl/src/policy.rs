@@ -271,7 +271,8 @@ impl SarnnPolicy {
         })
     }
 
-    /// The previous target, at most `max_lead` (raw units) from the reading `jnt`.
+    /// The previous target, at most `max_lead` (raw units) from the joint input
+    /// `jnt` (the reading, unless `joint_input_param` blends in the last target).
     fn leashed(&self, prev: &Tensor, jnt: &Tensor) -> Result<Tensor> {
         let Some(lead) = self.cfg.max_lead else { return Ok(prev.clone()) };
         let n = &self.ckpt.norm;
