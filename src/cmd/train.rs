@@ -197,6 +197,24 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
+/// The network-shaping flags whose value differs from an `--init-from`
+/// checkpoint's (which wins). The hidden size is left out when `--new-core`
+/// replaces the core.
+fn ignored_shape_flags(asked: &ModelConfig, ckpt: &ModelConfig, new_core: bool) -> Vec<&'static str> {
+    [
+        ("--keypoints", asked.keypoints != ckpt.keypoints),
+        ("--hidden", asked.hidden != ckpt.hidden && !new_core),
+        ("--lang-dim", asked.lang_dim != ckpt.lang_dim),
+        ("--conditioning", asked.conditioning != ckpt.conditioning),
+        ("--temperature", asked.temperature != ckpt.temperature),
+        ("--heatmap-size", asked.heatmap_size != ckpt.heatmap_size),
+        ("--standardize-attention", asked.standardize_attention != ckpt.standardize_attention),
+    ]
+    .into_iter()
+    .filter_map(|(flag, differs)| differs.then_some(flag))
+    .collect()
+}
+
 pub fn run(a: TrainArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&a.joint_feedback) {
         bail!("--joint-feedback must be within 0..=1, got {}", a.joint_feedback);
@@ -273,6 +291,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
         Some(dir) => {
             let mut ckpt = kotoba_dpl::Checkpoint::load(dir, &device)
                 .with_context(|| format!("--init-from {}", dir.display()))?;
+            for flag in ignored_shape_flags(&model, ckpt.model.config(), a.new_core.is_some()) {
+                eprintln!("note: {flag} is ignored with --init-from: the network keeps the shape of {}", dir.display());
+            }
             if a.residual_joints && !ckpt.model.config().residual_joints {
                 eprintln!("--residual-joints: the absolute joint head of {} is replaced by a zeroed residual one", dir.display());
                 ckpt.model.make_residual()?;
@@ -411,4 +432,18 @@ pub fn bench_policy(quick: bool) -> Result<BenchReport> {
         &python,
         &root.join("bench/policy/sarnn_torch.py"),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shape_flags_that_an_init_checkpoint_overrides_are_named() {
+        let ckpt = ModelConfig::default();
+        assert!(ignored_shape_flags(&ckpt, &ckpt, false).is_empty());
+        let asked = ModelConfig { temperature: 0.2, standardize_attention: true, hidden: 128, ..ckpt.clone() };
+        assert_eq!(ignored_shape_flags(&asked, &ckpt, false), ["--hidden", "--temperature", "--standardize-attention"]);
+        assert_eq!(ignored_shape_flags(&asked, &ckpt, true), ["--temperature", "--standardize-attention"]);
+    }
 }
