@@ -219,6 +219,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&a.joint_feedback) {
         bail!("--joint-feedback must be within 0..=1, got {}", a.joint_feedback);
     }
+    if !(a.image_weight.is_finite() && a.image_weight >= 0.0) {
+        bail!("--image-weight must be a finite number >= 0, got {}", a.image_weight);
+    }
     for (flag, v) in [("--joint-noise", Some(a.joint_noise)), ("--motor-joint-noise", a.motor_joint_noise)] {
         if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
             bail!("{flag} must be a finite number >= 0, got {v}");
