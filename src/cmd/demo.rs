@@ -172,6 +172,7 @@ pub fn run(mut a: DemoArgs) -> Result<()> {
     if a.demos == 0 || a.rollouts == 0 || a.epochs == 0 {
         bail!("--demos, --rollouts and --epochs must be at least 1");
     }
+    // SarnnPolicy::new refuses this too, but only after minutes of recording and training.
     if matches!(a.residual_base, crate::cmd::train::BaseArg::PreviousTarget) && a.regression_iters > 0 {
         bail!("--residual-base previous-target has no online error regression yet: add --regression-iters 0");
     }

@@ -164,11 +164,10 @@ impl SarnnPolicy {
                 return Err(DplError::Config(format!("input_param {a} outside [0, 1]")));
             }
         }
-        if cfg.max_lead.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
-            return Err(DplError::Config(format!("max_lead {:?} must be a finite number >= 0", cfg.max_lead)));
-        }
-        if cfg.joint_margin.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
-            return Err(DplError::Config(format!("joint_margin {:?} must be a finite number >= 0", cfg.joint_margin)));
+        for (name, v) in [("max_lead", cfg.max_lead), ("joint_margin", cfg.joint_margin)] {
+            if v.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
+                return Err(DplError::Config(format!("{name} {v:?} must be a finite number >= 0")));
+            }
         }
         if cfg.horizon == 0 {
             return Err(DplError::Config("horizon must be >= 1".into()));

@@ -365,7 +365,7 @@ fn policy_steps_match_the_teacher_forced_forward_pass() {
     let b = t.batch(&[0], None).unwrap();
     let out = t.model().forward_seq(&b.images_in, &b.joints_in, &b.instr, &b.label_emb, None).unwrap();
     let want = out.joints.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let ckpt = Checkpoint { model: t.ckpt.model.frozen(), norm: t.ckpt.norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0, start_labels: Vec::new() };
+    let ckpt = frozen_checkpoint(&t);
     let mut p = SarnnPolicy::new(ckpt, RuntimeConfig { input_param: 1.0, joint_margin: None, ..RuntimeConfig::default() }).unwrap();
     let ep = &data.episodes[0];
     let d = ep.num_joints;
@@ -402,7 +402,7 @@ fn targets_stay_within_the_taught_range() {
     let ep = &data.episodes[0];
     let obs = Observation { stamp: Stamp::ZERO, image: ep.image(0), joints: ep.joint_row(0), instruction: &ep.instruction, label: None };
     let norm = t.ckpt.norm.clone();
-    let ckpt = || Checkpoint { model: t.ckpt.model.frozen(), norm: norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0, start_labels: Vec::new() };
+    let ckpt = || frozen_checkpoint(&t);
     let mut p = SarnnPolicy::new(ckpt(), RuntimeConfig::default()).unwrap();
     let got = p.step(&obs).unwrap().chunk.targets;
     for (j, v) in got.iter().enumerate() {

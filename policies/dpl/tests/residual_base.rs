@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use kotoba_core::Stamp;
 use kotoba_dpl::{
-    Checkpoint, Conditioning, DplError, ModelConfig, Observation, Policy, RegressConfig, ResidualBase,
+    Conditioning, DplError, ModelConfig, Observation, Policy, RegressConfig, ResidualBase,
     RuntimeConfig, SarnnPolicy, Trainer,
 };
 
@@ -60,7 +60,7 @@ fn the_policy_integrates_its_own_targets() {
     let ep = &data.episodes[0];
     for base in [ResidualBase::Input, ResidualBase::PreviousTarget] {
         let t = Trainer::new(&cfg(base), train_cfg(1), data.clone(), &cpu()).unwrap();
-        let ckpt = Checkpoint { model: t.ckpt.model.frozen(), norm: t.ckpt.norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0, start_labels: Vec::new() };
+        let ckpt = frozen_checkpoint(&t);
         let mut p = SarnnPolicy::new(ckpt, RuntimeConfig { input_param: 1.0, joint_margin: None, max_lead: None, ..RuntimeConfig::default() }).unwrap();
         let first = ep.joint_row(0).to_vec();
         let mut last = Vec::new();
@@ -91,7 +91,7 @@ fn the_leash_keeps_the_target_near_the_reading() {
     let ep = &data.episodes[0];
     let t = Trainer::new(&cfg(ResidualBase::PreviousTarget), train_cfg(1), data.clone(), &cpu()).unwrap();
     let lead = 0.05f32;
-    let ckpt = Checkpoint { model: t.ckpt.model.frozen(), norm: t.ckpt.norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0, start_labels: Vec::new() };
+    let ckpt = frozen_checkpoint(&t);
     let mut p = SarnnPolicy::new(ckpt, RuntimeConfig { input_param: 1.0, joint_margin: None, max_lead: Some(lead), ..RuntimeConfig::default() }).unwrap();
     let (mut prev, mut held, mut pulled) = (Vec::<f32>::new(), 0, 0);
     for k in 0..ep.len() {
@@ -111,7 +111,7 @@ fn the_leash_keeps_the_target_near_the_reading() {
         prev = out;
     }
     assert!(held > 0 && pulled > 0, "both cases must occur: held {held}, pulled {pulled}");
-    let ckpt = Checkpoint { model: t.ckpt.model.frozen(), norm: t.ckpt.norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0, start_labels: Vec::new() };
+    let ckpt = frozen_checkpoint(&t);
     let bad = SarnnPolicy::new(ckpt, RuntimeConfig { max_lead: Some(f32::NAN), ..RuntimeConfig::default() });
     assert!(matches!(bad, Err(DplError::Config(_))));
 }
@@ -121,7 +121,7 @@ fn the_leash_keeps_the_target_near_the_reading() {
 #[test]
 fn error_regression_is_refused_on_the_previous_target() {
     let t = Trainer::new(&cfg(ResidualBase::PreviousTarget), train_cfg(1), dataset(), &cpu()).unwrap();
-    let ckpt = Checkpoint { model: t.ckpt.model.frozen(), norm: t.ckpt.norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0, start_labels: Vec::new() };
+    let ckpt = frozen_checkpoint(&t);
     let rc = RuntimeConfig { regression: Some(RegressConfig::default()), ..RuntimeConfig::default() };
     match SarnnPolicy::new(ckpt, rc) {
         Err(DplError::Config(m)) => assert!(m.contains("previous_target"), "{m}"),

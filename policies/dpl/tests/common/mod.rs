@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use kotoba_dpl::synthetic::{SyntheticConfig, generate};
-use kotoba_dpl::{Conditioning, Dataset, Device, ModelConfig, Sarnn, TrainConfig};
+use kotoba_dpl::{Checkpoint, Conditioning, Dataset, Device, ModelConfig, Sarnn, TrainConfig, Trainer};
 
 pub fn syn_cfg() -> SyntheticConfig {
     SyntheticConfig {
@@ -45,6 +45,12 @@ pub fn train_cfg(epochs: usize) -> TrainConfig {
         point_ramp_batches: 50,
         ..TrainConfig::default()
     }
+}
+
+/// A frozen copy of a trainer's checkpoint for a policy, starting every
+/// instruction from label 0.
+pub fn frozen_checkpoint(t: &Trainer) -> Checkpoint {
+    Checkpoint { model: t.ckpt.model.frozen(), norm: t.ckpt.norm.clone(), labels: t.ckpt.labels.clone(), start_label: 0, start_labels: Vec::new() }
 }
 
 pub fn cpu() -> Device {
