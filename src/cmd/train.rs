@@ -189,6 +189,16 @@ pub struct TrainArgs {
     /// Default: input, or the --init-from checkpoint's.
     #[arg(long, value_enum, requires = "residual_joints")]
     pub residual_base: Option<BaseArg>,
+    /// Add a subgoal head: from the attention points, the active label and the
+    /// instruction, predict the arm's pose at the end of the current phase (from
+    /// the demonstrations' own joints and labels). Its loss teaches the points
+    /// where the task is, e.g. the towel's corner, which next-frame prediction
+    /// alone does not: the towel is still until grasped.
+    #[arg(long)]
+    pub goal_head: bool,
+    /// Weight of the subgoal loss (with `--goal-head`).
+    #[arg(long, default_value_t = 1.0)]
+    pub goal_weight: f64,
     /// Run on the CPU even when built with CUDA.
     #[arg(long)]
     pub cpu: bool,
@@ -209,6 +219,7 @@ fn ignored_shape_flags(asked: &ModelConfig, ckpt: &ModelConfig, new_core: bool) 
         ("--temperature", asked.temperature != ckpt.temperature),
         ("--heatmap-size", asked.heatmap_size != ckpt.heatmap_size),
         ("--standardize-attention", asked.standardize_attention != ckpt.standardize_attention),
+        ("--goal-head", asked.goal_head != ckpt.goal_head),
     ]
     .into_iter()
     .filter_map(|(flag, differs)| differs.then_some(flag))
@@ -219,8 +230,10 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&a.joint_feedback) {
         bail!("--joint-feedback must be within 0..=1, got {}", a.joint_feedback);
     }
-    if !(a.image_weight.is_finite() && a.image_weight >= 0.0) {
-        bail!("--image-weight must be a finite number >= 0, got {}", a.image_weight);
+    for (flag, w) in [("--image-weight", a.image_weight), ("--goal-weight", a.goal_weight)] {
+        if !(w.is_finite() && w >= 0.0) {
+            bail!("{flag} must be a finite number >= 0, got {w}");
+        }
     }
     for (flag, v) in [("--joint-noise", Some(a.joint_noise)), ("--motor-joint-noise", a.motor_joint_noise)] {
         if let Some(v) = v.filter(|v| !(v.is_finite() && *v >= 0.0)) {
@@ -268,6 +281,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         residual_joints: a.residual_joints,
         residual_base: a.residual_base.unwrap_or_default().into(),
         label_input: !a.no_label_input,
+        goal_head: a.goal_head,
         ..ModelConfig::default()
     };
     let train = TrainConfig {
@@ -287,6 +301,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         freeze_vision: a.freeze_vision,
         joint_feedback: a.joint_feedback,
         w_image: a.image_weight,
+        w_goal: a.goal_weight,
         ..TrainConfig::default()
     };
     let device = kotoba_dpl::device(!a.cpu)?;

@@ -71,6 +71,13 @@ pub struct ModelConfig {
     /// conditioned on it stays in that phase.
     #[serde(default = "yes")]
     pub label_input: bool,
+    /// A subgoal head (training only, not in EIPL): from the current frame's
+    /// attention points and the active label it predicts where the arm will be
+    /// when the current phase ends. Next-frame prediction alone gives the
+    /// points no reason to find a still object such as the towel's corner;
+    /// this loss does, with nothing but the demonstrations' own joints and labels.
+    #[serde(default)]
+    pub goal_head: bool,
 }
 
 fn yes() -> bool {
@@ -97,6 +104,7 @@ impl Default for ModelConfig {
             standardize_attention: false,
             residual_base: ResidualBase::Input,
             label_input: true,
+            goal_head: false,
         }
     }
 }

@@ -36,6 +36,19 @@ impl Episode {
     pub fn joint_row(&self, t: usize) -> &[f32] {
         &self.joints[t * self.num_joints..(t + 1) * self.num_joints]
     }
+    /// For each step, the last step of its label segment: when the phase it
+    /// belongs to ends (the subgoal head's target time).
+    pub fn phase_ends(&self) -> Vec<usize> {
+        let mut ends = vec![0; self.len()];
+        let mut end = self.len().saturating_sub(1);
+        for t in (0..self.len()).rev() {
+            if t + 1 < self.len() && self.labels[t + 1] != self.labels[t] {
+                end = t;
+            }
+            ends[t] = end;
+        }
+        ends
+    }
     pub fn image(&self, t: usize) -> &[u8] {
         let n = self.height * self.width * 3;
         &self.images[t * n..(t + 1) * n]
@@ -186,5 +199,25 @@ impl Dataset {
         }
         let val = idx.split_off(n - n_val);
         (idx, val)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_step_points_at_the_end_of_its_phase() {
+        let ep = Episode {
+            images: Vec::new(),
+            height: 0,
+            width: 0,
+            joints: Vec::new(),
+            num_joints: 0,
+            instruction: Vec::new(),
+            labels: vec![0, 0, 1, 1, 1, 0, 2],
+            targets: None,
+        };
+        assert_eq!(ep.phase_ends(), [1, 1, 4, 4, 4, 5, 6]);
     }
 }

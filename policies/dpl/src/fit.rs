@@ -156,8 +156,10 @@ pub fn fit(t: &mut Trainer, opts: &FitOptions) -> Result<Vec<EpochLog>> {
 /// `epoch 12 train total 0.0123 (img .. joint .. pt .. label ..) val total ...`
 pub fn format_epoch(e: &EpochLog) -> String {
     let f = |l: &Losses| {
+        // Only a model with the subgoal head has a goal term.
+        let goal = if l.goal > 0.0 { format!(" goal {:.5}", l.goal) } else { String::new() };
         format!(
-            "total {:.5} (img {:.5} joint {:.5} pt {:.5} label {:.4})",
+            "total {:.5} (img {:.5} joint {:.5} pt {:.5} label {:.4}{goal})",
             l.total, l.image, l.joint, l.point, l.label
         )
     };
@@ -180,14 +182,14 @@ pub fn format_epoch(e: &EpochLog) -> String {
 
 fn write_csv(path: &Path, log: &[EpochLog]) -> Result<()> {
     let mut s = String::from(
-        "epoch,seconds,point_ramp,train_total,train_image,train_joint,train_point,train_label,val_total,val_image,val_joint,val_point,val_label\n",
+        "epoch,seconds,point_ramp,train_total,train_image,train_joint,train_point,train_label,val_total,val_image,val_joint,val_point,val_label,train_goal,val_goal\n",
     );
     for e in log {
         let v =
             |f: fn(&Losses) -> f64| e.val.as_ref().map(|l| f(l).to_string()).unwrap_or_default();
         let tr = &e.train;
         s.push_str(&format!(
-            "{},{:.3},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{:.3},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             e.epoch,
             e.seconds,
             e.point_ramp,
@@ -200,7 +202,9 @@ fn write_csv(path: &Path, log: &[EpochLog]) -> Result<()> {
             v(|l| l.image),
             v(|l| l.joint),
             v(|l| l.point),
-            v(|l| l.label)
+            v(|l| l.label),
+            tr.goal,
+            v(|l| l.goal)
         ));
     }
     let mut f = std::fs::File::create(path).map_err(DplError::io(path))?;

@@ -16,6 +16,7 @@ use crate::params::{Init, Params};
 
 mod attention;
 mod core_seq;
+mod goal;
 
 const SLOPE: f64 = 0.3;
 const CH1: usize = 16;
@@ -198,6 +199,7 @@ pub struct Sarnn {
     label_head: Dense,
     lang: Dense,
     film: Option<Dense>,
+    goal: Option<goal::GoalHead>,
     /// `(hw, 2)` normalised (x, y) of each feature-map cell.
     grid: Tensor,
 }
@@ -246,6 +248,11 @@ impl Sarnn {
             )?),
             Conditioning::Concat => None,
         };
+        // Drawn last, so a model without the head keeps the same initial weights.
+        let goal = match cfg.goal_head {
+            true => Some(goal::GoalHead::new(&mut init, 2 * kp + cfg.labels + cfg.lang_dim, cfg.joints)?),
+            false => None,
+        };
         let (fh, fw) = cfg.feature_hw();
         let mut g = Vec::with_capacity(fh * fw * 2);
         for i in 0..fh {
@@ -268,6 +275,7 @@ impl Sarnn {
             label_head,
             lang,
             film,
+            goal,
             grid,
         })
     }
@@ -289,6 +297,7 @@ impl Sarnn {
             label_head: self.label_head.frozen(),
             lang: self.lang.frozen(),
             film: self.film.as_ref().map(Dense::frozen),
+            goal: self.goal.as_ref().map(goal::GoalHead::frozen),
             grid: self.grid.clone(),
         }
     }

@@ -16,7 +16,10 @@ use crate::error::{DplError, Result};
 use crate::model::{Sarnn, SeqOut};
 use crate::optim::Adam;
 
+mod losses;
 mod validation;
+
+pub use losses::Losses;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +34,9 @@ pub struct TrainConfig {
     pub w_joint: f64,
     pub w_point: f64,
     pub w_label: f64,
+    /// Weight of the subgoal loss, for a model with [`ModelConfig::goal_head`].
+    #[serde(default = "one")]
+    pub w_goal: f64,
     /// Batches over which the point loss ramps from 0 to full weight (EIPL: 1000).
     pub point_ramp_batches: u64,
     pub augment: AugmentConfig,
@@ -56,6 +62,10 @@ pub struct TrainConfig {
     pub joint_feedback: f64,
 }
 
+fn one() -> f64 {
+    1.0
+}
+
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
@@ -69,32 +79,13 @@ impl Default for TrainConfig {
             w_joint: 1.0,
             w_point: 0.1,
             w_label: 0.1,
+            w_goal: 1.0,
             point_ramp_batches: 1000,
             augment: AugmentConfig::default(),
             window: 0,
             freeze_vision: false,
             joint_feedback: 0.0,
         }
-    }
-}
-
-/// Per-term losses, unweighted, plus the weighted total that is optimised.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Losses {
-    pub image: f64,
-    pub joint: f64,
-    pub point: f64,
-    pub label: f64,
-    pub total: f64,
-}
-
-impl Losses {
-    fn add_scaled(&mut self, o: &Losses, s: f64) {
-        self.image += o.image * s;
-        self.joint += o.joint * s;
-        self.point += o.point * s;
-        self.label += o.label * s;
-        self.total += o.total * s;
     }
 }
 
@@ -113,6 +104,8 @@ struct Prepared {
     joints: Vec<f32>,
     /// Normalised joint targets (the joints again unless the episode has its own).
     targets: Vec<f32>,
+    /// The target at the end of each step's phase (see [`crate::Episode::phase_ends`]).
+    goals: Vec<f32>,
     /// Attention points `(len, 2K)` read by the encoder, when the vision is frozen.
     points: Option<Vec<f32>>,
     len: usize,
@@ -129,6 +122,10 @@ pub struct Batch {
     pub instr: Tensor,
     pub label_emb: Tensor,
     pub label_idx: Tensor,
+    /// `(B, T, V)` the active label as a one-hot (the subgoal head's input).
+    pub label_hot: Tensor,
+    /// `(B, T, D)` normalised joint targets at the end of each step's phase.
+    pub goals: Tensor,
     /// `(B, T, 2K)` attention points of the input frames, when the vision is
     /// frozen (then the image tensors are empty and no convolution runs).
     pub points: Option<Tensor>,
@@ -312,6 +309,9 @@ impl Trainer {
         let mut instr = Vec::with_capacity(b * e);
         let mut lab_e = Vec::with_capacity(b * t_len * e);
         let mut lab_i = Vec::with_capacity(b * t_len);
+        let v = s.labels;
+        let mut lab_hot = vec![0f32; b * t_len * v];
+        let mut goals = Vec::with_capacity(b * t_len * d);
         let frozen = self.cfg.freeze_vision;
         let k2 = 2 * self.ckpt.model.config().keypoints;
         let mut pts = Vec::with_capacity(if frozen { b * t_len * k2 } else { 0 });
@@ -330,7 +330,9 @@ impl Trainer {
                 jnt_t.extend_from_slice(&p.targets[tt * d..(tt + 1) * d]);
                 xj.extend_from_slice(&p.joints[tt * d..(tt + 1) * d]);
                 lab_e.extend_from_slice(self.data.labels.embedding(ep.labels[tt]));
+                lab_hot[lab_i.len() * v + ep.labels[tt]] = 1.0;
                 lab_i.push(ep.labels[tt] as u32);
+                goals.extend_from_slice(&p.goals[tt * d..(tt + 1) * d]);
             }
             instr.extend_from_slice(&ep.instruction);
             jnt_clean.extend_from_slice(&xj);
@@ -358,6 +360,8 @@ impl Trainer {
             instr: Tensor::from_vec(instr, (b, e), dev)?,
             label_emb: Tensor::from_vec(lab_e, (b, t_len, e), dev)?,
             label_idx: Tensor::from_vec(lab_i, (b, t_len), dev)?,
+            label_hot: Tensor::from_vec(lab_hot, (b, t_len, v), dev)?,
+            goals: Tensor::from_vec(goals, (b, t_len, d), dev)?,
             points: if frozen { Some(Tensor::from_vec(pts, (b, t_len, k2), dev)?) } else { None },
         })
     }
@@ -419,10 +423,16 @@ impl Trainer {
         let logits = out.label_logits.narrow(1, 0, n)?.reshape((b * n, ()))?;
         let tgt = batch.label_idx.narrow(1, 1, n)?.reshape(b * n)?;
         let l_lab = candle_nn::loss::cross_entropy(&logits, &tgt)?;
+        let goal = self.ckpt.model.predict_goal(&out.enc_pts, &batch.label_hot, &batch.instr, &batch.label_emb)?;
+        let l_goal = match goal {
+            Some(g) => candle_nn::loss::mse(&g, &batch.goals)?,
+            None => Tensor::new(0f32, self.ckpt.model.device())?,
+        };
         let c = &self.cfg;
-        let total = ((((&l_img * c.w_image)? + (&l_jnt * c.w_joint)?)?
+        let total = (((((&l_img * c.w_image)? + (&l_jnt * c.w_joint)?)?
             + (&l_pt * (c.w_point * ramp))?)?
-            + (&l_lab * c.w_label)?)?;
+            + (&l_lab * c.w_label)?)?
+            + (&l_goal * c.w_goal)?)?;
         let scalar =
             |x: &Tensor| -> Result<f64> { Ok(x.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
         let losses = Losses {
@@ -430,6 +440,7 @@ impl Trainer {
             joint: scalar(&l_jnt)?,
             point: scalar(&l_pt)?,
             label: scalar(&l_lab)?,
+            goal: scalar(&l_goal)?,
             total: scalar(&total)?,
         };
         if !losses.total.is_finite() {
@@ -530,10 +541,12 @@ fn prepare(ep: &crate::data::Episode, norm: &JointNorm) -> Prepared {
         Some(tg) => normalize(tg),
         None => joints.clone(),
     };
+    let goals = ep.phase_ends().iter().flat_map(|&e| targets[e * d..(e + 1) * d].iter().copied()).collect();
     Prepared {
         images,
         joints,
         targets,
+        goals,
         points: None,
         len: ep.len(),
     }

@@ -92,7 +92,7 @@ impl Sarnn {
 
     /// Checks that `points` is `(b, t, 2K)` and returns the language latent of
     /// every step, `(b·t, Z)`, from `instr (b, E)` and `labels (b, t, E)`.
-    fn seq_latent(&self, points: &Tensor, b: usize, t: usize, instr: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    pub(super) fn seq_latent(&self, points: &Tensor, b: usize, t: usize, instr: &Tensor, labels: &Tensor) -> Result<Tensor> {
         let (e, k2) = (self.cfg.embed_dim, 2 * self.cfg.keypoints);
         if points.dims() != [b, t, k2] {
             return Err(DplError::mismatch("point batch shape", format!("{:?}", [b, t, k2]), format!("{:?}", points.dims())));
