@@ -196,6 +196,11 @@ pub struct TrainArgs {
     /// alone does not: the towel is still until grasped.
     #[arg(long)]
     pub goal_head: bool,
+    /// The last this-many keypoints paint no heatmap for the image decoder, so
+    /// next-frame prediction does not pull them onto the moving arm; the core
+    /// and the subgoal head still read them (use with `--goal-head`).
+    #[arg(long, default_value_t = 0)]
+    pub goal_points: usize,
     /// Weight of the subgoal loss (with `--goal-head`).
     #[arg(long, default_value_t = 1.0)]
     pub goal_weight: f64,
@@ -220,6 +225,7 @@ fn ignored_shape_flags(asked: &ModelConfig, ckpt: &ModelConfig, new_core: bool) 
         ("--heatmap-size", asked.heatmap_size != ckpt.heatmap_size),
         ("--standardize-attention", asked.standardize_attention != ckpt.standardize_attention),
         ("--goal-head", asked.goal_head != ckpt.goal_head),
+        ("--goal-points", asked.goal_points != ckpt.goal_points),
     ]
     .into_iter()
     .filter_map(|(flag, differs)| differs.then_some(flag))
@@ -282,6 +288,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         residual_base: a.residual_base.unwrap_or_default().into(),
         label_input: !a.no_label_input,
         goal_head: a.goal_head,
+        goal_points: a.goal_points,
         ..ModelConfig::default()
     };
     let train = TrainConfig {

@@ -73,11 +73,18 @@ pub struct ModelConfig {
     pub label_input: bool,
     /// A subgoal head (training only, not in EIPL): from the current frame's
     /// attention points and the active label it predicts where the arm will be
-    /// when the current phase ends. Next-frame prediction alone gives the
+    /// when the current phase ends (one affine map per label, see `model/goal.rs`). Next-frame prediction alone gives the
     /// points no reason to find a still object such as the towel's corner;
     /// this loss does, with nothing but the demonstrations' own joints and labels.
     #[serde(default)]
     pub goal_head: bool,
+    /// The last this-many keypoints paint no heatmap for the image decoder, so
+    /// next-frame prediction does not pull them onto what moves (the arm), and
+    /// each is the centroid of where its map is positive (weighted by the
+    /// value) rather than a softmax peak; the core and the subgoal head read
+    /// them. 0 = EIPL (all points are softmax points that paint).
+    #[serde(default)]
+    pub goal_points: usize,
 }
 
 fn yes() -> bool {
@@ -105,6 +112,7 @@ impl Default for ModelConfig {
             residual_base: ResidualBase::Input,
             label_input: true,
             goal_head: false,
+            goal_points: 0,
         }
     }
 }
@@ -144,6 +152,9 @@ impl ModelConfig {
         }
         if self.keypoints == 0 || self.hidden == 0 || self.joints == 0 || self.embed_dim == 0 {
             return bad("keypoints, hidden, joints and embed_dim must be > 0");
+        }
+        if self.goal_points >= self.keypoints {
+            return bad("goal_points must leave at least one keypoint for the image decoder");
         }
         if self.labels == 0 || self.lang_dim == 0 {
             return bad("labels and lang_dim must be > 0");

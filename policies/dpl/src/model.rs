@@ -250,7 +250,7 @@ impl Sarnn {
         };
         // Drawn last, so a model without the head keeps the same initial weights.
         let goal = match cfg.goal_head {
-            true => Some(goal::GoalHead::new(&mut init, 2 * kp + cfg.labels + cfg.lang_dim, cfg.joints)?),
+            true => Some(goal::GoalHead::new(&mut init, cfg)?),
             false => None,
         };
         let (fh, fw) = cfg.feature_hw();

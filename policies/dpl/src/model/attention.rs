@@ -19,11 +19,26 @@ impl Sarnn {
             x = centred.broadcast_div(&std)?;
         }
         let logits = (x / self.cfg.temperature)?;
-        let att = candle_nn::ops::softmax(&logits, D::Minus1)?;
+        let g = self.cfg.goal_points;
+        let att = if g == 0 {
+            candle_nn::ops::softmax(&logits, D::Minus1)?
+        } else {
+            // Goal points are region centroids: a softmax picks the map's peak,
+            // which jumps between scenes; the centroid of where a map is
+            // positive, weighted by how much, moves smoothly with the region
+            // (e.g. the towel) that it marks. (A sigmoid would leak: a
+            // standardised background sits only ~0.4 below zero.)
+            let logits = logits.reshape((n, k, h * w))?;
+            let soft = candle_nn::ops::softmax(&logits.narrow(1, 0, k - g)?, D::Minus1)?;
+            let on = logits.narrow(1, k - g, g)?.relu()?;
+            let region = on.broadcast_div(&(on.sum_keepdim(D::Minus1)? + 1e-6)?)?;
+            Tensor::cat(&[&soft, &region], 1)?.reshape((n * k, h * w))?
+        };
         att.matmul(&self.grid)?.reshape((n, 2 * k))
     }
 
-    /// Points `(N, 2K)` -> Gaussian heatmaps `(N, K, h, w)`.
+    /// Points `(N, 2K)` -> Gaussian heatmaps `(N, K, h, w)`; the last
+    /// `goal_points` maps are zero.
     pub(super) fn heatmaps(&self, pts: &Tensor) -> candle_core::Result<Tensor> {
         let n = pts.dim(0)?;
         let k = self.cfg.keypoints;
@@ -35,7 +50,14 @@ impl Sarnn {
             .broadcast_sub(&p)?
             .sqr()?
             .sum(D::Minus1)?;
-        (d / -self.cfg.heatmap_size)?.exp()?.reshape((n, k, fh, fw))
+        let maps = (d / -self.cfg.heatmap_size)?.exp()?.reshape((n, k, fh, fw))?;
+        match self.cfg.goal_points {
+            0 => Ok(maps),
+            g => {
+                let mask: Vec<f32> = (0..k).map(|i| if i + g < k { 1.0 } else { 0.0 }).collect();
+                maps.broadcast_mul(&Tensor::from_vec(mask, (1, k, 1, 1), pts.device())?)
+            }
+        }
     }
 }
 
@@ -62,5 +84,48 @@ mod tests {
         assert!(gap(pts(&std, &feat), pts(&std, &scaled)) < 1e-4);
         let raw = Sarnn::new(&cfg, 1, &Device::Cpu).unwrap();
         assert!(gap(pts(&raw, &feat), pts(&raw, &scaled)) > 0.05);
+    }
+
+    /// Goal points paint nothing for the image decoder; the others paint as before.
+    #[test]
+    fn goal_points_paint_no_heatmap() {
+        let cfg = ModelConfig { image_height: 16, image_width: 16, keypoints: 3, ..ModelConfig::default() };
+        let pts = Tensor::new(&[[0.2f32, 0.3, 0.5, 0.5, 0.7, 0.8]], &Device::Cpu).unwrap();
+        let maps = |m: &Sarnn| m.heatmaps(&pts).unwrap().sum((2, 3)).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let plain = maps(&Sarnn::new(&cfg, 1, &Device::Cpu).unwrap());
+        let goal = maps(&Sarnn::new(&ModelConfig { goal_points: 1, ..cfg.clone() }, 1, &Device::Cpu).unwrap());
+        assert!(plain.iter().all(|&v| v > 1.0), "{plain:?}");
+        assert_eq!(&goal[..2], &plain[..2]);
+        assert_eq!(goal[2], 0.0);
+        assert!(Sarnn::new(&ModelConfig { goal_points: 3, ..cfg }, 1, &Device::Cpu).is_err());
+    }
+
+    /// A goal point is the centre of the region its map marks, and moves with
+    /// it by as much as the region moves; a softmax point on the same map sits
+    /// at the brightest cell instead.
+    #[test]
+    fn a_goal_point_is_the_centroid_of_its_region() {
+        let cfg = ModelConfig { image_height: 22, image_width: 22, keypoints: 2, goal_points: 1, temperature: 0.2, standardize_attention: true, ..ModelConfig::default() };
+        let (fh, fw) = cfg.feature_hw();
+        let m = Sarnn::new(&cfg, 1, &Device::Cpu).unwrap();
+        // The same map twice: a plateau over columns c0..c0+6, rows 4..10, with
+        // one brighter cell at its left edge.
+        let points = |c0: usize| {
+            let mut plane = vec![0f32; fh * fw];
+            for r in 4..10 {
+                for c in c0..c0 + 6 {
+                    plane[r * fw + c] = 1.0;
+                }
+            }
+            plane[6 * fw + c0] = 1.5;
+            let feat = Tensor::from_vec([plane.clone(), plane].concat(), (1, 2, fh, fw), &Device::Cpu).unwrap();
+            m.spatial_softmax(&feat).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()
+        };
+        let (a, b) = (points(3), points(7));
+        let x = |c: f32| c / (fw - 1) as f32;
+        assert!((a[2] - x(5.5)).abs() < 0.02, "centroid x {} vs {}", a[2], x(5.5));
+        assert!((a[3] - 6.5 / (fh - 1) as f32).abs() < 0.02, "centroid y {}", a[3]);
+        assert!(((b[2] - a[2]) - x(4.0)).abs() < 1e-3, "moved {} for {}", b[2] - a[2], x(4.0));
+        assert!((a[0] - x(3.0)).abs() < 0.02, "the softmax point sits on the bright cell: {}", a[0]);
     }
 }

@@ -1,34 +1,40 @@
-//! The subgoal head ([`crate::ModelConfig::goal_head`]): from the attention
-//! points of the current frame, the active label and the instruction latent,
-//! the (normalised) joints at the end of the current phase. It reads the points
-//! straight from the encoder, so its loss teaches them where the task is.
+//! The subgoal head ([`crate::ModelConfig::goal_head`]): where the arm will be
+//! (normalised joints) when the current phase ends, read from the current
+//! frame's attention points straight from the encoder, so its loss teaches
+//! them where the task is.
+//!
+//! The head is deliberately weak: for each label an affine map of the points
+//! (only the goal points when [`crate::ModelConfig::goal_points`] is set), plus
+//! a bias from the instruction latent. A few dozen demonstrated scenes are
+//! few enough for a richer head to memorise each scene from wherever the
+//! points happen to land; an affine one rewards points that move with the
+//! object that sets the goal.
 
 use candle_core::Tensor;
 
-use super::{Dense, Sarnn, leaky};
+use super::{Dense, Sarnn};
+use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::params::Init;
 
-/// Hidden width of the head's two-layer perceptron.
-pub(super) const GOAL_HIDDEN: usize = 32;
-
 #[derive(Clone)]
 pub(super) struct GoalHead {
-    hidden: Dense,
-    out: Dense,
+    map: Dense,
+}
+
+/// Coordinates the head reads: the goal points', else every point's.
+fn read_width(cfg: &ModelConfig) -> usize {
+    2 * if cfg.goal_points > 0 { cfg.goal_points } else { cfg.keypoints }
 }
 
 impl GoalHead {
-    /// Input: points (2K), label one-hot (V) and language latent (Z).
-    pub(super) fn new(init: &mut Init, cin: usize, joints: usize) -> Result<Self> {
-        Ok(Self {
-            hidden: Dense::new(init, "goal_head.0", cin, GOAL_HIDDEN)?,
-            out: Dense::new(init, "goal_head.1", GOAL_HIDDEN, joints)?,
-        })
+    pub(super) fn new(init: &mut Init, cfg: &ModelConfig) -> Result<Self> {
+        let cin = cfg.labels * (read_width(cfg) + 1) + cfg.lang_dim;
+        Ok(Self { map: Dense::new(init, "goal_head", cin, cfg.joints)? })
     }
 
     pub(super) fn frozen(&self) -> Self {
-        Self { hidden: self.hidden.frozen(), out: self.out.frozen() }
+        Self { map: self.map.frozen() }
     }
 }
 
@@ -45,10 +51,14 @@ impl Sarnn {
         labels: &Tensor,
     ) -> Result<Option<Tensor>> {
         let Some(head) = &self.goal else { return Ok(None) };
-        let (b, t, _) = points.dims3()?;
+        let (b, t, k2) = points.dims3()?;
+        let (n, w, v) = (b * t, read_width(&self.cfg), self.cfg.labels);
         let z = self.seq_latent(points, b, t, instr, labels)?.detach();
-        let x = Tensor::cat(&[&points.reshape((b * t, ()))?, &label_hot.reshape((b * t, ()))?, &z], 1)?;
-        let y = head.out.forward(&leaky(&head.hidden.forward(&x)?)?)?;
+        let read = points.narrow(2, k2 - w, w)?.reshape((n, w))?;
+        let x = Tensor::cat(&[&read, &Tensor::ones((n, 1), read.dtype(), read.device())?], 1)?;
+        // One affine map per label: the one-hot picks its block.
+        let per_label = label_hot.reshape((n, v, 1))?.broadcast_mul(&x.unsqueeze(1)?)?.reshape((n, v * (w + 1)))?;
+        let y = head.map.forward(&Tensor::cat(&[&per_label, &z], 1)?)?;
         Ok(Some(y.reshape((b, t, self.cfg.joints))?))
     }
 }
