@@ -10,7 +10,7 @@ probe on simple hand-made features of the first camera frame (where the
 saturated towel lies on the grey table) shows how much the frame itself carries.
 
     kotoba eval POLICY --spec SPEC --record DIR   # variant "shadow", training seeds
-    .venv/bin/python scripts/analysis/attention_probe.py DIR [--at 2.5] [--joints 0 5]
+    .venv/bin/python scripts/analysis/attention_probe.py DIR [--at 2.5] [--joints 0 5] [--coords 10 11 12 13]
 
 Episodes without attention points (demonstrations) get the frame probe only.
 """
@@ -62,6 +62,7 @@ def main():
     p.add_argument("dataset", type=Path, help="a dataset folder (episode_* inside)")
     p.add_argument("--at", type=float, default=2.5, help="time of the pose to predict (s)")
     p.add_argument("--joints", type=int, nargs="+", default=[0, 5], help="joint indices of that pose")
+    p.add_argument("--coords", type=int, nargs="+", help="attention coordinates to probe (x0 y0 x1 ...; default all), e.g. the goal points'")
     a = p.parse_args()
     eps = [episode(e, a.at, a.joints) for e in sorted(a.dataset.glob("episode_*"))]
     if len(eps) < 4:
@@ -71,6 +72,7 @@ def main():
     print(f"  spread (std)             {np.round(y.std(0), 3)}")
     if all(e[0] is not None for e in eps):
         x = np.array([e[0] for e in eps])
+        x = x[:, a.coords] if a.coords else x
         print(f"  attention points, LOO    {np.round(loo_rms(x, y), 3)}   (points' std {np.round(x.std(0), 2)})")
     if all(e[1] is not None for e in eps):
         x = np.array([frame_features(e[1]) for e in eps])
