@@ -196,13 +196,15 @@ pub struct TrainArgs {
     /// alone does not: the towel is still until grasped.
     #[arg(long)]
     pub goal_head: bool,
-    /// The last this-many keypoints paint no heatmap for the image decoder, so
-    /// next-frame prediction does not pull them onto the moving arm; the core
-    /// and the subgoal head still read them (use with `--goal-head`).
+    /// The last this-many keypoints become goal points: they paint no heatmap
+    /// for the image decoder, so next-frame prediction does not pull them onto
+    /// the moving arm, and each sits at the centroid of its map's positive part
+    /// (not a softmax peak), so it moves with a region such as the towel. The
+    /// core and the subgoal head read them (use with `--goal-head`).
     #[arg(long, default_value_t = 0)]
     pub goal_points: usize,
     /// Weight of the subgoal loss (with `--goal-head`).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, requires = "goal_head")]
     pub goal_weight: f64,
     /// Run on the CPU even when built with CUDA.
     #[arg(long)]

@@ -73,9 +73,10 @@ pub struct ModelConfig {
     pub label_input: bool,
     /// A subgoal head (training only, not in EIPL): from the current frame's
     /// attention points and the active label it predicts where the arm will be
-    /// when the current phase ends (one affine map per label, see `model/goal.rs`). Next-frame prediction alone gives the
-    /// points no reason to find a still object such as the towel's corner;
-    /// this loss does, with nothing but the demonstrations' own joints and labels.
+    /// when the current phase ends (one affine map per label, `model/goal.rs`).
+    /// Next-frame prediction alone gives the points no reason to find a still
+    /// object such as the towel; this loss does, with nothing but the
+    /// demonstrations' own joints and labels.
     #[serde(default)]
     pub goal_head: bool,
     /// The last this-many keypoints paint no heatmap for the image decoder, so
