@@ -111,8 +111,6 @@ pub struct Batch {
     pub instr: Tensor,
     pub label_emb: Tensor,
     pub label_idx: Tensor,
-    /// `(B, T, V)` the active label as a one-hot (the subgoal head's input).
-    pub label_hot: Tensor,
     /// `(B, T, D)` normalised joint targets at the end of each step's phase.
     pub goals: Tensor,
     /// `(B, T, 2K)` attention points of the input frames, when the vision is
@@ -298,8 +296,6 @@ impl Trainer {
         let mut instr = Vec::with_capacity(b * e);
         let mut lab_e = Vec::with_capacity(b * t_len * e);
         let mut lab_i = Vec::with_capacity(b * t_len);
-        let v = s.labels;
-        let mut lab_hot = vec![0f32; b * t_len * v];
         let mut goals = Vec::with_capacity(b * t_len * d);
         let frozen = self.cfg.freeze_vision;
         let k2 = 2 * self.ckpt.model.config().keypoints;
@@ -319,9 +315,9 @@ impl Trainer {
                 jnt_t.extend_from_slice(&p.targets[tt * d..(tt + 1) * d]);
                 xj.extend_from_slice(&p.joints[tt * d..(tt + 1) * d]);
                 lab_e.extend_from_slice(self.data.labels.embedding(ep.labels[tt]));
-                lab_hot[lab_i.len() * v + ep.labels[tt]] = 1.0;
                 lab_i.push(ep.labels[tt] as u32);
-                goals.extend_from_slice(&p.goals[tt * d..(tt + 1) * d]);
+                let end = p.phase_ends[tt];
+                goals.extend_from_slice(&p.targets[end * d..(end + 1) * d]);
             }
             instr.extend_from_slice(&ep.instruction);
             jnt_clean.extend_from_slice(&xj);
@@ -349,7 +345,6 @@ impl Trainer {
             instr: Tensor::from_vec(instr, (b, e), dev)?,
             label_emb: Tensor::from_vec(lab_e, (b, t_len, e), dev)?,
             label_idx: Tensor::from_vec(lab_i, (b, t_len), dev)?,
-            label_hot: Tensor::from_vec(lab_hot, (b, t_len, v), dev)?,
             goals: Tensor::from_vec(goals, (b, t_len, d), dev)?,
             points: if frozen { Some(Tensor::from_vec(pts, (b, t_len, k2), dev)?) } else { None },
         })
@@ -412,7 +407,7 @@ impl Trainer {
         let logits = out.label_logits.narrow(1, 0, n)?.reshape((b * n, ()))?;
         let tgt = batch.label_idx.narrow(1, 1, n)?.reshape(b * n)?;
         let l_lab = candle_nn::loss::cross_entropy(&logits, &tgt)?;
-        let goal = self.ckpt.model.predict_goal(&out.enc_pts, &batch.label_hot, &batch.instr, &batch.label_emb)?;
+        let goal = self.ckpt.model.predict_goal(&out.enc_pts, &batch.label_idx, &batch.instr, &batch.label_emb)?;
         let l_goal = match goal {
             Some(g) => candle_nn::loss::mse(&g, &batch.goals)?,
             None => Tensor::new(0f32, self.ckpt.model.device())?,

@@ -39,14 +39,14 @@ impl GoalHead {
 }
 
 impl Sarnn {
-    /// Predicted subgoals `(B, T, D)` from encoder points `(B, T, 2K)`, label
-    /// one-hots `(B, T, V)`, the instruction `(B, E)` and label embeddings
-    /// `(B, T, E)`; `None` for a model without the head. The latent enters
-    /// detached: this head shapes the vision, not the core's language input.
+    /// Predicted subgoals `(B, T, D)` from encoder points `(B, T, 2K)`, the
+    /// active label indices `(B, T)` (u32), the instruction `(B, E)` and label
+    /// embeddings `(B, T, E)`; `None` for a model without the head. The latent
+    /// enters detached: this head shapes the vision, not the core's language input.
     pub fn predict_goal(
         &self,
         points: &Tensor,
-        label_hot: &Tensor,
+        label_idx: &Tensor,
         instr: &Tensor,
         labels: &Tensor,
     ) -> Result<Option<Tensor>> {
@@ -54,6 +54,7 @@ impl Sarnn {
         let (b, t, k2) = points.dims3()?;
         let (n, w, v) = (b * t, read_width(&self.cfg), self.cfg.labels);
         let z = self.seq_latent(points, b, t, instr, labels)?.detach();
+        let label_hot = candle_nn::encoding::one_hot(label_idx.clone(), v, 1f32, 0f32)?;
         let read = points.narrow(2, k2 - w, w)?.reshape((n, w))?;
         let x = Tensor::cat(&[&read, &Tensor::ones((n, 1), read.dtype(), read.device())?], 1)?;
         // One affine map per label: the one-hot picks its block.

@@ -1,5 +1,5 @@
 //! Episodes turned into model units once, before training: CHW images in
-//! [0, 1], normalised joints, targets and subgoals.
+//! [0, 1], normalised joints and targets, and where each step's phase ends.
 
 use candle_core::Tensor;
 
@@ -15,8 +15,9 @@ pub(super) struct Prepared {
     pub(super) joints: Vec<f32>,
     /// Normalised joint targets (the joints again unless the episode has its own).
     pub(super) targets: Vec<f32>,
-    /// The target at the end of each step's phase (see [`crate::Episode::phase_ends`]).
-    pub(super) goals: Vec<f32>,
+    /// The last step of each step's phase: where its subgoal is read from
+    /// `targets` ([`crate::Episode::phase_ends`]).
+    pub(super) phase_ends: Vec<usize>,
     /// Attention points `(len, 2K)` read by the encoder, when the vision is frozen.
     pub(super) points: Option<Vec<f32>>,
     pub(super) len: usize,
@@ -45,12 +46,11 @@ pub(super) fn prepare(ep: &crate::data::Episode, norm: &JointNorm) -> Prepared {
         Some(tg) => normalize(tg),
         None => joints.clone(),
     };
-    let goals = ep.phase_ends().iter().flat_map(|&e| targets[e * d..(e + 1) * d].iter().copied()).collect();
     Prepared {
         images,
         joints,
         targets,
-        goals,
+        phase_ends: ep.phase_ends(),
         points: None,
         len: ep.len(),
     }
