@@ -206,6 +206,12 @@ pub struct TrainArgs {
     /// Weight of the subgoal loss (with `--goal-head`).
     #[arg(long, default_value_t = 1.0, requires = "goal_head")]
     pub goal_weight: f64,
+    /// Feed the subgoal head's prediction into the recurrent core, so the core
+    /// learns to move towards the target it is told. Needs a subgoal head
+    /// (`--goal-head`, or an `--init-from` checkpoint with one); with
+    /// `--init-from` it needs `--new-core`, since the core's input grows.
+    #[arg(long)]
+    pub goal_input: bool,
     /// Run on the CPU even when built with CUDA.
     #[arg(long)]
     pub cpu: bool,
@@ -228,6 +234,7 @@ fn ignored_shape_flags(asked: &ModelConfig, ckpt: &ModelConfig, new_core: bool) 
         ("--standardize-attention", asked.standardize_attention != ckpt.standardize_attention),
         ("--goal-head", asked.goal_head != ckpt.goal_head),
         ("--goal-points", asked.goal_points != ckpt.goal_points),
+        ("--goal-input", asked.goal_input != ckpt.goal_input && !new_core),
     ]
     .into_iter()
     .filter_map(|(flag, differs)| differs.then_some(flag))
@@ -291,6 +298,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         label_input: !a.no_label_input,
         goal_head: a.goal_head,
         goal_points: a.goal_points,
+        goal_input: a.goal_input,
         ..ModelConfig::default()
     };
     let train = TrainConfig {
@@ -331,9 +339,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
             if a.no_label_input {
                 ckpt.model.set_label_input(false);
             }
+            if a.goal_input && a.new_core.is_none() && !ckpt.model.config().goal_input {
+                bail!("--goal-input with --init-from needs --new-core: the core's input grows by the subgoal");
+            }
             if let Some(h) = a.new_core {
                 eprintln!("--new-core: a fresh {h}-unit recurrent core on the vision of {}", dir.display());
-                ckpt.model = ckpt.model.with_new_core(h, a.seed)?;
+                ckpt.model = ckpt.model.with_new_core(h, a.goal_input, a.seed)?;
             }
             kotoba_dpl::Trainer::from_checkpoint(ckpt, train, data)?
         }

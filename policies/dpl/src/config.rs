@@ -71,12 +71,12 @@ pub struct ModelConfig {
     /// conditioned on it stays in that phase.
     #[serde(default = "yes")]
     pub label_input: bool,
-    /// A subgoal head (training only, not in EIPL): from the current frame's
-    /// attention points and the active label it predicts where the arm will be
-    /// when the current phase ends (one affine map per label, `model/goal.rs`).
-    /// Next-frame prediction alone gives the points no reason to find a still
-    /// object such as the towel; this loss does, with nothing but the
-    /// demonstrations' own joints and labels.
+    /// A subgoal head (not in EIPL): from the current frame's attention points
+    /// and the active label it predicts where the arm will be when the current
+    /// phase ends (one affine map per label, `model/goal.rs`). Next-frame
+    /// prediction alone gives the points no reason to find a still object such
+    /// as the towel; this loss does, with nothing but the demonstrations' own
+    /// joints and labels. The core reads the prediction only with `goal_input`.
     #[serde(default)]
     pub goal_head: bool,
     /// The last this-many keypoints paint no heatmap for the image decoder, so
@@ -86,6 +86,12 @@ pub struct ModelConfig {
     /// them. 0 = EIPL (all points are softmax points that paint).
     #[serde(default)]
     pub goal_points: usize,
+    /// Feed the subgoal head's prediction (detached) into the recurrent core,
+    /// after the joints: `[points, joints, subgoal, z]`. The core then learns
+    /// the motion towards a target it is told, rather than having to read the
+    /// target out of the points itself. Needs `goal_head`.
+    #[serde(default)]
+    pub goal_input: bool,
 }
 
 fn yes() -> bool {
@@ -114,6 +120,7 @@ impl Default for ModelConfig {
             label_input: true,
             goal_head: false,
             goal_points: 0,
+            goal_input: false,
         }
     }
 }
@@ -130,7 +137,8 @@ impl ModelConfig {
 
     /// Width of the LSTM input.
     pub fn core_input(&self) -> usize {
-        let base = 2 * self.keypoints + self.joints;
+        let goal = if self.goal_input { self.joints } else { 0 };
+        let base = 2 * self.keypoints + self.joints + goal;
         match self.conditioning {
             Conditioning::Concat => base + self.lang_dim,
             Conditioning::Film => base,
@@ -156,6 +164,9 @@ impl ModelConfig {
         }
         if self.goal_points >= self.keypoints {
             return bad("goal_points must leave at least one keypoint for the image decoder");
+        }
+        if self.goal_input && !self.goal_head {
+            return bad("goal_input needs goal_head: the core reads the subgoal head's prediction");
         }
         if self.labels == 0 || self.lang_dim == 0 {
             return bad("labels and lang_dim must be > 0");

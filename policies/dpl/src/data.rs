@@ -74,6 +74,14 @@ impl LabelVocab {
     pub fn embedding(&self, i: usize) -> &[f32] {
         &self.embeddings[i * self.embed_dim..(i + 1) * self.embed_dim]
     }
+
+    /// The label whose embedding is most similar to `emb` (largest dot
+    /// product: embeddings are unit length), so a spoken phrase maps to the
+    /// taught label it is closest to; 0 for an empty vocabulary.
+    pub fn nearest(&self, emb: &[f32]) -> usize {
+        let dot = |i: &usize| self.embedding(*i).iter().zip(emb).map(|(a, b)| a * b).sum::<f32>();
+        (0..self.len()).max_by(|a, b| dot(a).total_cmp(&dot(b))).unwrap_or(0)
+    }
 }
 
 /// Episodes plus their shared label vocabulary.

@@ -177,6 +177,24 @@ pub struct SeqOut {
     pub last: LstmState,
 }
 
+/// What a batch of sequences says: the instruction `(B, E)`, the active
+/// labels' embeddings `(B, T, E)` and, for a core that reads a subgoal
+/// ([`ModelConfig::goal_input`]), the active labels' indices `(B, T)` (u32),
+/// which pick the subgoal head's map.
+#[derive(Clone, Copy)]
+pub struct Words<'a> {
+    pub instr: &'a Tensor,
+    pub labels: &'a Tensor,
+    pub label_idx: Option<&'a Tensor>,
+}
+
+impl<'a> Words<'a> {
+    /// Instruction and label embeddings, without label indices.
+    pub fn new(instr: &'a Tensor, labels: &'a Tensor) -> Self {
+        Self { instr, labels, label_idx: None }
+    }
+}
+
 /// [`Sarnn::core_seq`]'s outputs: [`SeqOut`] without the images.
 pub struct CoreOut {
     pub joints: Tensor,
@@ -324,15 +342,16 @@ impl Sarnn {
     /// Names of the vision's parameters: both encoders and the image decoder.
     pub const VISION: [&'static str; 3] = ["pos_encoder", "im_encoder", "decoder_image"];
 
-    /// A model with this one's vision (encoders and image decoder, copied) and a
-    /// fresh recurrent core with `hidden` units and its own heads and language
-    /// projection, initialised from `seed`: for training a larger core on a
-    /// trained vision with [`crate::TrainConfig::freeze_vision`].
-    pub fn with_new_core(&self, hidden: usize, seed: u64) -> Result<Sarnn> {
-        let cfg = ModelConfig { hidden, ..self.cfg.clone() };
+    /// A model with this one's vision (encoders and image decoder, copied) and
+    /// its subgoal head (copied, if it has one), and a fresh recurrent core with
+    /// `hidden` units and its own heads and language projection, initialised
+    /// from `seed`: for training a larger core, or one that reads the subgoal
+    /// (`goal_input`), on a trained vision with [`crate::TrainConfig::freeze_vision`].
+    pub fn with_new_core(&self, hidden: usize, goal_input: bool, seed: u64) -> Result<Sarnn> {
+        let cfg = ModelConfig { hidden, goal_input, ..self.cfg.clone() };
         let fresh = Sarnn::new(&cfg, seed, &self.device)?;
         for (name, var) in fresh.params.iter() {
-            if Self::VISION.iter().any(|v| name.starts_with(v)) {
+            if Self::VISION.iter().chain(&[goal::PARAMS]).any(|v| name.starts_with(v)) {
                 let src = self
                     .params
                     .get(name)
@@ -414,22 +433,36 @@ impl Sarnn {
         self.lang.forward(&Tensor::cat(&[instr, &label], 1)?)?.tanh()
     }
 
-    /// LSTM input from points `(n, 2K)`, joints `(n, D)` and latent `(n, Z)`.
+    /// LSTM input from points `(n, 2K)`, joints `(n, D)`, the subgoal `(n, D)`
+    /// (a model with [`ModelConfig::goal_input`] needs it, any other refuses it)
+    /// and latent `(n, Z)`. The latent comes last: the error regression's
+    /// hand-written gradient reads its weights as the last columns.
     pub fn core_input(
         &self,
         pts: &Tensor,
         joints: &Tensor,
+        goal: Option<&Tensor>,
         z: &Tensor,
     ) -> candle_core::Result<Tensor> {
         let x = Tensor::cat(&[pts, joints], 1)?;
-        match &self.film {
-            None => Tensor::cat(&[&x, z], 1),
+        let x = match &self.film {
+            None => x,
             Some(film) => {
                 let gb = film.forward(z)?;
                 let m = x.dim(1)?;
                 let gamma = (gb.narrow(1, 0, m)? + 1.0)?;
-                x.mul(&gamma)?.add(&gb.narrow(1, m, m)?)
+                x.mul(&gamma)?.add(&gb.narrow(1, m, m)?)?
             }
+        };
+        let x = match (goal, self.cfg.goal_input) {
+            (Some(g), true) => Tensor::cat(&[&x, g], 1)?,
+            (None, false) => x,
+            (None, true) => candle_core::bail!("this model's core reads a subgoal and none was given"),
+            (Some(_), false) => candle_core::bail!("a subgoal was given to a core that does not read one"),
+        };
+        match &self.film {
+            None => Tensor::cat(&[&x, z], 1),
+            Some(_) => Ok(x),
         }
     }
 
@@ -502,7 +535,7 @@ impl Sarnn {
         labels: &Tensor,
         state: Option<LstmState>,
     ) -> Result<SeqOut> {
-        self.forward_seq_from(images, joints, None, instr, labels, state)
+        self.forward_seq_from(images, joints, None, Words::new(instr, labels), state)
     }
 
     /// [`Sarnn::forward_seq`] where a residual model adds its changes to
@@ -515,14 +548,13 @@ impl Sarnn {
         images: &Tensor,
         joints: &Tensor,
         residual_base: Option<&Tensor>,
-        instr: &Tensor,
-        labels: &Tensor,
+        words: Words<'_>,
         state: Option<LstmState>,
     ) -> Result<SeqOut> {
         let (b, t, d) = joints.dims3()?;
-        self.check_seq(images, b * t, d, instr, labels)?;
+        self.check_seq(images, b * t, d, words.instr, words.labels)?;
         let (enc_pts, feat) = self.encode(images)?;
-        let m = self.core_seq(&enc_pts.reshape((b, t, ()))?, joints, residual_base, instr, labels, state)?;
+        let m = self.core_seq(&enc_pts.reshape((b, t, ()))?, joints, residual_base, words, state)?;
         let image = self.decode_image(&m.dec_pts.reshape((b * t, ()))?, &feat)?;
         Ok(SeqOut {
             image,

@@ -167,7 +167,7 @@ impl ErrorRegression {
                 .take()
                 .ok_or_else(|| DplError::Config("no start state".into()))?;
             let z = old.z.add(self.dz.as_tensor())?;
-            let x = m.core_input(&old.pts, &old.joints, &z)?;
+            let x = m.core_input(&old.pts, &old.joints, None, &z)?;
             let next = m.lstm_step(&m.input_gates(&x)?, &s)?;
             self.start = Some(LstmState {
                 h: next.h.detach(),
@@ -217,7 +217,7 @@ impl ErrorRegression {
             .clone()
             .ok_or_else(|| DplError::Config("no start state".into()))?;
         for st in self.steps.iter().take(n) {
-            let x = m.core_input(&st.pts, &st.joints, &st.z.add(self.dz.as_tensor())?)?;
+            let x = m.core_input(&st.pts, &st.joints, None, &st.z.add(self.dz.as_tensor())?)?;
             s = m.lstm_step(&m.input_gates(&x)?, &s)?;
         }
         let cur = self
@@ -241,7 +241,7 @@ impl ErrorRegression {
         let start = self.start.as_ref().ok_or_else(|| DplError::Config("no start state".into()))?;
         let w = Window {
             n: pts.dim(0)?,
-            gx: flat(&m.input_gates(&m.core_input(pts, jnt, z)?)?)?,
+            gx: flat(&m.input_gates(&m.core_input(pts, jnt, None, z)?)?)?,
             joints_in: flat(jnt)?,
             jnt_t: flat(jnt_t)?,
             pts_t: flat(pts_t)?,
@@ -288,7 +288,7 @@ impl ErrorRegression {
             .start
             .as_ref()
             .ok_or_else(|| DplError::Config("no start state".into()))?;
-        let x = m.core_input(pts, jnt, &z.broadcast_add(self.dz.as_tensor())?)?;
+        let x = m.core_input(pts, jnt, None, &z.broadcast_add(self.dz.as_tensor())?)?;
         let gx = m.input_gates(&x)?;
         let mut s = LstmState {
             h: start.h.broadcast_add(self.dh.as_tensor())?,

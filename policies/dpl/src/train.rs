@@ -13,7 +13,7 @@ use crate::checkpoint::{Checkpoint, InstructionStart};
 use crate::config::{JointNorm, ModelConfig};
 use crate::data::{Dataset, DatasetShape};
 use crate::error::{DplError, Result};
-use crate::model::{Sarnn, SeqOut};
+use crate::model::{Sarnn, SeqOut, Words};
 use crate::optim::Adam;
 
 mod losses;
@@ -358,12 +358,13 @@ impl Trainer {
         // The prediction at step t is scored against target t + 1, so the
         // previous target of that prediction is target t.
         let base = if m.config().on_previous_target() { &batch.joints_target } else { &batch.joints_clean };
+        let words = Words { instr: &batch.instr, labels: &batch.label_emb, label_idx: Some(&batch.label_idx) };
         match &batch.points {
             Some(points) => {
                 let c = if self.cfg.joint_feedback > 0.0 {
-                    m.core_seq_feedback(points, &batch.joints_clean, self.cfg.joint_feedback, &batch.instr, &batch.label_emb)?
+                    m.core_seq_feedback(points, &batch.joints_clean, self.cfg.joint_feedback, words)?
                 } else {
-                    m.core_seq(points, &batch.joints_in, Some(base), &batch.instr, &batch.label_emb, None)?
+                    m.core_seq(points, &batch.joints_in, Some(base), words, None)?
                 };
                 Ok(SeqOut {
                     image: Tensor::zeros(0, DType::F32, m.device())?,
@@ -374,14 +375,7 @@ impl Trainer {
                     last: c.last,
                 })
             }
-            None => m.forward_seq_from(
-                &batch.images_in,
-                &batch.joints_in,
-                Some(base),
-                &batch.instr,
-                &batch.label_emb,
-                None,
-            ),
+            None => m.forward_seq_from(&batch.images_in, &batch.joints_in, Some(base), words, None),
         }
     }
 

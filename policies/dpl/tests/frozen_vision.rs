@@ -6,7 +6,7 @@ mod common;
 
 use candle_core::Tensor;
 use common::*;
-use kotoba_dpl::{Checkpoint, Conditioning, FitOptions, Sarnn, Trainer, fit};
+use kotoba_dpl::{Checkpoint, Conditioning, FitOptions, Sarnn, Trainer, Words, fit};
 
 /// Training with the vision frozen: on the same batch its joint, point and label
 /// losses are the full pass's (the points come from the same encoder), an epoch
@@ -94,7 +94,7 @@ fn start_labels_follow_the_instruction() {
 fn a_new_core_keeps_the_vision() {
     let mut t = Trainer::new(&model_cfg(Conditioning::Concat), train_cfg(1), dataset(), &cpu()).unwrap();
     t.train_epoch(&mut |_, _| {}).unwrap();
-    let big = t.ckpt.model.with_new_core(24, 3).unwrap();
+    let big = t.ckpt.model.with_new_core(24, false, 3).unwrap();
     assert_eq!(big.config().hidden, 24);
     assert_eq!(vision_params(&t.ckpt.model), vision_params(&big));
     assert!(vision_params(&big).len() >= 9, "encoders and decoder found");
@@ -141,8 +141,8 @@ fn joint_feedback_replaces_the_readings_with_predictions() {
     let pts = b.points.clone().unwrap();
     let m = &t.ckpt.model;
     let flat = |x: &Tensor| -> Vec<f32> { x.flatten_all().unwrap().to_vec1().unwrap() };
-    let forced = m.core_seq(&pts, &b.joints_clean, None, &b.instr, &b.label_emb, None).unwrap();
-    let zero = m.core_seq_feedback(&pts, &b.joints_clean, 0.0, &b.instr, &b.label_emb).unwrap();
+    let forced = m.core_seq(&pts, &b.joints_clean, None, Words::new(&b.instr, &b.label_emb), None).unwrap();
+    let zero = m.core_seq_feedback(&pts, &b.joints_clean, 0.0, Words::new(&b.instr, &b.label_emb)).unwrap();
     let close = |a: &[f32], z: &[f32]| a.iter().zip(z).all(|(x, y)| (x - y).abs() < 1e-5);
     assert!(close(&flat(&forced.joints), &flat(&zero.joints)));
     // Other readings after the first step change nothing under full feedback.
@@ -150,10 +150,10 @@ fn joint_feedback_replaces_the_readings_with_predictions() {
     let first = b.joints_clean.narrow(1, 0, 1).unwrap();
     let rest = (b.joints_clean.narrow(1, 1, t_len - 1).unwrap() + 0.3).unwrap();
     let moved = Tensor::cat(&[&first, &rest], 1).unwrap();
-    let full_a = m.core_seq_feedback(&pts, &b.joints_clean, 1.0, &b.instr, &b.label_emb).unwrap();
-    let full_b = m.core_seq_feedback(&pts, &moved, 1.0, &b.instr, &b.label_emb).unwrap();
+    let full_a = m.core_seq_feedback(&pts, &b.joints_clean, 1.0, Words::new(&b.instr, &b.label_emb)).unwrap();
+    let full_b = m.core_seq_feedback(&pts, &moved, 1.0, Words::new(&b.instr, &b.label_emb)).unwrap();
     assert!(close(&flat(&full_a.joints), &flat(&full_b.joints)));
-    let half = m.core_seq_feedback(&pts, &moved, 0.5, &b.instr, &b.label_emb).unwrap();
+    let half = m.core_seq_feedback(&pts, &moved, 0.5, Words::new(&b.instr, &b.label_emb)).unwrap();
     assert!(!close(&flat(&full_a.joints), &flat(&half.joints)), "half feedback still reads the joints");
 }
 

@@ -1,10 +1,16 @@
 //! The subgoal head (`ModelConfig::goal_head`): what its loss trains, that it
-//! learns, and that it survives a checkpoint.
+//! learns, and that it survives a checkpoint; and a core that reads its
+//! prediction (`ModelConfig::goal_input`): that it does, that the core's losses
+//! leave the head alone, and that the running policy computes what training does.
 
 mod common;
 
+use candle_core::Tensor;
 use common::*;
-use kotoba_dpl::{Checkpoint, Conditioning, ModelConfig, Sarnn, Trainer};
+use kotoba_core::Stamp;
+use kotoba_dpl::{
+    Checkpoint, Conditioning, ModelConfig, Observation, Policy, RegressConfig, RuntimeConfig, Sarnn, SarnnPolicy, Trainer,
+};
 
 fn goal_cfg() -> ModelConfig {
     ModelConfig { goal_head: true, ..model_cfg(Conditioning::Concat) }
@@ -61,4 +67,113 @@ fn the_goal_loss_falls_and_survives_a_checkpoint() {
     let loaded = Trainer::from_checkpoint(Checkpoint::load(&dir, &cpu()).unwrap(), train_cfg(1), dataset()).unwrap();
     let b = t.batch(&[0, 1], None).unwrap();
     assert_eq!(t.loss(&b, 1.0).unwrap().1.goal, loaded.loss(&b, 1.0).unwrap().1.goal);
+}
+
+fn goal_input_cfg() -> ModelConfig {
+    ModelConfig { goal_input: true, ..goal_cfg() }
+}
+
+fn err_text<T>(r: kotoba_dpl::Result<T>) -> String {
+    match r {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The core's joint predictions move when the subgoal head's output does,
+/// but only in a model whose core reads it.
+#[test]
+fn a_core_with_goal_input_reads_the_subgoal() {
+    for (cfg, reads) in [(goal_input_cfg(), true), (goal_cfg(), false)] {
+        let t = Trainer::new(&cfg, train_cfg(1), dataset(), &cpu()).unwrap();
+        let b = t.batch(&[0, 1], None).unwrap();
+        let before = bits(&t.forward(&b).unwrap().joints);
+        let bias = t.model().params().get("goal_head.bias").unwrap();
+        bias.set(&(bias.as_tensor() + 0.5).unwrap()).unwrap();
+        let after = bits(&t.forward(&b).unwrap().joints);
+        assert_eq!(before != after, reads, "goal_input = {}", cfg.goal_input);
+    }
+}
+
+/// The subgoal enters the core detached: the joint, point and label losses
+/// train the core and leave the head and the point encoder as they were.
+#[test]
+fn the_core_losses_leave_the_subgoal_head_alone() {
+    let mut cfg = train_cfg(1);
+    (cfg.w_image, cfg.w_goal) = (0.0, 0.0);
+    cfg.augment.enabled = false;
+    let mut t = Trainer::new(&goal_input_cfg(), cfg, dataset(), &cpu()).unwrap();
+    let before = all_params(&t.ckpt.model);
+    t.train_epoch(&mut |_, _| {}).unwrap();
+    let after = all_params(&t.ckpt.model);
+    assert!(changed(&before, &after, "rec."), "the core must learn");
+    assert!(!changed(&before, &after, "goal_head"), "the subgoal head must not move");
+}
+
+/// With spoken labels, the policy step (which maps each spoken label to the
+/// nearest taught one for the subgoal head) predicts what the training forward
+/// pass does with the labels' indices.
+#[test]
+fn goal_input_policy_steps_match_the_training_forward_pass() {
+    let data = dataset();
+    let mut t = Trainer::new(&goal_input_cfg(), train_cfg(1), data.clone(), &cpu()).unwrap();
+    t.train_epoch(&mut |_, _| {}).unwrap();
+    let b = t.batch(&[0], None).unwrap();
+    let want = t.forward(&b).unwrap().joints.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let rt = RuntimeConfig { input_param: 1.0, joint_margin: None, ..RuntimeConfig::default() };
+    let mut p = SarnnPolicy::new(frozen_checkpoint(&t), rt).unwrap();
+    let ep = &data.episodes[0];
+    let d = ep.num_joints;
+    assert!(ep.labels.iter().any(|&l| l != ep.labels[0]), "the episode must change label");
+    for k in 0..ep.len() {
+        let obs = Observation {
+            stamp: Stamp::ZERO,
+            image: ep.image(k),
+            joints: ep.joint_row(k),
+            instruction: &ep.instruction,
+            label: Some(data.labels.embedding(ep.labels[k])),
+        };
+        let got = p.step(&obs).unwrap().chunk.targets;
+        let mut norm = vec![0f32; d];
+        t.ckpt.norm.normalize(&got, &mut norm);
+        for j in 0..d {
+            assert!((norm[j] - want[k * d + j]).abs() < 1e-4, "step {k} joint {j}: {} vs {}", norm[j], want[k * d + j]);
+        }
+    }
+    // Without spoken labels it runs on its own predicted distribution.
+    p.reset();
+    let obs = Observation { label: None, stamp: Stamp::ZERO, image: ep.image(0), joints: ep.joint_row(0), instruction: &ep.instruction };
+    for _ in 0..3 {
+        assert!(p.step(&obs).unwrap().chunk.targets.iter().all(|x| x.is_finite()));
+    }
+}
+
+#[test]
+fn goal_input_refuses_what_it_cannot_do() {
+    let no_head = ModelConfig { goal_head: false, ..goal_input_cfg() };
+    assert!(err_text(Sarnn::new(&no_head, 1, &cpu())).contains("goal_input needs goal_head"));
+    let t = Trainer::new(&goal_input_cfg(), train_cfg(1), dataset(), &cpu()).unwrap();
+    let b = t.batch(&[0], None).unwrap();
+    let e = err_text(t.model().forward_seq(&b.images_in, &b.joints_in, &b.instr, &b.label_emb, None));
+    assert!(e.contains("needs the active label indices"), "{e}");
+    let rt = RuntimeConfig { regression: Some(RegressConfig::default()), ..RuntimeConfig::default() };
+    let e = err_text(SarnnPolicy::new(frozen_checkpoint(&t), rt));
+    assert!(e.contains("subgoal (goal_input)"), "{e}");
+    let c = t.model().config();
+    let zeros = |n| Tensor::zeros((1, n), candle_core::DType::F32, &cpu()).unwrap();
+    let (pts, jnt, z) = (zeros(2 * c.keypoints), zeros(c.joints), zeros(c.lang_dim));
+    assert!(t.model().core_input(&pts, &jnt, None, &z).unwrap_err().to_string().contains("reads a subgoal"));
+}
+
+/// A new core that reads the subgoal keeps the vision and the trained head.
+#[test]
+fn a_new_core_keeps_the_vision_and_the_subgoal_head() {
+    let m = Sarnn::new(&goal_cfg(), 5, &cpu()).unwrap();
+    let n = m.with_new_core(24, true, 9).unwrap();
+    assert!(n.config().goal_input && n.config().hidden == 24);
+    let keep = |m: &Sarnn| -> Vec<_> {
+        all_params(m).into_iter().filter(|(k, _)| Sarnn::VISION.iter().any(|v| k.starts_with(v)) || k.starts_with("goal_head")).collect()
+    };
+    assert_eq!(keep(&m), keep(&n));
+    assert!(!keep(&m).is_empty());
 }

@@ -3,28 +3,28 @@
 
 use candle_core::Tensor;
 
-use super::{CoreOut, LstmState, Sarnn};
+use super::{CoreOut, LstmState, Sarnn, Words};
 use crate::error::{DplError, Result};
 
 impl Sarnn {
     /// The recurrent core and its heads over whole sequences, from attention
     /// points already read from the images: `points (B, T, 2K)`, `joints (B, T,
-    /// D)`, `instr (B, E)`, `labels (B, T, E)`. Training with the vision frozen
-    /// runs only this, on points computed once per dataset.
+    /// D)` and what the sequences say. Training with the vision frozen runs
+    /// only this, on points computed once per dataset.
     pub fn core_seq(
         &self,
         points: &Tensor,
         joints: &Tensor,
         residual_base: Option<&Tensor>,
-        instr: &Tensor,
-        labels: &Tensor,
+        words: Words<'_>,
         state: Option<LstmState>,
     ) -> Result<CoreOut> {
         let (b, t, d) = joints.dims3()?;
         let k2 = 2 * self.cfg.keypoints;
-        let z = self.seq_latent(points, b, t, instr, labels)?;
+        let z = self.seq_latent(points, b, t, words.instr, words.labels)?;
+        let goal = self.core_goal(points, words.label_idx, &z)?;
         let joints_flat = joints.reshape((b * t, d))?;
-        let x = self.core_input(&points.reshape((b * t, k2))?, &joints_flat, &z)?;
+        let x = self.core_input(&points.reshape((b * t, k2))?, &joints_flat, goal.as_ref(), &z)?;
         let gx = self.input_gates(&x)?.reshape((b, t, ()))?;
         let mut s = match state {
             Some(s) => s,
@@ -60,11 +60,15 @@ impl Sarnn {
         points: &Tensor,
         joints: &Tensor,
         feedback: f64,
-        instr: &Tensor,
-        labels: &Tensor,
+        words: Words<'_>,
     ) -> Result<CoreOut> {
         let (b, t, _) = joints.dims3()?;
-        let z = self.seq_latent(points, b, t, instr, labels)?.reshape((b, t, ()))?;
+        let z = self.seq_latent(points, b, t, words.instr, words.labels)?;
+        let goal = match self.core_goal(points, words.label_idx, &z)? {
+            Some(g) => Some(g.reshape((b, t, ()))?),
+            None => None,
+        };
+        let z = z.reshape((b, t, ()))?;
         let mut s = self.zero_state(b)?;
         let (mut ys, mut ps, mut ls) = (Vec::with_capacity(t), Vec::with_capacity(t), Vec::with_capacity(t));
         let mut prev: Option<Tensor> = None;
@@ -74,7 +78,9 @@ impl Sarnn {
                 Some(p) => ((&truth * (1.0 - feedback))? + (p * feedback)?)?,
                 None => truth,
             };
-            let x = self.core_input(&points.narrow(1, step, 1)?.squeeze(1)?, &jin, &z.narrow(1, step, 1)?.squeeze(1)?)?;
+            let at = |x: &Tensor| x.narrow(1, step, 1)?.squeeze(1);
+            let goal = goal.as_ref().map(at).transpose()?;
+            let x = self.core_input(&at(points)?, &jin, goal.as_ref(), &at(&z)?)?;
             s = self.lstm_step(&self.input_gates(&x)?, &s)?;
             let (yj, pt) = self.motor_heads(&s.h, &jin)?;
             ls.push(self.label_logits(&s.h)?);

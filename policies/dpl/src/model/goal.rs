@@ -9,6 +9,9 @@
 //! few enough for a richer head to memorise each scene from wherever the
 //! points happen to land; an affine one rewards points that move with the
 //! object that sets the goal.
+//!
+//! With [`crate::ModelConfig::goal_input`] the core reads the prediction,
+//! detached, so the core's losses leave the head and the vision alone.
 
 use candle_core::Tensor;
 
@@ -27,10 +30,13 @@ fn read_width(cfg: &ModelConfig) -> usize {
     2 * if cfg.goal_points > 0 { cfg.goal_points } else { cfg.keypoints }
 }
 
+/// Prefix of the head's parameter names.
+pub(super) const PARAMS: &str = "goal_head";
+
 impl GoalHead {
     pub(super) fn new(init: &mut Init, cfg: &ModelConfig) -> Result<Self> {
         let cin = cfg.labels * (read_width(cfg) + 1) + cfg.lang_dim;
-        Ok(Self { map: Dense::new(init, "goal_head", cin, cfg.joints)? })
+        Ok(Self { map: Dense::new(init, PARAMS, cin, cfg.joints)? })
     }
 
     pub(super) fn frozen(&self) -> Self {
@@ -50,16 +56,49 @@ impl Sarnn {
         instr: &Tensor,
         labels: &Tensor,
     ) -> Result<Option<Tensor>> {
-        let Some(head) = &self.goal else { return Ok(None) };
+        if self.goal.is_none() {
+            return Ok(None);
+        }
+        let (b, t, _) = points.dims3()?;
+        let z = self.seq_latent(points, b, t, instr, labels)?;
+        let goal = self.goal_from(points, &self.label_hot(label_idx)?, &z)?;
+        Ok(Some(goal.reshape((b, t, self.cfg.joints))?))
+    }
+
+    /// The subgoal `(B·T, D)` from points `(B, T, 2K)`, per-step label weights
+    /// `(B·T, V)` (one-hot in training; a running policy may pass its predicted
+    /// label distribution, which mixes the labels' maps) and the language
+    /// latent `(B·T, Z)`, which enters detached.
+    pub fn goal_from(&self, points: &Tensor, label_weights: &Tensor, z: &Tensor) -> Result<Tensor> {
+        let Some(head) = &self.goal else {
+            return Err(crate::error::DplError::Config("this model has no subgoal head".into()));
+        };
         let (b, t, k2) = points.dims3()?;
         let (n, w, v) = (b * t, read_width(&self.cfg), self.cfg.labels);
-        let z = self.seq_latent(points, b, t, instr, labels)?.detach();
-        let label_hot = candle_nn::encoding::one_hot(label_idx.clone(), v, 1f32, 0f32)?;
         let read = points.narrow(2, k2 - w, w)?.reshape((n, w))?;
         let x = Tensor::cat(&[&read, &Tensor::ones((n, 1), read.dtype(), read.device())?], 1)?;
-        // One affine map per label: the one-hot picks its block.
-        let per_label = label_hot.reshape((n, v, 1))?.broadcast_mul(&x.unsqueeze(1)?)?.reshape((n, v * (w + 1)))?;
-        let y = head.map.forward(&Tensor::cat(&[&per_label, &z], 1)?)?;
-        Ok(Some(y.reshape((b, t, self.cfg.joints))?))
+        // One affine map per label: the label weights pick (or mix) its block.
+        let per_label = label_weights.reshape((n, v, 1))?.broadcast_mul(&x.unsqueeze(1)?)?.reshape((n, v * (w + 1)))?;
+        Ok(head.map.forward(&Tensor::cat(&[&per_label, &z.detach()], 1)?)?)
+    }
+
+    /// One-hot `(B·T, V)` of label indices `(B, T)` (u32).
+    pub(super) fn label_hot(&self, label_idx: &Tensor) -> Result<Tensor> {
+        let hot = candle_nn::encoding::one_hot(label_idx.flatten_all()?, self.cfg.labels, 1f32, 0f32)?;
+        Ok(hot)
+    }
+
+    /// The detached subgoal the core reads (`(B·T, D)`), for a model with
+    /// [`crate::ModelConfig::goal_input`]; `None` otherwise.
+    pub(super) fn core_goal(&self, points: &Tensor, label_idx: Option<&Tensor>, z: &Tensor) -> Result<Option<Tensor>> {
+        if !self.cfg.goal_input {
+            return Ok(None);
+        }
+        let Some(idx) = label_idx else {
+            return Err(crate::error::DplError::Config(
+                "this model's core reads a subgoal, which needs the active label indices".into(),
+            ));
+        };
+        Ok(Some(self.goal_from(points, &self.label_hot(idx)?, z)?.detach()))
     }
 }

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Where did each rollout grasp? The arm's pose when the gripper first closes.
+
+Reads every episode of a recorded dataset (`kotoba eval ... --record DIR`),
+finds the first /joint_states sample whose gripper reading falls below
+`--closed` (the gripper is the last joint), and prints that time and the pose
+of the chosen joints. With `--reference DIR2` (the expert on the same seeds,
+e.g. variant "shadow") it pairs episodes by seed and prints the difference and
+its RMS per joint, over the seeds where both grasped.
+
+    .venv/bin/python scripts/analysis/grasp_poses.py ROLLOUTS [--reference EXPERT] [--joints 0 1 2]
+"""
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from rosbags.highlevel import AnyReader
+
+
+def grasps(folder, closed):
+    """seed -> (time s, pose) at the first closed-gripper sample, or None."""
+    index = json.loads((folder / "index.json").read_text())
+    out = {}
+    for e in index["episodes"]:
+        seed = int(re.search(r"seed (\d+)", e["operator"]).group(1))
+        with AnyReader([folder / e["name"]]) as r:
+            conns = [c for c in r.connections if c.topic == "/joint_states"]
+            t0, hit = None, None
+            for c, t, raw in r.messages(connections=conns):
+                q = np.array(r.deserialize(raw, c.msgtype).position)
+                t0 = t if t0 is None else t0
+                if q[-1] < closed:
+                    hit = ((t - t0) / 1e9, q)
+                    break
+        out[seed] = hit
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dir", type=Path)
+    ap.add_argument("--reference", type=Path)
+    ap.add_argument("--joints", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--closed", type=float, default=0.02, help="gripper reading (m) below which it counts as closed")
+    a = ap.parse_args()
+    got = grasps(a.dir, a.closed)
+    ref = grasps(a.reference, a.closed) if a.reference else {}
+    diffs = []
+    for seed in sorted(got):
+        g, r = got[seed], ref.get(seed)
+        fmt = lambda h: "no grasp" if h is None else f"{h[0]:5.1f} s " + " ".join(f"{h[1][j]:+.3f}" for j in a.joints)
+        line = f"seed {seed}: {fmt(g)}"
+        if a.reference:
+            line += f"   expert {fmt(r)}"
+            if g is not None and r is not None:
+                d = g[1][a.joints] - r[1][a.joints]
+                diffs.append(d)
+                line += "   diff " + " ".join(f"{x:+.3f}" for x in d)
+        print(line)
+    if diffs:
+        rms = np.sqrt((np.array(diffs) ** 2).mean(0))
+        print(f"RMS over {len(diffs)} seeds where both grasped, joints {a.joints}: " + " ".join(f"{x:.3f}" for x in rms))
+
+
+if __name__ == "__main__":
+    main()
