@@ -101,7 +101,7 @@ pub(crate) fn read_model_dir(dir: &Path) -> Result<ModelFiles> {
             format!("{CONFIG}: position_embedding_type {t:?}: only \"absolute\" is implemented"),
         ));
     }
-    if config.num_attention_heads == 0 || config.hidden_size % config.num_attention_heads != 0 {
+    if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
         return Err(TextError::invalid(
             dir,
             format!(

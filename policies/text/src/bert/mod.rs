@@ -1,9 +1,14 @@
 //! A BERT-family sentence-transformers model (all-MiniLM-L6-v2 by default) in candle.
 
 mod attention;
+mod dense;
 mod files;
+#[cfg(target_arch = "x86_64")]
+mod gemm_avx512;
 mod model;
 mod pooling;
+#[cfg(test)]
+mod timing;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -26,6 +31,25 @@ pub struct BertEncoder {
     batch_size: usize,
     pad_id: u32,
     lower_case: bool,
+    /// Batches as the sentences' tokens only, no padding (CPU).
+    packed_tokens: bool,
+}
+
+/// The CPU's fast paths, both on by default; off only to time them against the
+/// plain ones (`timing.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CpuPaths {
+    /// Run a batch as its sentences' tokens only (attention by per-sentence
+    /// spans), not padded to its longest sentence.
+    pub packed_tokens: bool,
+    /// Linear layers on the AVX-512 kernel where the CPU has it.
+    pub packed_weights: bool,
+}
+
+impl Default for CpuPaths {
+    fn default() -> Self {
+        Self { packed_tokens: true, packed_weights: true }
+    }
 }
 
 impl std::fmt::Debug for BertEncoder {
@@ -42,6 +66,10 @@ impl std::fmt::Debug for BertEncoder {
 impl BertEncoder {
     /// Loads and checks the model folder named in `cfg`.
     pub fn load(cfg: &BertEncoderConfig) -> Result<Self> {
+        Self::load_with(cfg, CpuPaths::default())
+    }
+
+    pub(crate) fn load_with(cfg: &BertEncoderConfig, paths: CpuPaths) -> Result<Self> {
         let dir = &cfg.model_dir;
         let files = files::read_model_dir(dir)?;
         let positions = files.config.max_position_embeddings;
@@ -72,18 +100,19 @@ impl BertEncoder {
         let tensors = candle_core::safetensors::load(&files.weights, &device)
             .map_err(|e| TextError::invalid(dir, format!("{}: {e}", files::WEIGHTS)))?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let model = model::Bert::load(vb, &files.config)
+        let model = model::Bert::load(vb, &files.config, paths.packed_weights)
             .map_err(|e| TextError::invalid(dir, format!("weights do not fit config.json: {e}")))?;
         Ok(Self {
             model,
             tokenizer,
-            device,
             model_id: cfg.model_id.clone(),
             dim: files.config.hidden_size,
             max_tokens,
             batch_size: cfg.batch_size,
             pad_id: files.config.pad_token_id as u32,
             lower_case: files.lower_case,
+            packed_tokens: paths.packed_tokens && device.is_cpu(),
+            device,
         })
     }
 
@@ -132,10 +161,11 @@ impl BertEncoder {
                 );
             }
         }
-        let (batch, len) = (
-            encodings.len(),
-            encodings.iter().map(Encoding::len).max().unwrap_or(0),
-        );
+        let lens: Vec<usize> = encodings.iter().map(Encoding::len).collect();
+        if self.packed_tokens {
+            return self.run_packed(&encodings, &lens);
+        }
+        let (batch, len) = (encodings.len(), lens.iter().copied().max().unwrap_or(0));
         let mut ids = vec![self.pad_id; batch * len];
         let mut type_ids = vec![0u32; batch * len];
         let mut mask = vec![0u32; batch * len];
@@ -149,9 +179,26 @@ impl BertEncoder {
         let ids = Tensor::from_vec(ids, (batch, len), &self.device)?;
         let type_ids = Tensor::from_vec(type_ids, (batch, len), &self.device)?;
         let mask = Tensor::from_vec(mask, (batch, len), &self.device)?;
-        let hidden = self.model.forward(&ids, &type_ids, &mask)?;
+        let hidden = self.model.forward_padded(&ids, &type_ids, &lens)?;
         let pooled = pooling::mean_pool(&hidden, &mask)?;
         Ok(pooling::l2_normalize(&pooled)?.to_vec2::<f32>()?)
+    }
+
+    /// The same on the sentences' tokens only: every row is a real token, so no
+    /// work goes to padding (a batch of mixed lengths is mostly padding otherwise).
+    fn run_packed(&self, encodings: &[Encoding], lens: &[usize]) -> Result<Vec<Vec<f32>>> {
+        let ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_ids().iter().copied()).collect();
+        let type_ids: Vec<u32> = encodings.iter().flat_map(|e| e.get_type_ids().iter().copied()).collect();
+        let n = ids.len();
+        let ids = Tensor::from_vec(ids, n, &self.device)?;
+        let type_ids = Tensor::from_vec(type_ids, n, &self.device)?;
+        let hidden = self.model.forward_packed(&ids, &type_ids, lens)?;
+        let hidden = hidden.flatten_all()?.to_vec1::<f32>()?;
+        let mut pooled = pooling::mean_pool_packed(&hidden, self.dim, lens);
+        for v in &mut pooled {
+            pooling::l2_normalize_slice(v);
+        }
+        Ok(pooled)
     }
 }
 
@@ -210,5 +257,29 @@ mod tests {
         }
         let e = device(DeviceConfig::Cuda(0)).unwrap_err().to_string();
         assert!(e.contains("`cuda` feature"), "{e}");
+    }
+
+    /// The plain paths (padded batches, candle's matmul) and the fast ones give the
+    /// same vectors on sentences of mixed length, one of them truncated.
+    #[test]
+    fn every_cpu_path_gives_the_same_vectors() {
+        let cfg = BertEncoderConfig { max_tokens: Some(12), ..BertEncoderConfig::default() };
+        let mut texts = timing::bench_sentences();
+        texts.truncate(40);
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let mut want = None;
+        for packed_tokens in [false, true] {
+            for packed_weights in [false, true] {
+                let enc = BertEncoder::load_with(&cfg, CpuPaths { packed_tokens, packed_weights }).unwrap();
+                let got = enc.embed(&texts).unwrap();
+                let want = want.get_or_insert_with(|| got.clone());
+                let worst = got
+                    .iter()
+                    .zip(want.iter())
+                    .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+                    .fold(0f32, f32::max);
+                assert!(worst < 1e-5, "tokens packed {packed_tokens}, weights packed {packed_weights}: {worst}");
+            }
+        }
     }
 }

@@ -9,14 +9,15 @@
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Shape, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm, linear};
-use super::attention::CpuAttention;
+use super::attention::{CpuAttention, Span};
+use super::dense::Dense;
 use super::files::BertConfig as Config;
 use rayon::prelude::*;
 
 struct SelfAttention {
     /// Query, key and value projections as one `(H, 3H)` layer: one GEMM
     /// instead of three thin ones.
-    qkv: Linear,
+    qkv: Dense,
     heads: usize,
     head_dim: usize,
 }
@@ -30,28 +31,32 @@ impl SelfAttention {
     /// Loads `query`, `key` and `value` and stacks them into one layer. The
     /// query rows carry the score scale 1/sqrt(head_dim), so the scores need no
     /// division of their own.
-    fn load(vb: VarBuilder, h: usize, heads: usize) -> candle_core::Result<Self> {
+    fn load(vb: VarBuilder, h: usize, heads: usize, pack: bool) -> candle_core::Result<Self> {
         let (mut ws, mut bs) = (Vec::with_capacity(3), Vec::with_capacity(3));
         for name in ["query", "key", "value"] {
             let scale = if name == "query" { 1.0 / ((h / heads) as f64).sqrt() } else { 1.0 };
             ws.push((vb.get((h, h), &format!("{name}.weight"))? * scale)?);
             bs.push((vb.get(h, &format!("{name}.bias"))? * scale)?);
         }
-        let qkv = Linear::new(Tensor::cat(&ws, 0)?, Some(Tensor::cat(&bs, 0)?));
+        let qkv = Dense::new(Linear::new(Tensor::cat(&ws, 0)?, Some(Tensor::cat(&bs, 0)?)), pack)?;
         Ok(Self { qkv, heads, head_dim: h / heads })
     }
 
-    /// `x` is `(B*T, H)`.
-    fn forward(&self, x: &Tensor, mask: &KeyMask) -> candle_core::Result<Tensor> {
+    /// `x` is `(N, H)`, the rows of the sentences `keys` describes.
+    fn forward(&self, x: &Tensor, keys: &Keys) -> candle_core::Result<Tensor> {
         let qkv = self.qkv.forward(x)?;
         if qkv.device().is_cpu() && qkv.dtype() == DType::F32 {
-            let op = CpuAttention { heads: self.heads, head_dim: self.head_dim };
-            return qkv.apply_op2_no_bwd(&mask.keep, &op);
+            let op = CpuAttention { heads: self.heads, head_dim: self.head_dim, spans: &keys.spans };
+            return qkv.apply_op1_no_bwd(&op);
         }
-        self.forward_tensors(&qkv, &mask.bias)
+        match &keys.bias {
+            Some(bias) => self.forward_tensors(&qkv, bias),
+            None => candle_core::bail!("packed batches run on the CPU only"),
+        }
     }
 
-    /// The same with tensor ops (other devices, and the reference in tests).
+    /// The same with tensor ops, for padded batches (other devices, and the
+    /// reference in tests).
     fn forward_tensors(&self, qkv: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
         let b = bias.dim(0)?;
         let h = self.heads * self.head_dim;
@@ -65,32 +70,41 @@ impl SelfAttention {
     }
 }
 
-/// The attention mask in the two forms the two paths want.
-struct KeyMask {
-    /// `(B, T)`, 1 for a token, 0 for padding.
-    keep: Tensor,
-    /// `(B, 1, 1, T)`, added to the scores: 0 for a token, the most negative float for padding.
-    bias: Tensor,
+/// Which rows attend to which: the sentences' spans (the CPU op), and for a
+/// padded batch off the CPU the additive mask of the tensor path.
+struct Keys {
+    spans: Vec<Span>,
+    /// `(B, 1, 1, T)`: 0 for a token, the most negative float for padding.
+    bias: Option<Tensor>,
 }
 
-impl KeyMask {
-    fn new(mask: &Tensor) -> candle_core::Result<Self> {
-        let keep = mask.to_dtype(DType::F32)?.contiguous()?;
-        // Padded keys get the most negative float, so softmax gives them zero weight.
-        let bias = ((1.0 - keep.unsqueeze(1)?.unsqueeze(1)?)? * f64::from(f32::MIN))?;
-        Ok(Self { keep, bias })
+impl Keys {
+    /// Sentences of `lens` tokens padded to `t` rows on `device`.
+    fn padded(lens: &[usize], t: usize, device: &candle_core::Device) -> candle_core::Result<Self> {
+        let bias = if device.is_cpu() {
+            None
+        } else {
+            // Padded keys get the most negative float, so softmax gives them zero weight.
+            let bias: Vec<f32> =
+                lens.iter().flat_map(|&n| (0..t).map(move |j| if j < n { 0.0 } else { f32::MIN })).collect();
+            Some(Tensor::from_vec(bias, (lens.len(), 1, 1, t), device)?)
+        };
+        Ok(Self { spans: Span::padded(lens, t), bias })
     }
 }
 
 /// `LayerNorm(dense(x) + residual)`, BERT's output block after attention and FFN.
 struct AddNorm {
-    dense: Linear,
+    dense: Dense,
     norm: LayerNorm,
 }
 
 impl AddNorm {
-    fn load(vb: VarBuilder, from: usize, to: usize, eps: f64) -> candle_core::Result<Self> {
-        Ok(Self { dense: linear(from, to, vb.pp("dense"))?, norm: layer_norm(to, eps, vb.pp("LayerNorm"))? })
+    fn load(vb: VarBuilder, from: usize, to: usize, eps: f64, pack: bool) -> candle_core::Result<Self> {
+        Ok(Self {
+            dense: Dense::new(linear(from, to, vb.pp("dense"))?, pack)?,
+            norm: layer_norm(to, eps, vb.pp("LayerNorm"))?,
+        })
     }
     fn forward(&self, x: &Tensor, residual: &Tensor) -> candle_core::Result<Tensor> {
         self.norm.forward(&(self.dense.forward(x)? + residual)?)
@@ -100,14 +114,14 @@ impl AddNorm {
 struct Layer {
     attention: SelfAttention,
     attention_out: AddNorm,
-    intermediate: Linear,
+    intermediate: Dense,
     output: AddNorm,
 }
 
 impl Layer {
-    fn forward(&self, x: &Tensor, mask: &KeyMask) -> candle_core::Result<Tensor> {
-        let a = self.attention_out.forward(&self.attention.forward(x, mask)?, x)?;
-        let h = gelu_erf(&self.intermediate.forward(&a)?)?;
+    fn forward(&self, x: &Tensor, keys: &Keys) -> candle_core::Result<Tensor> {
+        let a = self.attention_out.forward(&self.attention.forward(x, keys)?, x)?;
+        let h = self.intermediate.forward_gelu(&a)?;
         self.output.forward(&h, &a)
     }
 }
@@ -121,10 +135,11 @@ pub(crate) struct Bert {
 }
 
 impl Bert {
-    /// Loads the weights under `bert.` or at the root, as `BertModel` accepts them.
+    /// Loads the weights under `bert.` or at the root, as `BertModel` accepts them;
+    /// `pack`: linear layers on the AVX-512 kernel where the CPU has it.
     /// `cfg` comes from [`super::files::read_model_dir`], which has already
     /// refused activations other than GELU and a hidden size the heads do not divide.
-    pub fn load(vb: VarBuilder, cfg: &Config) -> candle_core::Result<Self> {
+    pub fn load(vb: VarBuilder, cfg: &Config, pack: bool) -> candle_core::Result<Self> {
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
         let (h, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
         let e = vb.pp("embeddings");
@@ -132,10 +147,10 @@ impl Bert {
             .map(|i| {
                 let l = vb.pp(format!("encoder.layer.{i}"));
                 Ok(Layer {
-                    attention: SelfAttention::load(l.pp("attention.self"), h, cfg.num_attention_heads)?,
-                    attention_out: AddNorm::load(l.pp("attention.output"), h, h, eps)?,
-                    intermediate: linear(h, cfg.intermediate_size, l.pp("intermediate.dense"))?,
-                    output: AddNorm::load(l.pp("output"), cfg.intermediate_size, h, eps)?,
+                    attention: SelfAttention::load(l.pp("attention.self"), h, cfg.num_attention_heads, pack)?,
+                    attention_out: AddNorm::load(l.pp("attention.output"), h, h, eps, pack)?,
+                    intermediate: Dense::new(linear(h, cfg.intermediate_size, l.pp("intermediate.dense"))?, pack)?,
+                    output: AddNorm::load(l.pp("output"), cfg.intermediate_size, h, eps, pack)?,
                 })
             })
             .collect::<candle_core::Result<_>>()?;
@@ -148,29 +163,45 @@ impl Bert {
         })
     }
 
-    /// Last hidden state `(B, T, H)` for token ids, token type ids and a 0/1
-    /// attention mask, all `(B, T)`.
-    pub fn forward(&self, ids: &Tensor, type_ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let (_, t) = ids.dims2()?;
+    /// Last hidden state `(B, T, H)` for token ids and token type ids `(B, T)`,
+    /// sentence `i` being `lens[i]` tokens and then padding.
+    pub fn forward_padded(&self, ids: &Tensor, type_ids: &Tensor, lens: &[usize]) -> candle_core::Result<Tensor> {
+        let (b, t) = ids.dims2()?;
         let pos = Tensor::arange(0u32, t as u32, ids.device())?;
         let x = self
             .words
             .forward(ids)?
             .broadcast_add(&self.positions.forward(&pos)?)?
             .add(&self.token_types.forward(type_ids)?)?;
-        let (b, _, h) = x.dims3()?;
+        let h = x.dim(2)?;
         // Tokens as rows of one (B*T, H) matrix; only attention needs the batch.
-        let mut x = self.embed_norm.forward(&x.reshape((b * t, h))?)?;
-        let mask = KeyMask::new(mask)?;
+        let keys = Keys::padded(lens, t, ids.device())?;
+        self.encode(&x.reshape((b * t, h))?, &keys)?.reshape((b, t, h))
+    }
+
+    /// Last hidden state `(N, H)` of sentences packed without padding: `ids` and
+    /// `type_ids` `(N)` hold sentence `i`'s `lens[i]` tokens in turn. CPU only
+    /// (the attention op reads the sentences' spans).
+    pub fn forward_packed(&self, ids: &Tensor, type_ids: &Tensor, lens: &[usize]) -> candle_core::Result<Tensor> {
+        // Positions restart at 0 for every sentence.
+        let pos: Vec<u32> = lens.iter().flat_map(|&n| 0..n as u32).collect();
+        let pos = Tensor::from_vec(pos, ids.dims1()?, ids.device())?;
+        let x = (self.words.forward(ids)? + self.positions.forward(&pos)?)?.add(&self.token_types.forward(type_ids)?)?;
+        self.encode(&x, &Keys { spans: Span::packed(lens), bias: None })
+    }
+
+    /// The embedding LayerNorm and the layers, on `(N, H)` embedding rows.
+    fn encode(&self, x: &Tensor, keys: &Keys) -> candle_core::Result<Tensor> {
+        let mut x = self.embed_norm.forward(x)?;
         for layer in &self.layers {
-            x = layer.forward(&x, &mask)?;
+            x = layer.forward(&x, keys)?;
         }
-        x.reshape((b, t, h))
+        Ok(x)
     }
 }
 
 /// `0.5 x (1 + erf(x / sqrt 2))`: the fast op on the CPU, candle's elsewhere.
-fn gelu_erf(x: &Tensor) -> candle_core::Result<Tensor> {
+pub(super) fn gelu_erf(x: &Tensor) -> candle_core::Result<Tensor> {
     if x.device().is_cpu() && x.dtype() == DType::F32 {
         x.contiguous()?.apply_op1_no_bwd(&GeluErf)
     } else {
@@ -219,22 +250,26 @@ fn gelu_slice_generic(x: &[f32], out: &mut [f32]) {
     }
 }
 
+/// Numerator and denominator of [`erf`], highest power of x² first (Eigen's and
+/// XLA's float erf); shared with the AVX-512 kernel's fused GELU.
+pub(super) const ERF_P: [f32; 7] =
+    [-2.726_142_3e-10, 2.770_681_4e-8, -2.101_024e-6, -5.692_506_4e-5, -7.349_906_3e-4, -2.954_600_1e-3, -1.609_603_3e-2];
+pub(super) const ERF_Q: [f32; 5] = [-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329e-3, -1.426_474e-2];
+
 /// erf as an odd rational function of x on [-4, 4] (beyond, erf is ±1 in f32):
 /// straight-line arithmetic, so a loop over it vectorises.
 #[inline(always)]
 fn erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
-    let mut p = x2 * -2.726_142_3e-10 + 2.770_681_4e-8;
-    p = x2 * p + -2.101_024e-6;
-    p = x2 * p + -5.692_506_4e-5;
-    p = x2 * p + -7.349_906_3e-4;
-    p = x2 * p + -2.954_600_1e-3;
-    p = x2 * p + -1.609_603_3e-2;
-    let mut q = x2 * -1.456_607_2e-5 + -2.133_740_6e-4;
-    q = x2 * q + -1.682_827e-3;
-    q = x2 * q + -7.373_329e-3;
-    q = x2 * q + -1.426_474e-2;
+    let mut p = x2 * ERF_P[0] + ERF_P[1];
+    for c in &ERF_P[2..] {
+        p = x2 * p + c;
+    }
+    let mut q = x2 * ERF_Q[0] + ERF_Q[1];
+    for c in &ERF_Q[2..] {
+        q = x2 * q + c;
+    }
     x * p / q
 }
 
@@ -286,18 +321,55 @@ mod tests {
         let (b, t, heads, hd) = (3, 5, 4, 8);
         let h = heads * hd;
         let qkv = Tensor::randn(0f32, 1f32, (b * t, 3 * h), &dev).unwrap();
-        let keep = [[1u32, 1, 1, 1, 1], [1, 1, 1, 0, 0], [0, 0, 0, 0, 0]];
-        let mask = Tensor::new(&keep, &dev).unwrap();
-        let mask = KeyMask::new(&mask).unwrap();
+        let lens = [5, 3, 0];
+        let keys = Keys::padded(&lens, t, &dev).unwrap();
         let w = Tensor::zeros((3 * h, h), DType::F32, &dev).unwrap();
-        let att = SelfAttention { qkv: Linear::new(w, None), heads, head_dim: hd };
-        let fast = att.forward(&Tensor::zeros((b * t, h), DType::F32, &dev).unwrap(), &mask).unwrap();
+        let att = SelfAttention { qkv: Dense::new(Linear::new(w, None), false).unwrap(), heads, head_dim: hd };
+        let fast = att.forward(&Tensor::zeros((b * t, h), DType::F32, &dev).unwrap(), &keys).unwrap();
         assert_eq!(fast.dims(), &[b * t, h]);
         // The layer's weights are zero, so run both paths on `qkv` itself.
-        let fast = qkv.apply_op2_no_bwd(&mask.keep, &CpuAttention { heads, head_dim: hd }).unwrap();
-        let slow = att.forward_tensors(&qkv, &mask.bias).unwrap();
+        let fast = qkv.apply_op1_no_bwd(&CpuAttention { heads, head_dim: hd, spans: &keys.spans }).unwrap();
+        // The tensor path's mask, as it is built for other devices.
+        let bias: Vec<f32> =
+            lens.iter().flat_map(|&n| (0..t).map(move |j| if j < n { 0.0 } else { f32::MIN })).collect();
+        let bias = Tensor::from_vec(bias, (b, 1, 1, t), &dev).unwrap();
+        let slow = att.forward_tensors(&qkv, &bias).unwrap();
         let diff = (fast - slow).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap();
         let diff = diff.to_scalar::<f32>().unwrap();
         assert!(diff < 1e-5, "max difference {diff}");
+    }
+
+    /// Packed sentences get the rows they get padded, whatever the padding holds.
+    #[test]
+    fn packed_attention_matches_padded() {
+        let dev = candle_core::Device::Cpu;
+        let (t, heads, hd) = (6, 4, 8);
+        let h = heads * hd;
+        let lens = [6, 2, 4];
+        let padded = Tensor::randn(0f32, 1f32, (lens.len() * t, 3 * h), &dev).unwrap();
+        let rows: Vec<Tensor> = lens.iter().enumerate().map(|(i, &n)| padded.narrow(0, i * t, n).unwrap()).collect();
+        let packed = Tensor::cat(&rows, 0).unwrap();
+        let spans = Span::padded(&lens, t);
+        let a = padded.apply_op1_no_bwd(&CpuAttention { heads, head_dim: hd, spans: &spans }).unwrap();
+        let spans = Span::packed(&lens);
+        let b = packed.apply_op1_no_bwd(&CpuAttention { heads, head_dim: hd, spans: &spans }).unwrap();
+        let mut at = 0;
+        for (i, &n) in lens.iter().enumerate() {
+            let want = a.narrow(0, i * t, n).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let got = b.narrow(0, at, n).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(want, got, "sentence {i}");
+            at += n;
+        }
+    }
+
+    #[test]
+    fn attention_refuses_spans_that_do_not_cover_the_rows() {
+        let dev = candle_core::Device::Cpu;
+        let qkv = Tensor::zeros((5, 3 * 8), DType::F32, &dev).unwrap();
+        for lens in [&[2usize, 2][..], &[3, 3]] {
+            let spans = Span::packed(lens);
+            let e = qkv.apply_op1_no_bwd(&CpuAttention { heads: 2, head_dim: 4, spans: &spans });
+            assert!(e.is_err(), "{lens:?}");
+        }
     }
 }

@@ -18,6 +18,31 @@ pub(crate) fn l2_normalize(x: &Tensor) -> Result<Tensor> {
     x.broadcast_div(&norm)
 }
 
+/// [`mean_pool`] of sentences packed without padding: `hidden` holds `lens[i]`
+/// rows of `h` for sentence `i` in turn.
+pub(crate) fn mean_pool_packed(hidden: &[f32], h: usize, lens: &[usize]) -> Vec<Vec<f32>> {
+    let mut rows = hidden.chunks_exact(h);
+    lens.iter()
+        .map(|&n| {
+            let mut sum = vec![0f32; h];
+            for row in rows.by_ref().take(n) {
+                for (s, &v) in sum.iter_mut().zip(row) {
+                    *s += v;
+                }
+            }
+            let count = (n as f32).max(1e-9);
+            sum.iter_mut().for_each(|s| *s /= count);
+            sum
+        })
+        .collect()
+}
+
+/// [`l2_normalize`] of one vector, in place.
+pub(crate) fn l2_normalize_slice(v: &mut [f32]) {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|x| *x /= norm);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,6 +63,23 @@ mod tests {
         let mask = Tensor::new(&[[1u32, 1, 1], [1, 1, 0]], &dev).unwrap();
         let pooled = mean_pool(&hidden, &mask).unwrap().to_vec2::<f32>().unwrap();
         assert_eq!(pooled, vec![vec![3., 4.], vec![2., 2.]]);
+    }
+
+    #[test]
+    fn packed_mean_pool_matches_the_padded_one() {
+        let dev = Device::Cpu;
+        // The same two texts as above, packed: three rows, then two.
+        let hidden = [1f32, 2., 3., 4., 5., 6., 1., 1., 3., 3.];
+        let pooled = mean_pool_packed(&hidden, 2, &[3, 2]);
+        assert_eq!(pooled, vec![vec![3., 4.], vec![2., 2.]]);
+        // An empty sentence pools to zeros, as an all-zero mask does.
+        assert_eq!(mean_pool_packed(&[], 2, &[0]), vec![vec![0., 0.]]);
+        let x = Tensor::new(&[[3f32, 4.], [0., -2.]], &dev).unwrap();
+        let want = l2_normalize(&x).unwrap().to_vec2::<f32>().unwrap();
+        for (mut v, w) in [vec![3f32, 4.], vec![0., -2.]].into_iter().zip(want) {
+            l2_normalize_slice(&mut v);
+            assert_eq!(v, w);
+        }
     }
 
     #[test]

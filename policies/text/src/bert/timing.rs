@@ -1,0 +1,83 @@
+//! Timing of the encoder's CPU paths, interleaved in one process so that a busy
+//! host slows every variant alike. Ignored by default (they need quiet-ish cores
+//! and take a while): `cargo test -p kotoba-text --lib timing -- --ignored --nocapture`.
+
+use std::time::Instant;
+
+use crate::config::BertEncoderConfig;
+use crate::encoder::TextEncoder;
+
+use super::{BertEncoder, CpuPaths};
+
+/// The 64 sentences of `kotoba bench text` (src/cmd/embed.rs), in its order.
+pub(crate) fn bench_sentences() -> Vec<String> {
+    let verbs = ["fold", "grasp", "hold", "lift", "release", "smooth", "pull", "rotate"];
+    let objects = [
+        "the towel in half",
+        "the left corner of the towel",
+        "the towel from bottom to top and then press it flat with both hands",
+        "the cloth",
+        "the bottom edge of the blue towel with the right gripper",
+        "the towel corner to corner",
+        "the towel gently",
+        "the top right corner slowly while keeping the other corner on the table",
+    ];
+    verbs.iter().flat_map(|v| objects.iter().map(move |o| format!("{v} {o}"))).collect()
+}
+
+/// Median over `reps` of the seconds one pass over `batches` takes.
+pub(crate) fn median_secs(reps: usize, mut pass: impl FnMut()) -> f64 {
+    pass(); // warm-up
+    let mut t: Vec<f64> = (0..reps)
+        .map(|_| {
+            let s = Instant::now();
+            pass();
+            s.elapsed().as_secs_f64()
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    t[reps / 2]
+}
+
+/// The four combinations of the CPU paths, interleaved: each round times every
+/// variant once at batch 1 and batch 32 (all 64 sentences); medians of the rounds.
+#[test]
+#[ignore = "timing; run by hand"]
+fn embed_rates() {
+    let s = bench_sentences();
+    let refs: Vec<&str> = s.iter().map(String::as_str).collect();
+    let variants: Vec<(String, BertEncoder)> = [(false, false), (true, false), (false, true), (true, true)]
+        .into_iter()
+        .map(|(packed_tokens, packed_weights)| {
+            let paths = CpuPaths { packed_tokens, packed_weights };
+            let enc = BertEncoder::load_with(&BertEncoderConfig::default(), paths).unwrap();
+            (format!("tokens packed {packed_tokens:5}, weights packed {packed_weights:5}"), enc)
+        })
+        .collect();
+    let rounds = 9;
+    let mut secs = vec![(Vec::new(), Vec::new()); variants.len()];
+    for _ in 0..rounds {
+        for ((_, enc), (b1, b32)) in variants.iter().zip(&mut secs) {
+            b1.push(median_secs(1, || {
+                for t in &refs {
+                    enc.embed(&[t]).unwrap();
+                }
+            }));
+            b32.push(median_secs(1, || {
+                for c in refs.chunks(32) {
+                    enc.embed(c).unwrap();
+                }
+            }));
+        }
+    }
+    for ((name, _), (b1, b32)) in variants.iter().zip(&mut secs) {
+        b1.sort_by(f64::total_cmp);
+        b32.sort_by(f64::total_cmp);
+        let n = refs.len() as f64;
+        eprintln!(
+            "{name}: batch 1 {:6.1}/s, batch 32 {:6.1}/s (medians of {rounds})",
+            n / b1[rounds / 2],
+            n / b32[rounds / 2]
+        );
+    }
+}
