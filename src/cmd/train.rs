@@ -212,6 +212,11 @@ pub struct TrainArgs {
     /// `--init-from` it needs `--new-core`, since the core's input grows.
     #[arg(long)]
     pub goal_input: bool,
+    /// With `--goal-input` and `--residual-joints`: the change also pulls
+    /// towards the subgoal, through a per-joint gate the core sets, so the arm
+    /// heads for the subgoal on any scene and the core learns when and how fast.
+    #[arg(long, requires = "goal_input")]
+    pub goal_pull: bool,
     /// Run on the CPU even when built with CUDA.
     #[arg(long)]
     pub cpu: bool,
@@ -235,6 +240,7 @@ fn ignored_shape_flags(asked: &ModelConfig, ckpt: &ModelConfig, new_core: bool) 
         ("--goal-head", asked.goal_head != ckpt.goal_head),
         ("--goal-points", asked.goal_points != ckpt.goal_points),
         ("--goal-input", asked.goal_input != ckpt.goal_input && !new_core),
+        ("--goal-pull", asked.goal_pull != ckpt.goal_pull && !new_core),
     ]
     .into_iter()
     .filter_map(|(flag, differs)| differs.then_some(flag))
@@ -299,6 +305,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         goal_head: a.goal_head,
         goal_points: a.goal_points,
         goal_input: a.goal_input,
+        goal_pull: a.goal_pull,
         ..ModelConfig::default()
     };
     let train = TrainConfig {
@@ -339,12 +346,14 @@ pub fn run(a: TrainArgs) -> Result<()> {
             if a.no_label_input {
                 ckpt.model.set_label_input(false);
             }
-            if a.goal_input && a.new_core.is_none() && !ckpt.model.config().goal_input {
-                bail!("--goal-input with --init-from needs --new-core: the core's input grows by the subgoal");
+            let c = ckpt.model.config();
+            if a.new_core.is_none() && ((a.goal_input && !c.goal_input) || (a.goal_pull && !c.goal_pull)) {
+                bail!("--goal-input and --goal-pull with --init-from need --new-core: the core's input and heads change");
             }
             if let Some(h) = a.new_core {
                 eprintln!("--new-core: a fresh {h}-unit recurrent core on the vision of {}", dir.display());
-                ckpt.model = ckpt.model.with_new_core(h, a.goal_input, a.seed)?;
+                let core = kotoba_dpl::NewCore { hidden: h, goal_input: a.goal_input, goal_pull: a.goal_pull };
+                ckpt.model = ckpt.model.with_new_core(core, a.seed)?;
             }
             kotoba_dpl::Trainer::from_checkpoint(ckpt, train, data)?
         }

@@ -92,6 +92,13 @@ pub struct ModelConfig {
     /// target out of the points itself. Needs `goal_head`.
     #[serde(default)]
     pub goal_input: bool,
+    /// A residual model that reads the subgoal (`goal_input`) also moves
+    /// towards it by construction: its change is `head(h) + g(h) ⊙ (subgoal −
+    /// base)`, with a per-joint gate `g = sigmoid(W h + b)` the core sets (when,
+    /// and how fast, to close in). The direction then comes from the subgoal
+    /// on any scene; the core learns the timing and the rest.
+    #[serde(default)]
+    pub goal_pull: bool,
 }
 
 fn yes() -> bool {
@@ -121,6 +128,7 @@ impl Default for ModelConfig {
             goal_head: false,
             goal_points: 0,
             goal_input: false,
+            goal_pull: false,
         }
     }
 }
@@ -167,6 +175,9 @@ impl ModelConfig {
         }
         if self.goal_input && !self.goal_head {
             return bad("goal_input needs goal_head: the core reads the subgoal head's prediction");
+        }
+        if self.goal_pull && !(self.goal_input && self.residual_joints) {
+            return bad("goal_pull needs goal_input and residual_joints: it pulls a residual model's change towards the subgoal it reads");
         }
         if self.labels == 0 || self.lang_dim == 0 {
             return bad("labels and lang_dim must be > 0");

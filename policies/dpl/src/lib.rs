@@ -30,7 +30,7 @@ pub use error::{DplError, Result};
 pub use fit::{
     BEST_DIR, EpochLog, FitOptions, LAST_DIR, build_trainer, fit, fit_motor, format_epoch, save_run,
 };
-pub use model::{CoreOut, LstmState, Sarnn, SeqOut, Words};
+pub use model::{CoreOut, LstmState, NewCore, Sarnn, SeqOut, Words};
 pub use optim::Adam;
 pub use params::Params;
 pub use policy::{

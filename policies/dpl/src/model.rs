@@ -195,6 +195,16 @@ impl<'a> Words<'a> {
     }
 }
 
+/// The shape of a fresh core for [`Sarnn::with_new_core`]: its LSTM units
+/// and whether it reads ([`ModelConfig::goal_input`]) and is pulled towards
+/// ([`ModelConfig::goal_pull`]) the subgoal.
+#[derive(Debug, Clone, Copy)]
+pub struct NewCore {
+    pub hidden: usize,
+    pub goal_input: bool,
+    pub goal_pull: bool,
+}
+
 /// [`Sarnn::core_seq`]'s outputs: [`SeqOut`] without the images.
 pub struct CoreOut {
     pub joints: Tensor,
@@ -218,6 +228,8 @@ pub struct Sarnn {
     lang: Dense,
     film: Option<Dense>,
     goal: Option<goal::GoalHead>,
+    /// The gate of [`ModelConfig::goal_pull`].
+    goal_gate: Option<Dense>,
     /// `(hw, 2)` normalised (x, y) of each feature-map cell.
     grid: Tensor,
 }
@@ -271,6 +283,10 @@ impl Sarnn {
             true => Some(goal::GoalHead::new(&mut init, cfg)?),
             false => None,
         };
+        let goal_gate = match cfg.goal_pull {
+            true => Some(goal::gate(&mut init, cfg)?),
+            false => None,
+        };
         let (fh, fw) = cfg.feature_hw();
         let mut g = Vec::with_capacity(fh * fw * 2);
         for i in 0..fh {
@@ -294,6 +310,7 @@ impl Sarnn {
             lang,
             film,
             goal,
+            goal_gate,
             grid,
         })
     }
@@ -316,6 +333,7 @@ impl Sarnn {
             lang: self.lang.frozen(),
             film: self.film.as_ref().map(Dense::frozen),
             goal: self.goal.as_ref().map(goal::GoalHead::frozen),
+            goal_gate: self.goal_gate.as_ref().map(Dense::frozen),
             grid: self.grid.clone(),
         }
     }
@@ -347,8 +365,9 @@ impl Sarnn {
     /// `hidden` units and its own heads and language projection, initialised
     /// from `seed`: for training a larger core, or one that reads the subgoal
     /// (`goal_input`), on a trained vision with [`crate::TrainConfig::freeze_vision`].
-    pub fn with_new_core(&self, hidden: usize, goal_input: bool, seed: u64) -> Result<Sarnn> {
-        let cfg = ModelConfig { hidden, goal_input, ..self.cfg.clone() };
+    pub fn with_new_core(&self, core: NewCore, seed: u64) -> Result<Sarnn> {
+        let NewCore { hidden, goal_input, goal_pull } = core;
+        let cfg = ModelConfig { hidden, goal_input, goal_pull, ..self.cfg.clone() };
         let fresh = Sarnn::new(&cfg, seed, &self.device)?;
         for (name, var) in fresh.params.iter() {
             if Self::VISION.iter().chain(&[goal::PARAMS]).any(|v| name.starts_with(v)) {
@@ -509,10 +528,17 @@ impl Sarnn {
 
     /// Joint and point heads: `(n, H)` -> (joints `(n, D)`, points `(n, 2K)`).
     /// `joints_in` `(n, D)` is the joint input of the same step (used when the
-    /// model predicts changes, `residual_joints`).
-    pub fn motor_heads(&self, h: &Tensor, joints_in: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
+    /// model predicts changes, `residual_joints`); `goal` `(n, D)` the subgoal
+    /// the core read (used with [`ModelConfig::goal_pull`]).
+    pub fn motor_heads(&self, h: &Tensor, joints_in: &Tensor, goal: Option<&Tensor>) -> candle_core::Result<(Tensor, Tensor)> {
         let yj = if self.cfg.residual_joints {
-            (joints_in + self.dec_joint.forward(h)?)?
+            let change = self.dec_joint.forward(h)?;
+            let change = match (&self.goal_gate, goal) {
+                (Some(gate), Some(g)) => (change + candle_nn::ops::sigmoid(&gate.forward(h)?)?.mul(&(g - joints_in)?)?)?,
+                (Some(_), None) => candle_core::bail!("this model pulls towards a subgoal and none was given"),
+                (None, _) => change,
+            };
+            (joints_in + change)?
         } else {
             leaky(&self.dec_joint.forward(h)?)?
         };

@@ -49,8 +49,12 @@ impl Init {
     }
 
     pub fn zeros(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.constant(name, shape, 0.0)
+    }
+
+    pub fn constant(&mut self, name: &str, shape: &[usize], value: f32) -> Result<Tensor> {
         let n: usize = shape.iter().product();
-        self.put(name, vec![0.0; n], shape)
+        self.put(name, vec![value; n], shape)
     }
 
     /// A `rows x cols` matrix with orthonormal columns (rows >= cols), by

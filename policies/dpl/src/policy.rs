@@ -394,7 +394,7 @@ impl Policy for SarnnPolicy {
             Some(prev) if m.config().on_previous_target() => self.leashed(prev, &jnt)?,
             _ => jnt.clone(),
         };
-        let (yj, dec_pts) = m.motor_heads(&s.h, &base)?;
+        let (yj, dec_pts) = m.motor_heads(&s.h, &base, goal.as_ref())?;
         let yj = self.within_taught_range(yj)?;
         let logits = m.label_logits(&s.h)?;
         let probs = candle_nn::ops::softmax(&logits, D::Minus1)?;
@@ -416,7 +416,7 @@ impl Policy for SarnnPolicy {
                 // The subgoal stays the one read from the last image.
                 let x = m.core_input(&roll_p, &roll_j, goal.as_ref(), &z)?;
                 roll_s = m.lstm_step(&m.input_gates(&x)?, &roll_s)?;
-                (roll_j, roll_p) = m.motor_heads(&roll_s.h, &roll_j)?;
+                (roll_j, roll_p) = m.motor_heads(&roll_s.h, &roll_j, goal.as_ref())?;
                 roll_j = self.within_taught_range(roll_j)?;
             }
             self.ckpt

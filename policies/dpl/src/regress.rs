@@ -299,7 +299,7 @@ impl ErrorRegression {
             s = m.lstm_step(&gx.narrow(0, t, 1)?, &s)?;
             hs.push(s.h.clone());
         }
-        let (yj, yp) = m.motor_heads(&Tensor::cat(&hs, 0)?, jnt)?;
+        let (yj, yp) = m.motor_heads(&Tensor::cat(&hs, 0)?, jnt, None)?;
         let l = ((candle_nn::loss::mse(&yj, jnt_t)? * self.cfg.w_joint)?
             + (candle_nn::loss::mse(&yp, pts_t)? * self.cfg.w_point)?)?;
         Ok(l)

@@ -9,7 +9,8 @@ use candle_core::Tensor;
 use common::*;
 use kotoba_core::Stamp;
 use kotoba_dpl::{
-    Checkpoint, Conditioning, ModelConfig, Observation, Policy, RegressConfig, RuntimeConfig, Sarnn, SarnnPolicy, Trainer,
+    Checkpoint, Conditioning, ModelConfig, NewCore, Observation, Policy, RegressConfig, RuntimeConfig, Sarnn, SarnnPolicy,
+    Trainer,
 };
 
 fn goal_cfg() -> ModelConfig {
@@ -73,6 +74,10 @@ fn goal_input_cfg() -> ModelConfig {
     ModelConfig { goal_input: true, ..goal_cfg() }
 }
 
+fn goal_pull_cfg() -> ModelConfig {
+    ModelConfig { goal_pull: true, residual_joints: true, ..goal_input_cfg() }
+}
+
 fn err_text<T>(r: kotoba_dpl::Result<T>) -> String {
     match r {
         Ok(_) => panic!("expected an error"),
@@ -115,8 +120,14 @@ fn the_core_losses_leave_the_subgoal_head_alone() {
 /// pass does with the labels' indices.
 #[test]
 fn goal_input_policy_steps_match_the_training_forward_pass() {
+    for cfg in [goal_input_cfg(), goal_pull_cfg()] {
+        policy_matches_training(&cfg);
+    }
+}
+
+fn policy_matches_training(cfg: &ModelConfig) {
     let data = dataset();
-    let mut t = Trainer::new(&goal_input_cfg(), train_cfg(1), data.clone(), &cpu()).unwrap();
+    let mut t = Trainer::new(cfg, train_cfg(1), data.clone(), &cpu()).unwrap();
     t.train_epoch(&mut |_, _| {}).unwrap();
     let b = t.batch(&[0], None).unwrap();
     let want = t.forward(&b).unwrap().joints.flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -148,10 +159,30 @@ fn goal_input_policy_steps_match_the_training_forward_pass() {
     }
 }
 
+/// A fresh residual model's change head is zero, so its gate alone decides:
+/// shut, it holds still; wide open, it proposes the subgoal itself.
+#[test]
+fn the_goal_pull_gate_moves_between_holding_and_the_subgoal() {
+    let t = Trainer::new(&goal_pull_cfg(), train_cfg(1), dataset(), &cpu()).unwrap();
+    let b = t.batch(&[0, 1], None).unwrap();
+    let bias = t.model().params().get("goal_gate.bias").unwrap();
+    let max_diff = |a: &Tensor, b: &Tensor| (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+    bias.set(&(bias.as_tensor().ones_like().unwrap() * -40.0).unwrap()).unwrap();
+    let out = t.forward(&b).unwrap();
+    assert!(max_diff(&out.joints, &b.joints_clean) < 1e-6, "gate shut: hold still");
+    bias.set(&(bias.as_tensor().ones_like().unwrap() * 40.0).unwrap()).unwrap();
+    let out = t.forward(&b).unwrap();
+    let goal = t.model().predict_goal(&out.enc_pts, &b.label_idx, &b.instr, &b.label_emb).unwrap().unwrap();
+    assert!(max_diff(&out.joints, &goal) < 1e-5, "gate open: the subgoal");
+    assert!(max_diff(&goal, &b.joints_clean) > 1e-2, "the subgoal is not the pose");
+}
+
 #[test]
 fn goal_input_refuses_what_it_cannot_do() {
     let no_head = ModelConfig { goal_head: false, ..goal_input_cfg() };
     assert!(err_text(Sarnn::new(&no_head, 1, &cpu())).contains("goal_input needs goal_head"));
+    let absolute = ModelConfig { residual_joints: false, ..goal_pull_cfg() };
+    assert!(err_text(Sarnn::new(&absolute, 1, &cpu())).contains("goal_pull needs goal_input and residual_joints"));
     let t = Trainer::new(&goal_input_cfg(), train_cfg(1), dataset(), &cpu()).unwrap();
     let b = t.batch(&[0], None).unwrap();
     let e = err_text(t.model().forward_seq(&b.images_in, &b.joints_in, &b.instr, &b.label_emb, None));
@@ -169,7 +200,7 @@ fn goal_input_refuses_what_it_cannot_do() {
 #[test]
 fn a_new_core_keeps_the_vision_and_the_subgoal_head() {
     let m = Sarnn::new(&goal_cfg(), 5, &cpu()).unwrap();
-    let n = m.with_new_core(24, true, 9).unwrap();
+    let n = m.with_new_core(NewCore { hidden: 24, goal_input: true, goal_pull: false }, 9).unwrap();
     assert!(n.config().goal_input && n.config().hidden == 24);
     let keep = |m: &Sarnn| -> Vec<_> {
         all_params(m).into_iter().filter(|(k, _)| Sarnn::VISION.iter().any(|v| k.starts_with(v)) || k.starts_with("goal_head")).collect()

@@ -40,7 +40,7 @@ impl Sarnn {
             Some(r) => r.reshape((b * t, d))?,
             None => joints_flat,
         };
-        let (yj, dec_pts) = self.motor_heads(&h, &base)?;
+        let (yj, dec_pts) = self.motor_heads(&h, &base, goal.as_ref())?;
         let logits = self.label_logits(&h)?;
         Ok(CoreOut {
             joints: yj.reshape((b, t, d))?,
@@ -82,7 +82,7 @@ impl Sarnn {
             let goal = goal.as_ref().map(at).transpose()?;
             let x = self.core_input(&at(points)?, &jin, goal.as_ref(), &at(&z)?)?;
             s = self.lstm_step(&self.input_gates(&x)?, &s)?;
-            let (yj, pt) = self.motor_heads(&s.h, &jin)?;
+            let (yj, pt) = self.motor_heads(&s.h, &jin, goal.as_ref())?;
             ls.push(self.label_logits(&s.h)?);
             prev = Some(yj.clone());
             ys.push(yj);

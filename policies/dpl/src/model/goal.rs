@@ -33,6 +33,15 @@ fn read_width(cfg: &ModelConfig) -> usize {
 /// Prefix of the head's parameter names.
 pub(super) const PARAMS: &str = "goal_head";
 
+/// The gate of [`crate::ModelConfig::goal_pull`], `(H) -> (D)`. Its bias
+/// starts at −3 (a pull of about 5 % of the way per step), so an untrained
+/// model still mostly holds still.
+pub(super) fn gate(init: &mut Init, cfg: &ModelConfig) -> Result<Dense> {
+    let mut g = Dense::new(init, "goal_gate", cfg.hidden, cfg.joints)?;
+    g.b = init.constant("goal_gate.bias", &[cfg.joints], -3.0)?;
+    Ok(g)
+}
+
 impl GoalHead {
     pub(super) fn new(init: &mut Init, cfg: &ModelConfig) -> Result<Self> {
         let cin = cfg.labels * (read_width(cfg) + 1) + cfg.lang_dim;
