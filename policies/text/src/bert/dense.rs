@@ -2,6 +2,8 @@
 //! packed kernel of [`super::gemm_avx512`] (2.3-4x faster on BERT's shapes).
 
 use candle_core::{DType, Module, Tensor};
+#[cfg(target_arch = "x86_64")]
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape};
 use candle_nn::Linear;
 
 #[cfg(target_arch = "x86_64")]
@@ -40,24 +42,38 @@ impl Dense {
 
     /// `x W^T + b` for `x (rows, in)`.
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.run(x, false)
+        self.run(x, None, false)
+    }
+
+    /// `x W^T + b + residual`: the sum BERT's output blocks normalise.
+    pub(crate) fn forward_add(&self, x: &Tensor, residual: &Tensor) -> candle_core::Result<Tensor> {
+        self.run(x, Some(residual), false)
     }
 
     /// `gelu(x W^T + b)`, the exact (erf) GELU.
     pub(crate) fn forward_gelu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.run(x, true)
+        self.run(x, None, true)
     }
 
-    fn run(&self, x: &Tensor, gelu: bool) -> candle_core::Result<Tensor> {
+    fn run(&self, x: &Tensor, residual: Option<&Tensor>, gelu: bool) -> candle_core::Result<Tensor> {
         #[cfg(target_arch = "x86_64")]
         if let Some(p) = &self.packed
             && x.device().is_cpu()
             && x.dtype() == DType::F32
             && x.rank() == 2
         {
-            return x.contiguous()?.apply_op1_no_bwd(&PackedOp { p, gelu });
+            let x = x.contiguous()?;
+            return match residual {
+                // Added in the kernel: no separate pass, and none of candle's
+                // elementwise ops, whose spinning thread pool competes with rayon's.
+                Some(r) => x.apply_op2_no_bwd(&r.contiguous()?, &PackedOp { p, gelu }),
+                None => x.apply_op1_no_bwd(&PackedOp { p, gelu }),
+            };
         }
-        let y = self.linear.forward(x)?;
+        let mut y = self.linear.forward(x)?;
+        if let Some(r) = residual {
+            y = (y + r)?;
+        }
         if gelu { super::model::gelu_erf(&y) } else { Ok(y) }
     }
 }
@@ -69,16 +85,8 @@ struct PackedOp<'a> {
 }
 
 #[cfg(target_arch = "x86_64")]
-impl candle_core::CustomOp1 for PackedOp<'_> {
-    fn name(&self) -> &'static str {
-        "kotoba-packed-linear"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s: &candle_core::CpuStorage,
-        l: &candle_core::Layout,
-    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+impl PackedOp<'_> {
+    fn run(&self, s: &CpuStorage, l: &Layout, residual: Option<&[f32]>) -> candle_core::Result<(CpuStorage, Shape)> {
         let Some((a, b)) = l.contiguous_offsets() else {
             candle_core::bail!("packed linear needs a contiguous input");
         };
@@ -86,7 +94,43 @@ impl candle_core::CustomOp1 for PackedOp<'_> {
         if k != self.p.in_dim() {
             candle_core::bail!("packed linear: input {:?} does not have {} columns", l.shape(), self.p.in_dim());
         }
-        let y = self.p.forward(&s.as_slice::<f32>()?[a..b], m, self.gelu);
-        Ok((candle_core::CpuStorage::F32(y), (m, self.p.out_dim()).into()))
+        let y = self.p.forward(&s.as_slice::<f32>()?[a..b], m, residual, self.gelu);
+        Ok((CpuStorage::F32(y), (m, self.p.out_dim()).into()))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl CustomOp1 for PackedOp<'_> {
+    fn name(&self) -> &'static str {
+        "kotoba-packed-linear"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.run(s, l, None)
+    }
+}
+
+/// The same with the residual `(m, out)` as second operand.
+#[cfg(target_arch = "x86_64")]
+impl CustomOp2 for PackedOp<'_> {
+    fn name(&self) -> &'static str {
+        "kotoba-packed-linear-add"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s: &CpuStorage,
+        l: &Layout,
+        rs: &CpuStorage,
+        rl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let Some((a, b)) = rl.contiguous_offsets() else {
+            candle_core::bail!("packed linear needs a contiguous residual");
+        };
+        let (m, n) = (l.shape().dims2()?.0, self.p.out_dim());
+        if rl.shape().dims2()? != (m, n) {
+            candle_core::bail!("packed linear: residual {:?} is not {m} x {n}", rl.shape());
+        }
+        self.run(s, l, Some(&rs.as_slice::<f32>()?[a..b]))
     }
 }

@@ -89,11 +89,14 @@ impl PackedLinear {
         self.n
     }
 
-    /// `x (m, k)` row-major → `x W^T + b`, `(m, n)` row-major, then the exact
-    /// (erf) GELU of [`super::model`] if `gelu`.
-    pub(crate) fn forward(&self, x: &[f32], m: usize, gelu: bool) -> Vec<f32> {
+    /// `x (m, k)` row-major → `x W^T + b`, `(m, n)` row-major, plus `residual`
+    /// (`(m, n)`) if given, then the exact (erf) GELU of [`super::model`] if `gelu`.
+    pub(crate) fn forward(&self, x: &[f32], m: usize, residual: Option<&[f32]>, gelu: bool) -> Vec<f32> {
         let (k, n) = (self.k, self.n);
         assert_eq!(x.len(), m * k, "input is not {m} x {k}");
+        if let Some(r) = residual {
+            assert_eq!(r.len(), m * n, "residual is not {m} x {n}");
+        }
         let mut out = vec![0f32; m * n];
         if m == 0 || n == 0 {
             return out;
@@ -114,7 +117,7 @@ impl PackedLinear {
             // SAFETY: this is the only task writing rows `rows` x columns
             // `panels * NR` (clipped to n) of `out`, which outlives the loop; the
             // CPU has AVX-512F because `self` exists.
-            unsafe { self.task(x, rows, panels, out_ptr, gelu) };
+            unsafe { self.task(x, rows, panels, out_ptr, residual, gelu) };
         });
         out
     }
@@ -123,13 +126,15 @@ impl PackedLinear {
     ///
     /// # Safety
     /// No other thread may touch the tile `rows` x `panels` of `out` (an `m x n`
-    /// row-major buffer with `x.len() == m * k`) meanwhile, and the CPU must have AVX-512F.
+    /// row-major buffer with `x.len() == m * k`, and `residual` the same size
+    /// if given) meanwhile, and the CPU must have AVX-512F.
     unsafe fn task(
         &self,
         x: &[f32],
         rows: std::ops::Range<usize>,
         panels: std::ops::Range<usize>,
         out: OutPtr,
+        residual: Option<&[f32]>,
         gelu: bool,
     ) {
         let (k, n, r) = (self.k, self.n, rows.len());
@@ -156,6 +161,8 @@ impl PackedLinear {
                     bias: &self.bias[p * 2..p * 2 + 2],
                     // SAFETY: row `rows.start`, column `p * NR` lies inside `out`.
                     c: unsafe { out.0.add(rows.start * n + p * NR) },
+                    // Same offset into the residual (same shape as `out`).
+                    add: residual.map(|res| res[rows.start * n + p * NR..].as_ptr()),
                     ldc: n,
                     masks: (lane_mask(cols), lane_mask(cols.saturating_sub(16))),
                 };
@@ -182,6 +189,8 @@ struct Tile<'a> {
     b: &'a [Line],
     bias: &'a [Line],
     c: *mut f32,
+    /// Added to the first slice's sums: the residual's tile, stride `ldc` like `c`.
+    add: Option<*const f32>,
     ldc: usize,
     /// Which of the 32 columns exist (the last panel may be partial).
     masks: (__mmask16, __mmask16),
@@ -203,7 +212,8 @@ fn lane_mask(cols: usize) -> __mmask16 {
 ///
 /// # Safety
 /// `tile.c` must address `r` rows (stride `ldc`) of 32 writable floats, of
-/// which the masked ones are written; the CPU must have AVX-512F.
+/// which the masked ones are written, and `tile.add` (if any) as many readable
+/// ones; the CPU must have AVX-512F.
 unsafe fn micro(r: usize, tile: &Tile, step: Step) {
     // SAFETY: forwarded from the caller.
     unsafe {
@@ -245,6 +255,11 @@ unsafe fn kernel<const R: usize>(tile: &Tile, step: Step) {
             if step.first {
                 acc[2 * r] = bias0;
                 acc[2 * r + 1] = bias1;
+                if let Some(add) = tile.add {
+                    let add = add.add(r * tile.ldc);
+                    acc[2 * r] = _mm512_add_ps(bias0, _mm512_maskz_loadu_ps(m0, add));
+                    acc[2 * r + 1] = _mm512_add_ps(bias1, _mm512_maskz_loadu_ps(m1, add.add(16)));
+                }
             } else {
                 let c = tile.c.add(r * tile.ldc);
                 acc[2 * r] = _mm512_mask_loadu_ps(bias0, m0, c);

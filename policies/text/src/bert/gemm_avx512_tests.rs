@@ -44,7 +44,7 @@ fn matches_candle_on_odd_shapes() {
                 return;
             };
             assert_eq!((p.in_dim(), p.out_dim()), (k, n));
-            let got = p.forward(&x, m, false);
+            let got = p.forward(&x, m, None, false);
             // Sums of k products of N(0, 1) values: about sqrt(k) in size, rounded
             // in a different order than candle's.
             let tol = 2e-6 * (k as f32).sqrt() * 8.0;
@@ -63,16 +63,32 @@ fn gelu_epilogue_matches_candle_gelu() {
             eprintln!("no AVX-512F on this CPU: kernel not tested");
             return;
         };
-        let got = p.forward(&x, m, true);
+        let got = p.forward(&x, m, None, true);
         let d = max_diff(&got, &want.gelu_erf().unwrap());
         assert!(d < 1e-5, "{m} x {k} x {n}: max difference {d}");
+    }
+}
+
+/// The residual lands in the first K slice only, however many slices there are.
+#[test]
+fn residual_is_added_once() {
+    for (m, k, n) in [(15, 100, 40), (20, 800, 33)] {
+        let (x, packed, want) = case(m, k, n, true, 1.0);
+        let Some(p) = packed else {
+            eprintln!("no AVX-512F on this CPU: kernel not tested");
+            return;
+        };
+        let res = Tensor::randn(0f32, 1.0, (m, n), &Device::Cpu).unwrap();
+        let got = p.forward(&x, m, Some(&res.flatten_all().unwrap().to_vec1::<f32>().unwrap()), false);
+        let d = max_diff(&got, &(want + res).unwrap());
+        assert!(d < 1e-4, "{m} x {k} x {n}: max difference {d}");
     }
 }
 
 #[test]
 fn no_rows_give_no_output() {
     if let (_, Some(p), _) = case(1, 8, 8, true, 1.0) {
-        assert!(p.forward(&[], 0, false).is_empty());
+        assert!(p.forward(&[], 0, None, false).is_empty());
     }
 }
 
@@ -101,7 +117,7 @@ fn timing_against_candle() {
             let (mut tc, mut tp) = (Vec::new(), Vec::new());
             for _ in 0..21 {
                 tc.push(median_secs(1, || drop(lin.forward(&x).unwrap())));
-                tp.push(median_secs(1, || drop(p.forward(&xs, m, false))));
+                tp.push(median_secs(1, || drop(p.forward(&xs, m, None, false))));
             }
             tc.sort_by(f64::total_cmp);
             tp.sort_by(f64::total_cmp);

@@ -81,3 +81,18 @@ fn embed_rates() {
         );
     }
 }
+
+/// The default paths alone at batch 32 for about five seconds: a target for `perf record`.
+#[test]
+#[ignore = "timing; run by hand"]
+fn default_paths_for_a_profiler() {
+    let enc = BertEncoder::load(&BertEncoderConfig::default()).unwrap();
+    let s = bench_sentences();
+    let refs: Vec<&str> = s.iter().map(String::as_str).collect();
+    let start = Instant::now();
+    while start.elapsed().as_secs_f64() < 5.0 {
+        for c in refs.chunks(32) {
+            enc.embed(c).unwrap();
+        }
+    }
+}
