@@ -107,6 +107,19 @@ impl PackedLinear {
         let want = 4 * rayon::current_num_threads();
         let per_task = (blocks * np / want).clamp(1, MAX_PANELS_PER_TASK);
         let runs = np.div_ceil(per_task);
+        // Every row block k-major, once for all tasks: block b holds rows
+        // b*MR.., element (kk, i) at b*MR*k + kk*r + i for its r rows, so the
+        // kernel's r broadcasts per step come from one cache line and each K
+        // slice is contiguous.
+        let mut packed = vec![0f32; m * k];
+        packed.par_chunks_mut(MR * k).zip(x.par_chunks(MR * k)).for_each(|(p, x)| {
+            let r = x.len() / k;
+            for (i, row) in x.chunks_exact(k).enumerate() {
+                for (kk, &v) in row.iter().enumerate() {
+                    p[kk * r + i] = v;
+                }
+            }
+        });
         let out_ptr = OutPtr(out.as_mut_ptr());
         // Run-major order: consecutive tasks share a run of panels, so its
         // weights are reused from cache across the row blocks.
@@ -117,7 +130,7 @@ impl PackedLinear {
             // SAFETY: this is the only task writing rows `rows` x columns
             // `panels * NR` (clipped to n) of `out`, which outlives the loop; the
             // CPU has AVX-512F because `self` exists.
-            unsafe { self.task(x, rows, panels, out_ptr, residual, gelu) };
+            unsafe { self.task(&packed[block * MR * k..][..rows.len() * k], rows, panels, out_ptr, residual, gelu) };
         });
         out
     }
@@ -126,11 +139,11 @@ impl PackedLinear {
     ///
     /// # Safety
     /// No other thread may touch the tile `rows` x `panels` of `out` (an `m x n`
-    /// row-major buffer with `x.len() == m * k`, and `residual` the same size
-    /// if given) meanwhile, and the CPU must have AVX-512F.
+    /// row-major buffer, and `residual` the same size if given) meanwhile, and
+    /// the CPU must have AVX-512F. `block` is the row block packed k-major.
     unsafe fn task(
         &self,
-        x: &[f32],
+        block: &[f32],
         rows: std::ops::Range<usize>,
         panels: std::ops::Range<usize>,
         out: OutPtr,
@@ -138,17 +151,9 @@ impl PackedLinear {
         gelu: bool,
     ) {
         let (k, n, r) = (self.k, self.n, rows.len());
-        let mut block = [0f32; MR * KC];
         let mut k0 = 0;
         while k0 < k {
             let kc = KC.min(k - k0);
-            // k-major copy of the block's slice: the kernel's r broadcasts per step
-            // come from one cache line.
-            for (i, row) in rows.clone().enumerate() {
-                for (kk, &v) in x[row * k + k0..][..kc].iter().enumerate() {
-                    block[kk * r + i] = v;
-                }
-            }
             let step = Step {
                 first: k0 == 0,
                 gelu: gelu && k0 + kc == k,
@@ -156,7 +161,7 @@ impl PackedLinear {
             for p in panels.clone() {
                 let cols = NR.min(n - p * NR);
                 let tile = Tile {
-                    a: &block[..kc * r],
+                    a: &block[k0 * r..(k0 + kc) * r],
                     b: &self.panels[(p * k + k0) * 2..(p * k + k0 + kc) * 2],
                     bias: &self.bias[p * 2..p * 2 + 2],
                     // SAFETY: row `rows.start`, column `p * NR` lies inside `out`.
