@@ -1,13 +1,14 @@
 //! The encoder's linear layers: candle's `Linear`, or on an AVX-512 CPU the
-//! packed kernel of [`super::gemm_avx512`] (2.3-4x faster on BERT's shapes).
+//! packed kernel of [`super::gemm_avx512`] (timings in the crate README).
 
-use candle_core::{DType, Module, Tensor};
-#[cfg(target_arch = "x86_64")]
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape};
+use candle_core::{Module, Tensor};
 use candle_nn::Linear;
 
 #[cfg(target_arch = "x86_64")]
-use super::gemm_avx512::PackedLinear;
+use {
+    super::gemm_avx512::PackedLinear,
+    candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape},
+};
 
 pub(crate) struct Dense {
     linear: Linear,

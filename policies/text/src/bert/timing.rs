@@ -82,17 +82,20 @@ fn embed_rates() {
     }
 }
 
-/// The default paths alone at batch 32 for about five seconds: a target for `perf record`.
+/// The default paths alone for about five seconds at batch 32, then five at batch
+/// 1: a target for `perf record`.
 #[test]
 #[ignore = "timing; run by hand"]
 fn default_paths_for_a_profiler() {
     let enc = BertEncoder::load(&BertEncoderConfig::default()).unwrap();
     let s = bench_sentences();
     let refs: Vec<&str> = s.iter().map(String::as_str).collect();
-    let start = Instant::now();
-    while start.elapsed().as_secs_f64() < 5.0 {
-        for c in refs.chunks(32) {
-            enc.embed(c).unwrap();
+    for batch in [32, 1] {
+        let start = Instant::now();
+        while start.elapsed().as_secs_f64() < 5.0 {
+            for c in refs.chunks(batch) {
+                enc.embed(c).unwrap();
+            }
         }
     }
 }
