@@ -260,7 +260,7 @@ mod tests {
     }
 
     /// The plain paths (padded batches, candle's matmul) and the fast ones give the
-    /// same vectors on sentences of mixed length, one of them truncated.
+    /// same vectors on sentences of mixed length, the longer ones truncated.
     #[test]
     fn every_cpu_path_gives_the_same_vectors() {
         let cfg = BertEncoderConfig { max_tokens: Some(12), ..BertEncoderConfig::default() };
