@@ -10,12 +10,13 @@ use {
     candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape},
 };
 
-pub(crate) struct Dense {
-    linear: Linear,
-    /// The same weights packed for the AVX-512 kernel: only on a CPU device
-    /// with AVX-512F, and only when asked for.
+/// One of the two, never both: the packed copy replaces candle's weights, so
+/// the linear layers are held once in memory (42 MB of MiniLM's 90).
+pub(crate) enum Dense {
+    Candle(Linear),
+    /// Only on a CPU device with AVX-512F, and only when asked for.
     #[cfg(target_arch = "x86_64")]
-    packed: Option<PackedLinear>,
+    Packed(PackedLinear),
 }
 
 impl Dense {
@@ -25,20 +26,16 @@ impl Dense {
         #[cfg(target_arch = "x86_64")]
         {
             let w = linear.weight();
-            let packed = if pack && w.device().is_cpu() && w.dtype() == DType::F32 {
+            if pack && w.device().is_cpu() && w.dtype() == DType::F32 {
                 let (n, k) = w.dims2()?;
                 let bias = linear.bias().map(|b| b.to_vec1::<f32>()).transpose()?;
-                PackedLinear::new(&w.flatten_all()?.to_vec1::<f32>()?, bias.as_deref(), n, k)
-            } else {
-                None
-            };
-            Ok(Self { linear, packed })
+                if let Some(p) = PackedLinear::new(&w.flatten_all()?.to_vec1::<f32>()?, bias.as_deref(), n, k) {
+                    return Ok(Self::Packed(p));
+                }
+            }
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = pack;
-            Ok(Self { linear })
-        }
+        let _ = pack;
+        Ok(Self::Candle(linear))
     }
 
     /// `x W^T + b` for `x (rows, in)`.
@@ -57,25 +54,27 @@ impl Dense {
     }
 
     fn run(&self, x: &Tensor, residual: Option<&Tensor>, gelu: bool) -> candle_core::Result<Tensor> {
-        #[cfg(target_arch = "x86_64")]
-        if let Some(p) = &self.packed
-            && x.device().is_cpu()
-            && x.dtype() == DType::F32
-            && x.rank() == 2
-        {
-            let x = x.contiguous()?;
-            return match residual {
-                // Added in the kernel: no separate pass, and none of candle's
-                // elementwise ops, whose spinning thread pool competes with rayon's.
-                Some(r) => x.apply_op2_no_bwd(&r.contiguous()?, &PackedOp { p, gelu }),
-                None => x.apply_op1_no_bwd(&PackedOp { p, gelu }),
-            };
+        match self {
+            Self::Candle(linear) => {
+                let mut y = linear.forward(x)?;
+                if let Some(r) = residual {
+                    y = (y + r)?;
+                }
+                if gelu { super::model::gelu_erf(&y) } else { Ok(y) }
+            }
+            #[cfg(target_arch = "x86_64")]
+            Self::Packed(p) => {
+                // The weights were packed because they lie on the CPU, where
+                // the model's activations are too.
+                let x = x.contiguous()?;
+                match residual {
+                    // Added in the kernel: no separate pass, and none of candle's
+                    // elementwise ops, whose spinning thread pool competes with rayon's.
+                    Some(r) => x.apply_op2_no_bwd(&r.contiguous()?, &PackedOp { p, gelu }),
+                    None => x.apply_op1_no_bwd(&PackedOp { p, gelu }),
+                }
+            }
         }
-        let mut y = self.linear.forward(x)?;
-        if let Some(r) = residual {
-            y = (y + r)?;
-        }
-        if gelu { super::model::gelu_erf(&y) } else { Ok(y) }
     }
 }
 
