@@ -11,7 +11,7 @@ mod common;
 fn smoke_demo_runs_every_stage_and_writes_results() {
     let out = std::env::temp_dir().join(format!("kotoba-demo-smoke-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let o = common::kotoba().args(["demo", "--smoke", "--out"]).arg(&out).output().unwrap();
+    let o = common::kotoba().args(["demo", "--smoke", "--first-seed", "5", "--out"]).arg(&out).output().unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "demo failed:\n{stdout}\n{stderr}");
@@ -19,6 +19,7 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
     // One demonstration and one rollout per instruction (three instructions).
     assert_eq!(r["demos"].as_array().unwrap().len(), 3, "{r}");
     assert!(r["demos"].as_array().unwrap().iter().all(|d| d["labels"].as_u64().unwrap() > 0), "labels spoken: {r}");
+    assert!(r["demos"].as_array().unwrap().iter().all(|d| d["seed"] == 5), "--first-seed: {r}");
     assert_eq!(r["training"]["epochs"], 2);
     // Then the recurrent core alone on whole episodes, logged in the same run.
     assert_eq!(r["training"]["motor_epochs"], 2);
@@ -110,4 +111,13 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
     // The demonstration moves the arm in its first two seconds.
     assert!(s["hold_rms"].as_array().unwrap().iter().any(|x| x.as_f64().unwrap() > 0.005), "{s}");
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// Demonstrations must not use the rollouts' scenes.
+#[test]
+fn demo_seeds_stay_below_the_rollout_seeds() {
+    let o = common::kotoba().args(["demo", "--first-seed", "990", "--demos", "20", "--out"]).arg(std::env::temp_dir().join("kotoba-demo-seeds")).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("reaches the rollout seeds (1000 on)"), "{err}");
 }

@@ -25,6 +25,9 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// The first towel seed of the rollouts: none of the demonstrations' scenes.
+const ROLLOUT_SEED: u64 = 1000;
+
 #[derive(Args)]
 pub struct DemoArgs {
     /// Output folder: demos/ (dataset), policy/ (checkpoints), rollouts/ (dataset), results.json.
@@ -36,6 +39,12 @@ pub struct DemoArgs {
     /// Scripted demonstrations per instruction.
     #[arg(long, default_value_t = 3)]
     pub demos: u64,
+    /// Towel seed of the first demonstration: they use seeds first..first+demos,
+    /// the same scenes for every instruction. Another value gives another
+    /// instruction's demonstrations their own scenes when recorded apart. The
+    /// rollouts use seeds from 1000, so this must end below that.
+    #[arg(long, default_value_t = 0)]
+    pub first_seed: u64,
     /// Training epochs (about 45 s each for 9 episodes at 32x32 on a 2-core CPU).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -172,6 +181,9 @@ pub fn run(mut a: DemoArgs) -> Result<()> {
     if a.demos == 0 || a.rollouts == 0 || a.epochs == 0 {
         bail!("--demos, --rollouts and --epochs must be at least 1");
     }
+    if a.first_seed.saturating_add(a.demos) > ROLLOUT_SEED {
+        bail!("--first-seed {} + --demos {} reaches the rollout seeds ({ROLLOUT_SEED} on): a rollout would replay a demonstrated scene", a.first_seed, a.demos);
+    }
     // SarnnPolicy::new refuses this too, but only after minutes of recording and training.
     if matches!(a.residual_base, crate::cmd::train::BaseArg::PreviousTarget) && a.regression_iters > 0 {
         bail!("--residual-base previous-target has no online error regression yet: add --regression-iters 0");
@@ -242,7 +254,7 @@ fn record_demos(dir: &Path, a: &DemoArgs) -> Result<Vec<DemoRow>> {
     let pb = bar(total, "recording demonstrations");
     let mut rows = Vec::new();
     let cfg = if a.smoke { ExpertConfig { speed: [4.0, 4.0], ..ExpertConfig::default() } } else { ExpertConfig::default() };
-    for seed in 0..a.demos {
+    for seed in a.first_seed..a.first_seed + a.demos {
         for &task in &tasks {
             let meta = EpisodeMeta {
                 instruction: task.instruction().into(),
@@ -349,7 +361,7 @@ fn run_rollouts(policy_dir: &Path, out: &Path, a: &DemoArgs) -> Result<Vec<Rollo
     let mut outcomes = Vec::new();
     for i in 0..a.rollouts {
         // Seeds far from the demonstrations' 0..demos: unseen towels and start poses.
-        let seed = 1000 + i;
+        let seed = ROLLOUT_SEED + i;
         for &task in &tasks {
             let meta = EpisodeMeta { instruction: task.instruction().into(), operator: "kotoba-policy".into(), robot_description_hash: None };
             let mut ep = ds.begin_episode(meta, &WriterOptions::default())?;
