@@ -7,6 +7,9 @@ use kotoba_msgs::{builtin_interfaces, diagnostic_msgs, std_msgs, time_from_nanos
 pub const TARGETS: &str = "/policy/joint_targets";
 pub const LABEL: &str = "/policy/label";
 pub const ATTENTION: &str = "/policy/attention";
+/// Where the policy's subgoal head expects the arm at the end of the current
+/// phase (a one-point trajectory), from a policy with one.
+pub const SUBGOAL: &str = "/policy/subgoal";
 pub const DIAGNOSTICS: &str = "/diagnostics";
 
 /// The next joint target (one trajectory point, `period` ahead), the predicted
@@ -34,6 +37,15 @@ pub fn prediction(
         ..Default::default()
     };
     (jt, std_msgs::String { data: label.into() }, att)
+}
+
+/// The subgoal as a one-point trajectory (raw joint units, no time).
+pub fn subgoal(names: &[String], goal: &[f32], t_ns: i64) -> trajectory_msgs::JointTrajectory {
+    trajectory_msgs::JointTrajectory {
+        header: std_msgs::Header { stamp: time_from_nanos(t_ns), frame_id: String::new() },
+        joint_names: names.to_vec(),
+        points: vec![trajectory_msgs::JointTrajectoryPoint { positions: goal.iter().map(|&v| f64::from(v)).collect(), ..Default::default() }],
+    }
 }
 
 /// A supervisor event as a `DiagnosticArray` with one status.

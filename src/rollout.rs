@@ -172,6 +172,8 @@ struct Proposal {
     gripper: f32,
     label: String,
     attention: Vec<[f32; 2]>,
+    /// The policy's subgoal (raw joint units), if it predicts one.
+    subgoal: Option<Vec<f32>>,
 }
 
 struct PolicyProposer<'a> {
@@ -216,7 +218,7 @@ impl Proposer for PolicyProposer<'_> {
         let label = self.policy.spec().label_names.get(out.label).cloned().unwrap_or_default();
         let by_label = if self.label_gripper { self.manifest.gripper_for_label(&label) } else { None };
         let gripper = by_label.unwrap_or_else(|| self.manifest.gripper.command(target[6]));
-        Ok(Proposal { gripper, target, offset: [0.0; 6], label, attention: out.attention.clone() })
+        Ok(Proposal { gripper, target, offset: [0.0; 6], label, attention: out.attention, subgoal: out.subgoal })
     }
 }
 
@@ -294,7 +296,7 @@ impl Proposer for DemoProposer {
             }
             None => [0.0; 6],
         };
-        Ok(Proposal { gripper: target[6], target, offset, label, attention: Vec::new() })
+        Ok(Proposal { gripper: target[6], target, offset, label, attention: Vec::new(), subgoal: None })
     }
 }
 
@@ -337,7 +339,7 @@ impl Proposer for ShadowProposer<'_> {
             self.n += 1;
         }
         self.prev = Some(joints.to_vec());
-        Ok(Proposal { label: p.label, attention: p.attention, ..d })
+        Ok(Proposal { label: p.label, attention: p.attention, subgoal: p.subgoal, ..d })
     }
 }
 
@@ -479,7 +481,7 @@ fn run<C: JointController<6>>(
             if let Some(ep) = record.as_deref_mut() {
                 let t = sim_ns(ls.plant.sim.time());
                 write_image(ep, &frame, t)?;
-                write_prediction(ep, &names, &out.target, &out.label, &out.attention, t, period)?;
+                write_prediction(ep, &names, &out, t, period)?;
                 if proposer.teaches() {
                     write_teaching(ep, &out, labels.len() > n_labels, t, period)?;
                 }
@@ -556,20 +558,15 @@ fn write_teaching(ep: &mut Episode, out: &Proposal, new_label: bool, t: i64, per
     Ok(())
 }
 
-fn write_prediction(
-    ep: &mut Episode,
-    names: &[String],
-    target: &[f32],
-    label: &str,
-    attention: &[[f32; 2]],
-    t: i64,
-    period: f64,
-) -> Result<()> {
-    let (jt, l, att) = crate::policy_msgs::prediction(names, target, label, attention, t, period);
+fn write_prediction(ep: &mut Episode, names: &[String], out: &Proposal, t: i64, period: f64) -> Result<()> {
+    let (jt, l, att) = crate::policy_msgs::prediction(names, &out.target, &out.label, &out.attention, t, period);
     let q = Qos::default();
     ep.write_msg(crate::policy_msgs::TARGETS, &q, &jt, t, t)?;
     ep.write_msg(crate::policy_msgs::LABEL, &q, &l, t, t)?;
     ep.write_msg(crate::policy_msgs::ATTENTION, &q, &att, t, t)?;
+    if let Some(g) = &out.subgoal {
+        ep.write_msg(crate::policy_msgs::SUBGOAL, &q, &crate::policy_msgs::subgoal(names, g, t), t, t)?;
+    }
     Ok(())
 }
 

@@ -8,7 +8,11 @@ of the chosen joints. With `--reference DIR2` (the expert on the same seeds,
 e.g. variant "shadow") it pairs episodes by seed and prints the difference and
 its RMS per joint, over the seeds where both grasped.
 
-    .venv/bin/python scripts/analysis/grasp_poses.py ROLLOUTS [--reference EXPERT] [--joints 0 1 2]
+With `--subgoal T`, the rollout's "grasp" is instead the policy's first
+/policy/subgoal at or after T seconds: where its subgoal head expects the arm
+at the end of the phase (the grasp pose, while reaching), scored the same way.
+
+    .venv/bin/python scripts/analysis/grasp_poses.py ROLLOUTS [--reference EXPERT] [--joints 0 1 2] [--subgoal 0]
 """
 import argparse
 import json
@@ -19,20 +23,24 @@ import numpy as np
 from rosbags.highlevel import AnyReader
 
 
-def grasps(folder, closed):
-    """seed -> (time s, pose) at the first closed-gripper sample, or None."""
+def grasps(folder, closed, subgoal_at=None):
+    """seed -> (time s, pose) at the first closed-gripper sample (or the first
+    subgoal at or after `subgoal_at` s), or None."""
     index = json.loads((folder / "index.json").read_text())
     out = {}
     for e in index["episodes"]:
         seed = int(re.search(r"seed (\d+)", e["operator"]).group(1))
         with AnyReader([folder / e["name"]]) as r:
-            conns = [c for c in r.connections if c.topic == "/joint_states"]
             t0, hit = None, None
-            for c, t, raw in r.messages(connections=conns):
-                q = np.array(r.deserialize(raw, c.msgtype).position)
+            for c, t, raw in r.messages():
                 t0 = t if t0 is None else t0
-                if q[-1] < closed:
-                    hit = ((t - t0) / 1e9, q)
+                if subgoal_at is None and c.topic == "/joint_states":
+                    q = np.array(r.deserialize(raw, c.msgtype).position)
+                    if q[-1] < closed:
+                        hit = ((t - t0) / 1e9, q)
+                        break
+                elif subgoal_at is not None and c.topic == "/policy/subgoal" and (t - t0) / 1e9 >= subgoal_at:
+                    hit = ((t - t0) / 1e9, np.array(r.deserialize(raw, c.msgtype).points[0].positions))
                     break
         out[seed] = hit
     return out
@@ -44,8 +52,9 @@ def main():
     ap.add_argument("--reference", type=Path)
     ap.add_argument("--joints", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--closed", type=float, default=0.02, help="gripper reading (m) below which it counts as closed")
+    ap.add_argument("--subgoal", type=float, metavar="T", help="score the policy's subgoal at T s instead of its grasp")
     a = ap.parse_args()
-    got = grasps(a.dir, a.closed)
+    got = grasps(a.dir, a.closed, a.subgoal)
     ref = grasps(a.reference, a.closed) if a.reference else {}
     diffs = []
     for seed in sorted(got):

@@ -103,6 +103,7 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
     let targets_pub = bus.publisher(policy_msgs::TARGETS, Qos::default())?;
     let label_pub = bus.publisher(policy_msgs::LABEL, Qos::default())?;
     let att_pub = bus.publisher(policy_msgs::ATTENTION, Qos::default())?;
+    let subgoal_pub = bus.publisher(policy_msgs::SUBGOAL, Qos::default())?;
     let diag_pub = bus.publisher(policy_msgs::DIAGNOSTICS, Qos::default())?;
 
     let limits = JointLimits::<6>::from_urdf_str(urdf, Some(&ARM_JOINTS))?;
@@ -234,6 +235,9 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
             targets_pub.publish(&jt)?;
             label_pub.publish(&l)?;
             att_pub.publish(&att)?;
+            if let Some(g) = &out.subgoal {
+                subgoal_pub.publish(&policy_msgs::subgoal(&all_names, g, now.as_nanos()))?;
+            }
             ticks += 1;
         }
         next += Duration::from_secs_f64(period);

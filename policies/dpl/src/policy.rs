@@ -80,6 +80,9 @@ pub struct PolicyOutput {
     /// Mean squared prediction error over the regression window before/after this
     /// tick's regression (both `None` when regression is off or the window is short).
     pub window_error: Option<(f32, f32)>,
+    /// Where the subgoal head expects the arm at the end of the current phase
+    /// (raw joint units), for a model with one ([`crate::ModelConfig::goal_head`]).
+    pub subgoal: Option<Vec<f32>>,
 }
 
 pub trait Policy {
@@ -377,7 +380,7 @@ impl Policy for SarnnPolicy {
             )?,
             None => (z, state, None),
         };
-        let goal = match m.config().goal_input {
+        let subgoal = match m.config().goal_head {
             true => {
                 let weights = match (obs.label, &self.prev_probs) {
                     (Some(l), _) => self.one_hot(self.ckpt.labels.nearest(l))?,
@@ -388,6 +391,7 @@ impl Policy for SarnnPolicy {
             }
             false => None,
         };
+        let goal = if m.config().goal_input { subgoal.clone() } else { None };
         let x = m.core_input(&enc_pts, &jnt, goal.as_ref(), &z)?;
         let s = m.lstm_step(&m.input_gates(&x)?, &state)?;
         let base = match &self.prev_joints {
@@ -444,6 +448,14 @@ impl Policy for SarnnPolicy {
             attention: points(&enc_pts)?,
             predicted_attention: points(&dec_pts)?,
             window_error,
+            subgoal: match subgoal {
+                Some(g) => {
+                    let mut raw = vec![0f32; d];
+                    self.ckpt.norm.denormalize(&g.flatten_all()?.to_vec1::<f32>()?, &mut raw);
+                    Some(raw)
+                }
+                None => None,
+            },
         })
     }
 }

@@ -117,12 +117,19 @@ fn the_core_losses_leave_the_subgoal_head_alone() {
 
 /// With spoken labels, the policy step (which maps each spoken label to the
 /// nearest taught one for the subgoal head) predicts what the training forward
-/// pass does with the labels' indices.
+/// pass does with the labels' indices, and reports the head's subgoal; with
+/// and without a core that reads it.
 #[test]
 fn goal_input_policy_steps_match_the_training_forward_pass() {
-    for cfg in [goal_input_cfg(), goal_pull_cfg()] {
+    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg()] {
         policy_matches_training(&cfg);
     }
+    // A model without the head reports no subgoal.
+    let t = Trainer::new(&model_cfg(Conditioning::Concat), train_cfg(1), dataset(), &cpu()).unwrap();
+    let mut p = SarnnPolicy::new(frozen_checkpoint(&t), RuntimeConfig::default()).unwrap();
+    let ep = &t.data().episodes[0];
+    let obs = Observation { label: None, stamp: Stamp::ZERO, image: ep.image(0), joints: ep.joint_row(0), instruction: &ep.instruction };
+    assert!(p.step(&obs).unwrap().subgoal.is_none());
 }
 
 fn policy_matches_training(cfg: &ModelConfig) {
@@ -130,7 +137,10 @@ fn policy_matches_training(cfg: &ModelConfig) {
     let mut t = Trainer::new(cfg, train_cfg(1), data.clone(), &cpu()).unwrap();
     t.train_epoch(&mut |_, _| {}).unwrap();
     let b = t.batch(&[0], None).unwrap();
-    let want = t.forward(&b).unwrap().joints.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let out = t.forward(&b).unwrap();
+    let want = out.joints.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let goal = t.model().predict_goal(&out.enc_pts, &b.label_idx, &b.instr, &b.label_emb).unwrap().unwrap();
+    let want_goal = goal.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let rt = RuntimeConfig { input_param: 1.0, joint_margin: None, ..RuntimeConfig::default() };
     let mut p = SarnnPolicy::new(frozen_checkpoint(&t), rt).unwrap();
     let ep = &data.episodes[0];
@@ -144,11 +154,17 @@ fn policy_matches_training(cfg: &ModelConfig) {
             instruction: &ep.instruction,
             label: Some(data.labels.embedding(ep.labels[k])),
         };
-        let got = p.step(&obs).unwrap().chunk.targets;
+        let out = p.step(&obs).unwrap();
         let mut norm = vec![0f32; d];
-        t.ckpt.norm.normalize(&got, &mut norm);
+        t.ckpt.norm.normalize(&out.chunk.targets, &mut norm);
         for j in 0..d {
             assert!((norm[j] - want[k * d + j]).abs() < 1e-4, "step {k} joint {j}: {} vs {}", norm[j], want[k * d + j]);
+        }
+        // The subgoal it reports is the head's, in raw units.
+        let mut goal = vec![0f32; d];
+        t.ckpt.norm.normalize(&out.subgoal.unwrap(), &mut goal);
+        for j in 0..d {
+            assert!((goal[j] - want_goal[k * d + j]).abs() < 1e-4, "subgoal, step {k} joint {j}");
         }
     }
     // Without spoken labels it runs on its own predicted distribution.
