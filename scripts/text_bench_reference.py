@@ -34,11 +34,15 @@ def main() -> int:
     ap.add_argument("--sentences", required=True, help="JSON file with a list of strings")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (the Rust side passes its own count)")
     args = ap.parse_args()
 
     import sentence_transformers
     import torch
     from sentence_transformers import SentenceTransformer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     with open(args.sentences, encoding="utf-8") as f:
         sentences = json.load(f)

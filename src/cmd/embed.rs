@@ -147,6 +147,8 @@ fn reference(
         .arg("--sentences")
         .arg(sentences)
         .args(["--seconds", secs.as_str(), "--device", device])
+        // The same CPU threads on both sides: ours are rayon's.
+        .args(["--threads", &rayon::current_num_threads().to_string()])
         .output()
         .context("running scripts/text_bench_reference.py")?;
     if !out.status.success() {
@@ -205,8 +207,8 @@ pub fn bench_text(quick: bool) -> Result<BenchReport> {
     match &peer {
         Ok(p) => {
             report.note(format!(
-                "cpu: candle with {} rayon threads; torch {} / sentence-transformers {} with {} threads",
-                std::thread::available_parallelism().map_or(1, |n| n.get()),
+                "cpu: ours with {} rayon threads (RAYON_NUM_THREADS sets both sides); torch {} / sentence-transformers {} with {} threads",
+                rayon::current_num_threads(),
                 p["torch"].as_str().unwrap_or("?"),
                 p["sentence_transformers"].as_str().unwrap_or("?"),
                 p["threads"]
