@@ -65,9 +65,8 @@ fn median_ms(warm: usize, n: usize, mut f: impl FnMut() -> Result<()>) -> Result
     Ok(v[v.len() / 2])
 }
 
-/// Rust-side figures: (inference ms, training sequences/s, ER-enabled tick ms, plain tick ms).
-pub fn measure_rust(s: &BenchSizes) -> Result<(f64, f64, f64, f64)> {
-    let dev = Device::Cpu;
+/// The bench's synthetic data and a trainer on it.
+fn bench_trainer(s: &BenchSizes) -> Result<(Trainer, crate::data::Dataset)> {
     let syn = SyntheticConfig {
         episodes: 2 * s.batch,
         steps: s.seq_len,
@@ -97,14 +96,26 @@ pub fn measure_rust(s: &BenchSizes) -> Result<(f64, f64, f64, f64)> {
         val_fraction: 0.0,
         ..TrainConfig::default()
     };
-    let mut trainer = Trainer::new(&mcfg, tcfg, data.clone(), &dev)?;
+    let trainer = Trainer::new(&mcfg, tcfg, data.clone(), &Device::Cpu)?;
+    Ok((trainer, data))
+}
+
+/// Milliseconds per training step (forward, backward, Adam) on the first batch,
+/// median of `iters` after one untimed step.
+fn train_step_ms(trainer: &mut Trainer, s: &BenchSizes, iters: usize) -> Result<f64> {
     let idx: Vec<usize> = (0..s.batch).collect();
     let batch = trainer.batch(&idx, None)?;
-    let train_ms = median_ms(1, s.train_iters, || {
+    median_ms(1, iters, || {
         let (loss, _) = trainer.loss(&batch, 1.0)?;
         let g = loss.backward()?;
         trainer.opt.step(&g)
-    })?;
+    })
+}
+
+/// Rust-side figures: (inference ms, training sequences/s, ER-enabled tick ms, plain tick ms).
+pub fn measure_rust(s: &BenchSizes) -> Result<(f64, f64, f64, f64)> {
+    let (mut trainer, data) = bench_trainer(s)?;
+    let train_ms = train_step_ms(&mut trainer, s, s.train_iters)?;
     let seq_per_s = s.batch as f64 / (train_ms / 1e3);
 
     let ep = &data.episodes[0];
@@ -265,4 +276,21 @@ pub fn bench_policy(quick: bool, python: &Path, script: &Path) -> Result<BenchRe
         .target(20.0, Better::Lower),
     );
     Ok(rep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bench's training step alone, for `perf record` on the test binary:
+    /// `KOTOBA_PROFILE_ITERS=20 cargo test -p kotoba-dpl --lib profile_training_step -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "profiling; run by hand"]
+    fn profile_training_step() {
+        let s = BenchSizes::new(true);
+        let iters = std::env::var("KOTOBA_PROFILE_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+        let (mut trainer, _) = bench_trainer(&s).unwrap();
+        let ms = train_step_ms(&mut trainer, &s, iters).unwrap();
+        eprintln!("training step {ms:.1} ms ({:.2} seq/s)", s.batch as f64 / (ms / 1e3));
+    }
 }

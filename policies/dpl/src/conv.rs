@@ -2,9 +2,12 @@
 //!
 //! candle 0.11's CPU `conv2d` (tiled im2col) and especially its `conv_transpose2d`
 //! (used for the input gradient) are far slower than a GEMM on these small maps, so
-//! on the CPU we unfold the input ourselves and let candle's matmul (and its
-//! backward) do the arithmetic. The unfold's gradient is the matching fold
-//! (col2im). Other devices use candle's own convolution.
+//! on the CPU the convolution is one custom op, [`Conv`], with its own backward:
+//! the unfolded input never enters candle's graph (whose backward would allocate
+//! and add a zero gradient of its size, a third of a training step in `perf`),
+//! and it is unfolded again in the backward pass rather than kept. The products
+//! are in [`crate::conv_cols`] (AVX-512 where the CPU has it). Other devices use
+//! candle's own convolution.
 //!
 //! Activations inside a conv stack are kept as `(C, N, H, W)`: then a whole batch
 //! is one `(CO, C·k·k+1) × (C·k·k+1, N·OH·OW)` product whose output is already the
@@ -12,36 +15,12 @@
 //! products summed by a reduction), and the bias rides along as a row of ones in
 //! the unfolded input, so there is no broadcast add and no bias reduction.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
-/// `(C, N, H, W)` -> `(C*k*k + 1, N*OH*OW)`, zero padding `pad`, stride 1; the
-/// last row is all ones (the bias input).
-struct Unfold {
-    k: usize,
-    pad: usize,
-}
-
-/// The adjoint of [`Unfold`]: sums columns back into `(C, N, H, W)` (the ones
-/// row has no input to flow to).
-struct Fold {
-    k: usize,
-    pad: usize,
-    c: usize,
-    n: usize,
-    h: usize,
-    w: usize,
-}
+use crate::conv_cols::{self, Geometry, Path};
 
 pub(crate) fn out_hw(h: usize, w: usize, k: usize, pad: usize) -> (usize, usize) {
     (h + 2 * pad + 1 - k, w + 2 * pad + 1 - k)
-}
-
-/// For kernel offset `kk` and padding `pad`, the output range whose input index
-/// `o + kk - pad` lies inside `0..len`.
-fn valid(o_len: usize, kk: usize, pad: usize, len: usize) -> (usize, usize) {
-    let lo = pad.saturating_sub(kk);
-    let hi = (len + pad).saturating_sub(kk).min(o_len);
-    (lo, hi.max(lo))
 }
 
 fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
@@ -51,97 +30,127 @@ fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Res
     }
 }
 
-impl CustomOp1 for Unfold {
+/// `(x (C, N, H, W), w (CO, C, k, k), b (CO))` -> `(CO, N, OH, OW)`.
+struct Conv {
+    pad: usize,
+    path: Path,
+}
+
+/// `(dy (CO, N, OH, OW), w (CO, C, k, k))` -> `dx (C, N, H, W)`.
+struct ConvGradInput {
+    g: Geometry,
+    path: Path,
+}
+
+/// `(dy (CO, N, OH, OW), x (C, N, H, W))` -> `[dw | db] (CO, C·k·k + 1)`.
+struct ConvGradWeights {
+    g: Geometry,
+    path: Path,
+}
+
+fn geometry(x: &Layout, w: &Layout, pad: usize) -> candle_core::Result<Geometry> {
+    let (c, n, h, wd) = x.shape().dims4()?;
+    let (co, ci, k, k2) = w.shape().dims4()?;
+    if ci != c || k2 != k || h + 2 * pad < k || wd + 2 * pad < k {
+        candle_core::bail!("conv: input {:?} does not fit weights {:?} (pad {pad})", x.shape(), w.shape());
+    }
+    Ok(Geometry { c, n, h, w: wd, co, k, pad })
+}
+
+impl CustomOp3 for Conv {
     fn name(&self) -> &'static str {
-        "kotoba-unfold"
+        "kotoba-conv"
     }
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (c, n, h, w) = l.shape().dims4()?;
-        let x = contiguous(s, l, "unfold")?;
-        let (k, p) = (self.k, self.pad);
-        let (oh, ow) = out_hw(h, w, k, p);
-        let (rows, l_out) = (c * k * k, oh * ow);
-        let cols = n * l_out;
-        let mut out = vec![0f32; (rows + 1) * cols];
-        for ci in 0..c {
-            for ky in 0..k {
-                let (y0, y1) = valid(oh, ky, p, h);
-                for kx in 0..k {
-                    let (x0, x1) = valid(ow, kx, p, w);
-                    let row = &mut out[((ci * k + ky) * k + kx) * cols..][..cols];
-                    for (b, dst) in row.chunks_mut(l_out).enumerate() {
-                        let src = &x[(ci * n + b) * h * w..][..h * w];
-                        for oy in y0..y1 {
-                            let ix0 = x0 + kx - p;
-                            let iy = oy + ky - p;
-                            dst[oy * ow + x0..oy * ow + x1]
-                                .copy_from_slice(&src[iy * w + ix0..iy * w + ix0 + (x1 - x0)]);
-                        }
-                    }
-                }
-            }
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = geometry(xl, wl, self.pad)?;
+        let (x, w, b) = (contiguous(xs, xl, "conv")?, contiguous(ws, wl, "conv")?, contiguous(bs, bl, "conv")?);
+        if b.len() != g.co {
+            candle_core::bail!("conv: bias {:?} for {} channels", bl.shape(), g.co);
         }
-        out[rows * cols..].fill(1.0);
-        Ok((CpuStorage::F32(out), Shape::from((rows + 1, cols))))
+        let kt = w.len() / g.co;
+        let wb: Vec<f32> = w.chunks_exact(kt).zip(b).flat_map(|(r, &b)| r.iter().copied().chain([b])).collect();
+        let (oh, ow) = g.out_hw();
+        let y = conv_cols::forward(self.path, &g, x, &wb);
+        Ok((CpuStorage::F32(y), Shape::from((g.co, g.n, oh, ow))))
     }
 
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let (c, n, h, w) = arg.dims4()?;
-        let fold = Fold { k: self.k, pad: self.pad, c, n, h, w };
-        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&fold)?))
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = geometry(x.layout(), w.layout(), self.pad)?;
+        let grad = grad.contiguous()?;
+        // Only what something upstream needs: the images feeding the first
+        // layer and frozen weights get none.
+        let dx = match x.track_op() {
+            true => Some(grad.apply_op2_no_bwd(&w.contiguous()?, &ConvGradInput { g, path: self.path })?),
+            false => None,
+        };
+        if !(w.track_op() || b.track_op()) {
+            return Ok((dx, None, None));
+        }
+        let dwb = grad.apply_op2_no_bwd(&x.contiguous()?, &ConvGradWeights { g, path: self.path })?;
+        let kt = w.elem_count() / g.co;
+        let dw = w.track_op().then(|| dwb.narrow(1, 0, kt)?.reshape(w.shape())).transpose()?;
+        let db = b.track_op().then(|| dwb.narrow(1, kt, 1)?.reshape(b.shape())).transpose()?;
+        Ok((dx, dw, db))
     }
 }
 
-impl CustomOp1 for Fold {
+impl CustomOp2 for ConvGradInput {
     fn name(&self) -> &'static str {
-        "kotoba-fold"
+        "kotoba-conv-grad-input"
     }
 
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let g = contiguous(s, l, "fold")?;
-        let (k, p, c, n, h, w) = (self.k, self.pad, self.c, self.n, self.h, self.w);
-        let (oh, ow) = out_hw(h, w, k, p);
-        let (l_out, cols) = (oh * ow, n * oh * ow);
-        let mut out = vec![0f32; c * n * h * w];
-        for ci in 0..c {
-            for ky in 0..k {
-                let (y0, y1) = valid(oh, ky, p, h);
-                for kx in 0..k {
-                    let (x0, x1) = valid(ow, kx, p, w);
-                    let row = &g[((ci * k + ky) * k + kx) * cols..][..cols];
-                    for (b, src) in row.chunks(l_out).enumerate() {
-                        let dst = &mut out[(ci * n + b) * h * w..][..h * w];
-                        for oy in y0..y1 {
-                            let iy = oy + ky - p;
-                            let ix0 = x0 + kx - p;
-                            let d = &mut dst[iy * w + ix0..iy * w + ix0 + (x1 - x0)];
-                            for (a, b) in d.iter_mut().zip(&src[oy * ow + x0..oy * ow + x1]) {
-                                *a += b;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok((CpuStorage::F32(out), Shape::from((c, n, h, w))))
+    fn cpu_fwd(&self, gs: &CpuStorage, gl: &Layout, ws: &CpuStorage, wl: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (dy, w) = (contiguous(gs, gl, "conv grad")?, contiguous(ws, wl, "conv grad")?);
+        let g = &self.g;
+        let dx = conv_cols::grad_input(self.path, g, w, dy);
+        Ok((CpuStorage::F32(dx), Shape::from((g.c, g.n, g.h, g.w))))
+    }
+}
+
+impl CustomOp2 for ConvGradWeights {
+    fn name(&self) -> &'static str {
+        "kotoba-conv-grad-weights"
+    }
+
+    fn cpu_fwd(&self, gs: &CpuStorage, gl: &Layout, xs: &CpuStorage, xl: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (dy, x) = (contiguous(gs, gl, "conv grad")?, contiguous(xs, xl, "conv grad")?);
+        let g = &self.g;
+        let dwb = conv_cols::grad_weights(self.path, g, x, dy);
+        Ok((CpuStorage::F32(dwb), Shape::from((g.co, g.c * g.k * g.k + 1))))
     }
 }
 
 /// `x (C, N, H, W)` * `w (CO, C, k, k)` + `b (CO)`, zero padding `pad`, stride 1
 /// -> `(CO, N, OH, OW)`.
 pub fn conv2d_cm(x: &Tensor, w: &Tensor, b: &Tensor, pad: usize) -> candle_core::Result<Tensor> {
-    let (_, n, h, wd) = x.dims4()?;
-    let (co, _, k, _) = w.dims4()?;
-    let (oh, ow) = out_hw(h, wd, k, pad);
+    conv2d_cm_on(x, w, b, pad, Path::detect())
+}
+
+/// [`conv2d_cm`] with the products on `path` (the tests compare the two paths).
+fn conv2d_cm_on(x: &Tensor, w: &Tensor, b: &Tensor, pad: usize, path: Path) -> candle_core::Result<Tensor> {
     if !x.device().is_cpu() {
+        let co = w.dim(0)?;
         let y = x.transpose(0, 1)?.conv2d(w, pad, 1, 1, 1)?;
         let y = y.broadcast_add(&b.reshape((1, co, 1, 1))?)?;
         return y.transpose(0, 1)?.contiguous();
     }
-    let cols = x.contiguous()?.apply_op1(Unfold { k, pad })?;
-    let wb = Tensor::cat(&[w.reshape((co, ()))?, b.reshape((co, 1))?], 1)?;
-    wb.matmul(&cols)?.reshape((co, n, oh, ow))
+    x.contiguous()?.apply_op3(&w.contiguous()?, &b.contiguous()?, Conv { pad, path })
 }
 
 /// LeakyReLU with slope `a` below zero, one pass forward and one backward
@@ -202,25 +211,83 @@ mod tests {
         (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
     }
 
+    /// Both paths, against candle's conv, forward and the three gradients.
+    fn paths() -> Vec<Path> {
+        let mut v = vec![Path::Portable];
+        if let p @ Path::Avx512(_) = Path::detect() {
+            v.push(p);
+        } else {
+            eprintln!("no AVX-512F on this CPU: its conv path not tested");
+        }
+        v
+    }
+
+    /// Ours (channel-major, on `path`) and candle's conv of the same `(n, c, h, w)`
+    /// input, and the gradients of the sum of squares of each, for x, w and b.
+    fn compare(path: Path, (n, c, h, w): (usize, usize, usize, usize), co: usize, pad: usize) {
+        let d = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::randn(0f32, 1., (n, c, h, w), &d).unwrap()).unwrap();
+        let wt = Var::from_tensor(&Tensor::randn(0f32, 1., (co, c, 3, 3), &d).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::randn(0f32, 1., co, &d).unwrap()).unwrap();
+        // Ours runs channel-major; compare in candle's (N, C, H, W).
+        let x_cm = x.transpose(0, 1).unwrap();
+        let ours = conv2d_cm_on(&x_cm, &wt, &b, pad, path).unwrap().transpose(0, 1).unwrap();
+        let theirs = x.conv2d(&wt, pad, 1, 1, 1).unwrap().broadcast_add(&b.reshape((1, co, 1, 1)).unwrap()).unwrap();
+        assert_eq!(ours.dims(), theirs.dims());
+        // Sums of 9c products of N(0, 1) values, in another order.
+        let scale = (9.0 * c as f32).sqrt();
+        let what = format!("{path:?} {n}x{c}x{h}x{w} -> {co}, pad {pad}");
+        assert!(close(&ours, &theirs) < 1e-5 * scale, "{what}: output");
+        let g1 = ours.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = theirs.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        for (v, name) in [(x.as_tensor(), "x"), (wt.as_tensor(), "w"), (b.as_tensor(), "b")] {
+            let (a, r) = (g1.get(v).unwrap(), g2.get(v).unwrap());
+            // Relative to the gradient's size: the weight gradients sum over every output pixel.
+            let size = r.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+            assert!(close(a, r) < 1e-5 * size.max(1.0), "{what}: gradient of {name}");
+        }
+    }
+
     #[test]
     fn matches_candle_conv_and_its_gradients() {
-        let d = Device::Cpu;
-        for pad in [0, 2] {
-            let x = Var::from_tensor(&Tensor::randn(0f32, 1., (2, 3, 7, 6), &d).unwrap()).unwrap();
-            let w = Var::from_tensor(&Tensor::randn(0f32, 1., (4, 3, 3, 3), &d).unwrap()).unwrap();
-            let b = Var::from_tensor(&Tensor::randn(0f32, 1., 4, &d).unwrap()).unwrap();
-            // Ours runs channel-major; compare in candle's (N, C, H, W).
-            let x_cm = x.transpose(0, 1).unwrap();
-            let ours = conv2d_cm(&x_cm, &w, &b, pad).unwrap().transpose(0, 1).unwrap();
-            let theirs = x.conv2d(&w, pad, 1, 1, 1).unwrap().broadcast_add(&b.reshape((1, 4, 1, 1)).unwrap()).unwrap();
-            assert_eq!(ours.dims(), theirs.dims());
-            assert!(close(&ours, &theirs) < 1e-4);
-            let g1 = ours.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            let g2 = theirs.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            for v in [x.as_tensor(), w.as_tensor(), b.as_tensor()] {
-                assert!(close(g1.get(v).unwrap(), g2.get(v).unwrap()) < 1e-3);
+        for path in paths() {
+            for pad in [0, 2] {
+                compare(path, (2, 3, 7, 6), 4, pad);
             }
         }
+    }
+
+    /// Shapes off the kernels' tiles: output channels off 14 rows (and 6 x 4
+    /// dot tiles), pixel counts off the 32-column panels and the 2048-column
+    /// chunk, a single image, a single output pixel, the SARNN's layers.
+    #[test]
+    fn both_paths_match_candle_on_odd_shapes() {
+        let cases = [
+            ((1, 1, 3, 3), 1, 0),
+            ((3, 5, 9, 11), 15, 0),
+            ((1, 16, 12, 10), 33, 1),
+            ((2, 32, 13, 17), 5, 2),
+            ((4, 3, 31, 29), 16, 0),
+            ((2, 5, 20, 21), 32, 2),
+        ];
+        for path in paths() {
+            for (shape, co, pad) in cases {
+                compare(path, shape, co, pad);
+            }
+        }
+    }
+
+    /// The first layer reads the images, which need no gradient, and frozen
+    /// weights need none either: the op gives none for them.
+    #[test]
+    fn no_gradient_where_none_is_tracked() {
+        let d = Device::Cpu;
+        let x = Tensor::randn(0f32, 1., (3, 2, 6, 6), &d).unwrap();
+        let w = Var::from_tensor(&Tensor::randn(0f32, 1., (4, 3, 3, 3), &d).unwrap()).unwrap();
+        let b = Tensor::zeros(4, candle_core::DType::F32, &d).unwrap();
+        let g = conv2d_cm(&x, &w, &b, 0).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(g.get(&x).is_none() && g.get(&b).is_none());
+        assert!(g.get(&w).is_some());
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod bench;
 mod checkpoint;
 mod config;
 mod conv;
+mod conv_cols;
 mod data;
 mod direct;
 #[cfg(target_arch = "x86_64")]
