@@ -76,10 +76,8 @@ impl CustomOp3 for Conv {
         if b.len() != g.co {
             candle_core::bail!("conv: bias {:?} for {} channels", bl.shape(), g.co);
         }
-        let kt = w.len() / g.co;
-        let wb: Vec<f32> = w.chunks_exact(kt).zip(b).flat_map(|(r, &b)| r.iter().copied().chain([b])).collect();
         let (oh, ow) = g.out_hw();
-        let y = conv_cols::forward(self.path, &g, x, &wb);
+        let y = conv_cols::forward(self.path, &g, x, w, b);
         Ok((CpuStorage::F32(y), Shape::from((g.co, g.n, oh, ow))))
     }
 

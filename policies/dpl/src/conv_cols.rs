@@ -6,11 +6,14 @@
 //! N·OH·OW` (its last row all ones, the bias input), output `y (CO, L)`.
 //!
 //! Two paths. Where the CPU has AVX-512F ([`Path::Avx512`]) the products run on
-//! [`kotoba_kernels`]: `cols` is unfolded straight into the GEMM's B panels
-//! (32 columns, each row of a panel contiguous), so the forward product reads it
-//! without a packing pass, and the weight gradient reads the same panels as
-//! rows. Elsewhere ([`Path::Portable`]) `cols` is row-major and the `gemm`
-//! crate (candle's own CPU matmul) does the products.
+//! [`kotoba_kernels`] and `cols` is never built: the kernels read the (padded)
+//! input in place, a panel of B being a run of up to 32 output pixels of one
+//! output row and a row of B a (channel, tap) offset into the input (an
+//! implicit im2col; building `cols` and its gradient wrote about 4 GB per
+//! training step of the bench). The input's gradient is then the convolution of
+//! the output's gradient with the flipped, transposed weights, no fold needed.
+//! Elsewhere ([`Path::Portable`]) `cols` is built row-major and the `gemm` crate
+//! (candle's own CPU matmul) does the products.
 
 #[cfg(target_arch = "x86_64")]
 use kotoba_kernels::{avx512, avx512_dot};
@@ -73,64 +76,30 @@ fn valid(o_len: usize, kk: usize, pad: usize, len: usize) -> (usize, usize) {
     (lo, hi.max(lo))
 }
 
-/// The unfolded input, in the layout its path's products read.
-struct Cols {
-    data: Vec<f32>,
-    /// Where row 0, column 0 lies (panels start on a 64-byte boundary).
-    start: usize,
-}
-
-/// Unfolds `x` into `(K+1, L)`: row-major, or with `panels` as 32-column panels
-/// (row `r`, column `j` at `(j / 32) * (K+1) * 32 + r * 32 + j % 32`).
-fn unfold(g: &Geometry, x: &[f32], panels: bool) -> Cols {
+/// Unfolds `x` into row-major `(K+1, L)`, the last row all ones.
+fn unfold(g: &Geometry, x: &[f32]) -> Vec<f32> {
     let (k, p, rows, cols) = (g.k, g.pad, g.taps() + 1, g.cols());
     let (oh, ow) = g.out_hw();
     let l_out = oh * ow;
-    let (len, pad_lanes) = match panels {
-        true => (cols.div_ceil(32) * 32 * rows, 15),
-        false => (rows * cols, 0),
-    };
-    let mut data = vec![0f32; len + pad_lanes];
-    let start = if panels { data.as_ptr().align_offset(64).min(15) } else { 0 };
-    let out = &mut data[start..start + len];
-    // Copies `src` into row `r` from column `j`, split where panels end.
-    let mut put = |r: usize, j: usize, src: &[f32]| {
-        if !panels {
-            out[r * cols + j..][..src.len()].copy_from_slice(src);
-            return;
-        }
-        let (mut j, mut src) = (j, src);
-        while !src.is_empty() {
-            let n = (32 - j % 32).min(src.len());
-            out[(j / 32) * 32 * rows + r * 32 + j % 32..][..n].copy_from_slice(&src[..n]);
-            (j, src) = (j + n, &src[n..]);
-        }
-    };
+    let mut out = vec![0f32; rows * cols];
     for ci in 0..g.c {
         for ky in 0..k {
             let (y0, y1) = valid(oh, ky, p, g.h);
             for kx in 0..k {
                 let (x0, x1) = valid(ow, kx, p, g.w);
-                let r = (ci * k + ky) * k + kx;
-                for b in 0..g.n {
+                let row = &mut out[((ci * k + ky) * k + kx) * cols..][..cols];
+                for (b, dst) in row.chunks_mut(l_out).enumerate() {
                     let src = &x[(ci * g.n + b) * g.h * g.w..][..g.h * g.w];
                     for oy in y0..y1 {
                         let (iy, ix0) = (oy + ky - p, x0 + kx - p);
-                        put(r, b * l_out + oy * ow + x0, &src[iy * g.w + ix0..][..x1 - x0]);
+                        dst[oy * ow + x0..oy * ow + x1].copy_from_slice(&src[iy * g.w + ix0..][..x1 - x0]);
                     }
                 }
             }
         }
     }
-    if panels {
-        // Whole panel rows, padding lanes included: they meet masked lanes only.
-        for panel in out.chunks_exact_mut(32 * rows) {
-            panel[(rows - 1) * 32..].fill(1.0);
-        }
-    } else {
-        out[(rows - 1) * cols..].fill(1.0);
-    }
-    Cols { data, start }
+    out[(rows - 1) * cols..].fill(1.0);
+    out
 }
 
 /// The adjoint of [`unfold`] for row-major `g (K, L)` (no ones row): sums
@@ -163,61 +132,139 @@ fn fold(geo: &Geometry, g: &[f32]) -> Vec<f32> {
     out
 }
 
-/// `wb (CO, K+1)` · `cols(x)` → `y (CO, L)`.
-pub(crate) fn forward(path: Path, g: &Geometry, x: &[f32], wb: &[f32]) -> Vec<f32> {
-    let (k1, l) = (g.taps() + 1, g.cols());
+/// `w (CO, K)` · `cols(x)` + `b (CO)` → `y (CO, L)`.
+pub(crate) fn forward(path: Path, g: &Geometry, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
+    let (kt, l) = (g.taps(), g.cols());
     let mut y = vec![0f32; g.co * l];
     match path {
         #[cfg(target_arch = "x86_64")]
         Path::Avx512(cpu) => {
-            let cols = unfold(g, x, true);
-            let a = avx512::PackedA::new(wb, g.co, k1, k1, 1);
-            let b = avx512::Panels::new(&cols.data[cols.start..], k1, l, NR, k1 * NR);
-            let out = avx512::Output::<avx512::NoEpilogue> { c: &mut y, ldc: l, bias: None, residual: None, epilogue: None };
-            avx512::gemm(cpu, &a, b, out);
+            let t = implicit::Tables::new(g);
+            let xp = implicit::padded(g, x);
+            let a = avx512::PackedA::new(w, g.co, kt, kt, 1);
+            let out = avx512::Output::<avx512::NoEpilogue> {
+                c: &mut y,
+                ldc: l,
+                bias: None,
+                row_bias: Some(b),
+                residual: None,
+                epilogue: None,
+            };
+            avx512::gemm(cpu, &a, avx512::Panels::new(&xp, &t.rows, &t.panels), out);
         }
         Path::Portable => {
-            let cols = unfold(g, x, false);
-            let m = Mat { m: g.co, n: l, k: k1 };
-            portable(m, &mut y, (wb, k1, 1), (&cols.data, l, 1));
+            let cols = unfold(g, x);
+            let wb: Vec<f32> = w.chunks_exact(kt).zip(b).flat_map(|(r, &b)| r.iter().copied().chain([b])).collect();
+            portable(Mat { m: g.co, n: l, k: kt + 1 }, &mut y, (&wb, kt + 1, 1), (&cols, l, 1));
         }
     }
     y
 }
 
-/// The input's gradient: `fold(wᵀ · dy)` for `w (CO, K)` (no bias column) and
-/// `dy (CO, L)`, as `(C, N, H, W)`.
+/// The input's gradient for `w (CO, K)` and `dy (CO, L)`, as `(C, N, H, W)`.
 pub(crate) fn grad_input(path: Path, g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     let (kt, l) = (g.taps(), g.cols());
-    let mut dcols = vec![0f32; kt * l];
     match path {
+        // The full convolution of dy with the flipped, transposed weights
+        // (needs the padding it reverses to be at most k - 1).
         #[cfg(target_arch = "x86_64")]
-        Path::Avx512(cpu) => {
-            let a = avx512::PackedA::new(w, kt, g.co, 1, kt);
-            let b = avx512::Panels::row_major(dy, g.co, l);
-            let out = avx512::Output::<avx512::NoEpilogue> { c: &mut dcols, ldc: l, bias: None, residual: None, epilogue: None };
-            avx512::gemm(cpu, &a, b, out);
+        Path::Avx512(_) if g.pad < g.k => {
+            let (oh, ow) = g.out_hw();
+            let back = Geometry { c: g.co, n: g.n, h: oh, w: ow, co: g.c, k: g.k, pad: g.k - 1 - g.pad };
+            let kk = g.k * g.k;
+            let mut wt = vec![0f32; g.c * g.co * kk];
+            for (o, wo) in w.chunks_exact(kt).enumerate() {
+                for (c, taps) in wo.chunks_exact(kk).enumerate() {
+                    for (t, &v) in taps.iter().enumerate() {
+                        wt[(c * g.co + o) * kk + kk - 1 - t] = v;
+                    }
+                }
+            }
+            forward(path, &back, dy, &wt, &vec![0.0; g.c])
         }
-        Path::Portable => portable(Mat { m: kt, n: l, k: g.co }, &mut dcols, (w, 1, kt), (dy, l, 1)),
+        _ => {
+            let mut dcols = vec![0f32; kt * l];
+            portable(Mat { m: kt, n: l, k: g.co }, &mut dcols, (w, 1, kt), (dy, l, 1));
+            fold(g, &dcols)
+        }
     }
-    fold(g, &dcols)
 }
 
 /// The weights' and bias' gradient `dy · cols(x)ᵀ`, `(CO, K+1)`.
 pub(crate) fn grad_weights(path: Path, g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
-    let (k1, l) = (g.taps() + 1, g.cols());
+    let (kt, l) = (g.taps(), g.cols());
     match path {
         #[cfg(target_arch = "x86_64")]
         Path::Avx512(cpu) => {
-            let cols = unfold(g, x, true);
-            let cols = avx512_dot::Rows::new(&cols.data[cols.start..], k1, l, NR, k1 * NR);
-            avx512_dot::dot_rows(cpu, avx512_dot::Rows::row_major(dy, g.co, l), cols)
+            let t = implicit::Tables::new(g);
+            let xp = implicit::padded(g, x);
+            let runs: Vec<_> = t.panels.iter().map(|p| avx512_dot::DotPanel { a: p.col, b: p.at, cols: p.cols }).collect();
+            let ra: Vec<usize> = (0..g.co).map(|i| i * l).collect();
+            let a = avx512_dot::Rows { data: dy, rows: &ra };
+            let dw = avx512_dot::dot_rows(cpu, a, avx512_dot::Rows { data: &xp, rows: &t.rows }, &runs);
+            // The bias' gradient: each output channel's sum, beside its weights'.
+            dw.chunks_exact(kt).zip(dy.chunks_exact(l)).flat_map(|(w, d)| w.iter().copied().chain([d.iter().sum()])).collect()
         }
         Path::Portable => {
-            let cols = unfold(g, x, false);
-            let mut dwb = vec![0f32; g.co * k1];
-            portable(Mat { m: g.co, n: k1, k: l }, &mut dwb, (dy, l, 1), (&cols.data, 1, l));
+            let cols = unfold(g, x);
+            let mut dwb = vec![0f32; g.co * (kt + 1)];
+            portable(Mat { m: g.co, n: kt + 1, k: l }, &mut dwb, (dy, l, 1), (&cols, 1, l));
             dwb
+        }
+    }
+}
+
+/// The implicit im2col of the AVX-512 path.
+#[cfg(target_arch = "x86_64")]
+mod implicit {
+    use std::borrow::Cow;
+
+    use super::{Geometry, NR};
+    use kotoba_kernels::avx512::Panel;
+
+    /// `x (C, N, H, W)` with `pad` zeros around each map (`x` itself without padding).
+    pub(super) fn padded<'a>(g: &Geometry, x: &'a [f32]) -> Cow<'a, [f32]> {
+        if g.pad == 0 {
+            return Cow::Borrowed(x);
+        }
+        let (p, hp, wp) = (g.pad, g.h + 2 * g.pad, g.w + 2 * g.pad);
+        let mut out = vec![0f32; g.c * g.n * hp * wp];
+        for (src, dst) in x.chunks_exact(g.h * g.w).zip(out.chunks_exact_mut(hp * wp)) {
+            for (s, d) in src.chunks_exact(g.w).zip(dst[p * wp..].chunks_exact_mut(wp)) {
+                d[p..p + g.w].copy_from_slice(s);
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    /// B of the convolution read from the padded input: row `(ci, ky, kx)` at
+    /// `ci·N·Hp·Wp + ky·Wp + kx`, a panel per run of up to 32 output pixels of
+    /// one output row, starting at its first pixel's top-left input.
+    pub(super) struct Tables {
+        pub rows: Vec<usize>,
+        pub panels: Vec<Panel>,
+    }
+
+    impl Tables {
+        pub(super) fn new(g: &Geometry) -> Self {
+            let (hp, wp) = (g.h + 2 * g.pad, g.w + 2 * g.pad);
+            let (oh, ow) = g.out_hw();
+            let mut rows = Vec::with_capacity(g.c * g.k * g.k);
+            for ci in 0..g.c {
+                for ky in 0..g.k {
+                    rows.extend((0..g.k).map(|kx| ci * g.n * hp * wp + ky * wp + kx));
+                }
+            }
+            let mut panels = Vec::with_capacity(g.n * oh * ow.div_ceil(NR));
+            for b in 0..g.n {
+                for oy in 0..oh {
+                    for ox in (0..ow).step_by(NR) {
+                        let (at, col) = ((b * hp + oy) * wp + ox, (b * oh + oy) * ow + ox);
+                        panels.push(Panel { at, col, cols: NR.min(ow - ox) });
+                    }
+                }
+            }
+            Self { rows, panels }
         }
     }
 }

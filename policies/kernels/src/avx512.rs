@@ -2,9 +2,11 @@
 //!
 //! The layout is BLIS's. `A (m, k)` is copied once per product into blocks of
 //! [`MR`] = 14 rows, each k-major ([`PackedA`]). `B (k, n)` is read as panels of
-//! [`NR`] = 32 columns (two 512-bit vectors), each a run of `k` rows of 32 floats
-//! ([`Panels`]): pre-packed weights (rows contiguous) or a plain row-major matrix
-//! (rows `n` apart) both fit. The micro-kernel keeps a block's 14 x 32 outputs in
+//! up to [`NR`] = 32 columns (two 512-bit vectors), each `k` rows of contiguous
+//! floats found through two tables ([`Panels`]): where each panel starts, and
+//! where each row lies from there. Pre-packed weights, a plain row-major matrix
+//! and a convolution's input read in place (an implicit im2col: a panel is a run
+//! of output pixels, a row a (channel, tap) offset) all fit. The micro-kernel keeps a block's 14 x 32 outputs in
 //! 28 of the 32 vector registers while it walks K: per step two vector loads of
 //! the panel, 14 broadcasts from the block, 28 FMAs. K is walked in slices of
 //! [`KC`] so the block's slice stays in L1. Tasks are (row block, run of panels)
@@ -95,33 +97,43 @@ impl PackedA {
     }
 }
 
-/// `B (k, n)`: panel `p` (columns `p*NR..`) has row `kk` at
-/// `data[p * panel_stride + kk * ldb..]`, [`NR`] floats of which those below `n`
-/// are read.
+/// One panel of B: `cols` (1..=32) columns whose row `kk` starts at
+/// `at + rows[kk]` in B's buffer, and land in columns `col..col + cols` of C.
+#[derive(Debug, Clone, Copy)]
+pub struct Panel {
+    pub at: usize,
+    pub col: usize,
+    pub cols: usize,
+}
+
+/// `B (k, n)` as [`Panel`]s sharing one table of row offsets.
 #[derive(Clone, Copy)]
 pub struct Panels<'a> {
     data: &'a [f32],
-    k: usize,
+    rows: &'a [usize],
+    panels: &'a [Panel],
+    /// Columns of C the panels reach.
     n: usize,
-    ldb: usize,
-    panel_stride: usize,
 }
 
 impl<'a> Panels<'a> {
     /// Checks that every element the kernel reads lies inside `data`.
-    pub fn new(data: &'a [f32], k: usize, n: usize, ldb: usize, panel_stride: usize) -> Self {
-        if k > 0 && n > 0 {
-            let np = n.div_ceil(NR);
-            let last = (np - 1) * panel_stride + (k - 1) * ldb + (n - (np - 1) * NR);
-            let full = if np > 1 { (np - 2) * panel_stride + (k - 1) * ldb + NR } else { 0 };
-            assert!(last.max(full) <= data.len(), "B panels reach past their buffer");
+    pub fn new(data: &'a [f32], rows: &'a [usize], panels: &'a [Panel]) -> Self {
+        let far = rows.iter().copied().max().unwrap_or(0);
+        let mut n = 0;
+        for p in panels {
+            assert!((1..=NR).contains(&p.cols), "a panel has 1..={NR} columns");
+            assert!(rows.is_empty() || p.at + far + p.cols <= data.len(), "B panels reach past their buffer");
+            n = n.max(p.col + p.cols);
         }
-        Self { data, k, n, ldb, panel_stride }
+        Self { data, rows, panels, n }
     }
 
-    /// A row-major `(k, n)` matrix: rows `n` apart, panels 32 columns apart.
-    pub fn row_major(data: &'a [f32], k: usize, n: usize) -> Self {
-        Self::new(data, k, n, n, NR)
+    /// The tables of a row-major `(k, n)` matrix: rows `n` apart, panels 32 columns apart.
+    pub fn row_major_tables(k: usize, n: usize) -> (Vec<usize>, Vec<Panel>) {
+        let rows = (0..k).map(|kk| kk * n).collect();
+        let panels = (0..n).step_by(NR).map(|j| Panel { at: j, col: j, cols: NR.min(n - j) }).collect();
+        (rows, panels)
     }
 }
 
@@ -132,6 +144,8 @@ pub struct Output<'a, E: Epilogue> {
     pub ldc: usize,
     /// Added to every row (`n` long).
     pub bias: Option<&'a [f32]>,
+    /// Added to every column (`m` long): row `i` gets `row_bias[i]`.
+    pub row_bias: Option<&'a [f32]>,
     /// Added to the sums, same shape and stride as `c`.
     pub residual: Option<&'a [f32]>,
     pub epilogue: Option<&'a E>,
@@ -140,7 +154,7 @@ pub struct Output<'a, E: Epilogue> {
 /// `out.c = epilogue(a b + bias + residual)`.
 pub fn gemm<E: Epilogue>(_cpu: Avx512, a: &PackedA, b: Panels, out: Output<E>) {
     let (m, k, n, ldc) = (a.m, a.k, b.n, out.ldc);
-    assert_eq!(b.k, k, "A is {m} x {k}, B has {} rows", b.k);
+    assert_eq!(b.rows.len(), k, "A is {m} x {k}, B has {} rows", b.rows.len());
     if m == 0 || n == 0 {
         return;
     }
@@ -151,14 +165,17 @@ pub fn gemm<E: Epilogue>(_cpu: Avx512, a: &PackedA, b: Panels, out: Output<E>) {
     if let Some(bias) = out.bias {
         assert!(bias.len() >= n, "bias is shorter than {n}");
     }
-    let (blocks, np) = (m.div_ceil(MR), n.div_ceil(NR));
+    if let Some(bias) = out.row_bias {
+        assert!(bias.len() >= m, "row bias is shorter than {m}");
+    }
+    let (blocks, np) = (m.div_ceil(MR), b.panels.len());
     // Enough tasks for rayon to balance (about four per thread), none wider
     // than what stays in L2.
     let want = 4 * rayon::current_num_threads();
     let per_task = (blocks * np / want).clamp(1, MAX_PANELS_PER_TASK);
     let runs = np.div_ceil(per_task);
     let c = OutPtr(out.c.as_mut_ptr());
-    let ctx = Ctx { a, b, c, ldc, bias: out.bias, residual: out.residual, epilogue: out.epilogue };
+    let ctx = Ctx { a, b, c, ldc, bias: out.bias, row_bias: out.row_bias, residual: out.residual, epilogue: out.epilogue };
     // Run-major order: consecutive tasks share a run of panels, so B is reused
     // from cache across the row blocks.
     (0..runs * blocks).into_par_iter().for_each(|t| {
@@ -184,6 +201,7 @@ struct Ctx<'a, E: Epilogue> {
     c: OutPtr,
     ldc: usize,
     bias: Option<&'a [f32]>,
+    row_bias: Option<&'a [f32]>,
     residual: Option<&'a [f32]>,
     epilogue: Option<&'a E>,
 }
@@ -195,7 +213,7 @@ impl<E: Epilogue> Ctx<'_, E> {
     /// No other thread may touch that tile of `c` meanwhile, and the CPU must
     /// have AVX-512F.
     unsafe fn task(&self, block: usize, panels: std::ops::Range<usize>) {
-        let (k, n, b) = (self.a.k, self.b.n, &self.b);
+        let (k, b) = (self.a.k, &self.b);
         let rows = block * MR..(block * MR + MR).min(self.a.m);
         let r = rows.len();
         let a = &self.a.data[block * MR * k..][..r * k];
@@ -203,21 +221,21 @@ impl<E: Epilogue> Ctx<'_, E> {
         while k0 < k {
             let kc = KC.min(k - k0);
             let (first, last) = (k0 == 0, k0 + kc == k);
-            for p in panels.clone() {
-                let cols = NR.min(n - p * NR);
-                let off = rows.start * self.ldc + p * NR;
+            for p in &b.panels[panels.clone()] {
+                let cols = p.cols;
+                let off = rows.start * self.ldc + p.col;
                 let tile = Tile {
                     a: &a[k0 * r..(k0 + kc) * r],
-                    // Checked by `Panels::new`: rows k0..k0+kc of panel p, `cols` wide.
-                    b: b.data[p * b.panel_stride + k0 * b.ldb..].as_ptr(),
-                    ldb: b.ldb,
-                    kc,
-                    // SAFETY: row `rows.start`, column `p * NR` lies inside `c`.
+                    // Checked by `Panels::new`: every row of panel p, `cols` wide.
+                    b: b.data[p.at..].as_ptr(),
+                    rows: &b.rows[k0..k0 + kc],
+                    // SAFETY: row `rows.start`, column `p.col` lies inside `c`.
                     c: unsafe { self.c.0.add(off) },
                     ldc: self.ldc,
                     init: match first {
                         true => Init::Fresh {
-                            bias: self.bias.map(|v| v[p * NR..].as_ptr()),
+                            bias: self.bias.map(|v| v[p.col..].as_ptr()),
+                            row_bias: self.row_bias.map(|v| &v[rows.clone()]),
                             add: self.residual.map(|v| v[off..].as_ptr()),
                         },
                         false => Init::Continue,
@@ -236,27 +254,27 @@ impl<E: Epilogue> Ctx<'_, E> {
 
 /// Where a tile's sums start: the first K slice from the bias (and residual),
 /// later ones from what is in `c`.
-enum Init {
-    Fresh { bias: Option<*const f32>, add: Option<*const f32> },
+enum Init<'a> {
+    Fresh { bias: Option<*const f32>, row_bias: Option<&'a [f32]>, add: Option<*const f32> },
     Continue,
 }
 
-/// One micro-tile's operands: `a` is `kc x r` (k-major), `b` the panel's first
-/// row (rows `ldb` apart), `c` the tile's top-left output.
+/// One micro-tile's operands: `a` is `kc x r` (k-major), `b` the panel's
+/// start (its row `kk` at `b + rows[kk]`), `c` the tile's top-left output.
 struct Tile<'a, E> {
     a: &'a [f32],
     b: *const f32,
-    ldb: usize,
-    kc: usize,
+    rows: &'a [usize],
     c: *mut f32,
     ldc: usize,
-    init: Init,
+    init: Init<'a>,
     epilogue: Option<&'a E>,
     /// Which of the 32 columns exist (the last panel may be partial).
     masks: (__mmask16, __mmask16),
 }
 
-fn lane_mask(cols: usize) -> __mmask16 {
+/// The lanes of a 16-float vector below `cols`.
+pub(crate) fn lane_mask(cols: usize) -> __mmask16 {
     if cols >= 16 { 0xffff } else { ((1u32 << cols) - 1) as __mmask16 }
 }
 
@@ -294,7 +312,7 @@ unsafe fn micro<E: Epilogue>(r: usize, tile: &Tile<E>) {
 /// As [`micro`], with `R` rows; `tile.a` holds `kc * R` floats.
 #[target_feature(enable = "avx512f")]
 unsafe fn kernel<const R: usize, E: Epilogue>(tile: &Tile<E>) {
-    let kc = tile.kc;
+    let kc = tile.rows.len();
     assert!(tile.a.len() == kc * R, "tile operands");
     let (m0, m1) = tile.masks;
     // Short loops over a const-sized array, which LLVM unrolls, so the
@@ -311,12 +329,16 @@ unsafe fn kernel<const R: usize, E: Epilogue>(tile: &Tile<E>) {
                     acc[2 * r + 1] = _mm512_maskz_loadu_ps(m1, c.wrapping_add(16));
                 }
             }
-            Init::Fresh { bias, add } => {
+            Init::Fresh { bias, row_bias, add } => {
                 let (b0, b1) = match bias {
                     Some(b) => (_mm512_maskz_loadu_ps(m0, b), _mm512_maskz_loadu_ps(m1, b.wrapping_add(16))),
                     None => (_mm512_set1_ps(0.0), _mm512_set1_ps(0.0)),
                 };
                 for r in 0..R {
+                    let (b0, b1) = match row_bias {
+                        Some(v) => (_mm512_add_ps(b0, _mm512_set1_ps(v[r])), _mm512_add_ps(b1, _mm512_set1_ps(v[r]))),
+                        None => (b0, b1),
+                    };
                     (acc[2 * r], acc[2 * r + 1]) = match add {
                         Some(add) => {
                             let add = add.add(r * tile.ldc);
@@ -332,11 +354,11 @@ unsafe fn kernel<const R: usize, E: Epilogue>(tile: &Tile<E>) {
         }
     }
     let (a, b) = (tile.a.as_ptr(), tile.b);
-    for kk in 0..kc {
+    for (kk, &off) in tile.rows.iter().enumerate() {
         // SAFETY: kk < kc; `a` holds kc steps of R floats, `b` kc rows whose
         // masked lanes are readable.
         unsafe {
-            let row = b.add(kk * tile.ldb);
+            let row = b.add(off);
             let b0 = _mm512_maskz_loadu_ps(m0, row);
             let b1 = _mm512_maskz_loadu_ps(m1, row.wrapping_add(16));
             let a = a.add(kk * R);

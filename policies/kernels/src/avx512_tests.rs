@@ -1,5 +1,5 @@
 use super::*;
-use crate::avx512_dot::{Rows, dot_rows};
+use crate::avx512_dot::{DotPanel, Rows, dot_rows, row_major_rows};
 
 /// Deterministic values in [-1, 1).
 fn values(n: usize, seed: u64) -> Vec<f32> {
@@ -66,12 +66,19 @@ fn gemm_matches_the_naive_product() {
         let want = naive(&a, &b, m, k, n);
         let at: Vec<f32> = (0..k * m).map(|t| a[(t % m) * k + t / m]).collect();
         let packed = pack_panels(&b, k, n);
+        let (rows, panels) = Panels::row_major_tables(k, n);
+        let packed_rows: Vec<usize> = (0..k).map(|kk| kk * NR).collect();
+        let packed_panels: Vec<Panel> =
+            panels.iter().map(|p| Panel { at: p.col / NR * k * NR, ..*p }).collect();
         for (pa, name) in [(PackedA::new(&a, m, k, k, 1), "A row-major"), (PackedA::new(&at, m, k, 1, m), "A transposed")] {
-            for (pb, layout) in [(Panels::row_major(&b, k, n), "row-major B"), (Panels::new(&packed, k, n, NR, k * NR), "packed B")] {
+            let layouts =
+                [(Panels::new(&b, &rows, &panels), "row-major B"), (Panels::new(&packed, &packed_rows, &packed_panels), "packed B")];
+            for (pb, layout) in layouts {
                 // A wider C (stride n + 3) checks the stride and that nothing past n is written.
                 let ldc = n + 3;
                 let mut c = vec![7f32; m * ldc];
-                gemm::<NoEpilogue>(cpu, &pa, pb, Output { c: &mut c, ldc, bias: None, residual: None, epilogue: None });
+                let out = Output::<NoEpilogue> { c: &mut c, ldc, bias: None, row_bias: None, residual: None, epilogue: None };
+                gemm(cpu, &pa, pb, out);
                 let got: Vec<f32> = c.chunks(ldc).flat_map(|r| r[..n].to_vec()).collect();
                 let d = max_diff(&got, &want);
                 assert!(d < tolerance(k), "{m} x {k} x {n}, {name}, {layout}: max difference {d}");
@@ -89,20 +96,25 @@ impl Epilogue for Double {
     }
 }
 
-/// Bias and residual land once however many K slices there are; the epilogue
-/// runs after the last one.
+/// Bias, row bias and residual land once however many K slices there are;
+/// the epilogue runs after the last one.
 #[test]
 fn bias_residual_and_epilogue() {
     let Some(cpu) = Avx512::detect() else { return };
     for (m, k, n) in [(15, 100, 40), (20, 800, 33), (3, 385, 70)] {
         let (a, b) = (values(m * k, 3), values(k * n, 4));
-        let (bias, res) = (values(n, 5), values(m * n, 6));
+        let (bias, res, rb) = (values(n, 5), values(m * n, 6), values(m, 9));
         let base = naive(&a, &b, m, k, n);
-        let want: Vec<f64> =
-            base.iter().enumerate().map(|(t, v)| 2.0 * (v + f64::from(bias[t % n]) + f64::from(res[t]))).collect();
+        let want: Vec<f64> = base
+            .iter()
+            .enumerate()
+            .map(|(t, v)| 2.0 * (v + f64::from(bias[t % n]) + f64::from(rb[t / n]) + f64::from(res[t])))
+            .collect();
         let mut c = vec![0f32; m * n];
-        let out = Output { c: &mut c, ldc: n, bias: Some(&bias), residual: Some(&res), epilogue: Some(&Double) };
-        gemm(cpu, &PackedA::new(&a, m, k, k, 1), Panels::row_major(&b, k, n), out);
+        let (rows, panels) = Panels::row_major_tables(k, n);
+        let out =
+            Output { c: &mut c, ldc: n, bias: Some(&bias), row_bias: Some(&rb), residual: Some(&res), epilogue: Some(&Double) };
+        gemm(cpu, &PackedA::new(&a, m, k, k, 1), Panels::new(&b, &rows, &panels), out);
         let d = max_diff(&c, &want);
         assert!(d < 2.0 * tolerance(k), "{m} x {k} x {n}: max difference {d}");
     }
@@ -117,12 +129,16 @@ fn dot_rows_matches_the_naive_product() {
         let (a, b) = (values(m * len, 7), values(n * len, 8));
         let bt: Vec<f32> = (0..len * n).map(|t| b[(t % n) * len + t / n]).collect();
         let want = naive(&a, &bt, m, len, n);
-        let got = dot_rows(cpu, Rows::row_major(&a, m, len), Rows::row_major(&b, n, len));
+        let (ra, panels) = row_major_rows(m, len);
+        let (rb, _) = row_major_rows(n, len);
+        let got = dot_rows(cpu, Rows { data: &a, rows: &ra }, Rows { data: &b, rows: &rb }, &panels);
         let d = max_diff(&got, &want);
         assert!(d < tolerance(len), "{m} x {n} over {len}, plain: max difference {d}");
         // B as packed panels: row j, column l at ((l / 32) * n + j) * 32 + l % 32.
         let packed = pack_panels(&b, n, len);
-        let got = dot_rows(cpu, Rows::row_major(&a, m, len), Rows::new(&packed, n, len, NR, n * NR));
+        let rp: Vec<usize> = (0..n).map(|j| j * NR).collect();
+        let pp: Vec<DotPanel> = panels.iter().map(|p| DotPanel { b: p.a / NR * n * NR, ..*p }).collect();
+        let got = dot_rows(cpu, Rows { data: &a, rows: &ra }, Rows { data: &packed, rows: &rp }, &pp);
         let d = max_diff(&got, &want);
         assert!(d < tolerance(len), "{m} x {n} over {len}, packed: max difference {d}");
     }
@@ -132,12 +148,9 @@ fn dot_rows_matches_the_naive_product() {
 fn empty_products() {
     let Some(cpu) = Avx512::detect() else { return };
     let mut c: Vec<f32> = Vec::new();
-    gemm::<NoEpilogue>(cpu, &PackedA::new(&[], 0, 4, 4, 1), Panels::row_major(&[0.0; 12], 4, 3), Output {
-        c: &mut c,
-        ldc: 3,
-        bias: None,
-        residual: None,
-        epilogue: None,
-    });
-    assert!(dot_rows(cpu, Rows::row_major(&[], 0, 5), Rows::row_major(&[0.0; 10], 2, 5)).is_empty());
+    let (rows, panels) = Panels::row_major_tables(4, 3);
+    let out = Output::<NoEpilogue> { c: &mut c, ldc: 3, bias: None, row_bias: None, residual: None, epilogue: None };
+    gemm(cpu, &PackedA::new(&[], 0, 4, 4, 1), Panels::new(&[0.0; 12], &rows, &panels), out);
+    let (rb, panels) = row_major_rows(2, 5);
+    assert!(dot_rows(cpu, Rows { data: &[], rows: &[] }, Rows { data: &[0.0; 10], rows: &rb }, &panels).is_empty());
 }

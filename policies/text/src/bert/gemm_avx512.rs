@@ -11,7 +11,7 @@ use std::arch::x86_64::{
     __m512, _mm512_add_ps, _mm512_div_ps, _mm512_fmadd_ps, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_set1_ps,
 };
 
-use kotoba_kernels::avx512::{Avx512, Epilogue, NR, NoEpilogue, Output, PackedA, Panels, gemm};
+use kotoba_kernels::avx512::{Avx512, Epilogue, NR, NoEpilogue, Output, PackedA, Panel, Panels, gemm};
 
 /// A linear layer's weights packed for the kernel. Only built where the CPU has
 /// AVX-512F, so holding one is the proof the kernel may run.
@@ -25,6 +25,10 @@ pub(crate) struct PackedLinear {
     /// Where the panels start: the first 64-byte boundary, so every 16-float
     /// load of a panel row is one whole cache line.
     start: usize,
+    /// The kernel's tables: row `kk` of a panel `kk * 32` from its start, panel
+    /// `p` at `p * k * 32`.
+    rows: Vec<usize>,
+    panel_at: Vec<Panel>,
     bias: Option<Vec<f32>>,
 }
 
@@ -52,7 +56,9 @@ impl PackedLinear {
         if let Some(b) = bias {
             assert_eq!(b.len(), n, "bias is not {n} long");
         }
-        Some(Self { cpu, k, n, panels, start, bias: bias.map(<[f32]>::to_vec) })
+        let rows = (0..k).map(|kk| kk * NR).collect();
+        let panel_at = (0..np).map(|p| Panel { at: p * k * NR, col: p * NR, cols: NR.min(n - p * NR) }).collect();
+        Some(Self { cpu, k, n, panels, start, rows, panel_at, bias: bias.map(<[f32]>::to_vec) })
     }
 
     pub(crate) fn in_dim(&self) -> usize {
@@ -73,13 +79,13 @@ impl PackedLinear {
         }
         let mut out = vec![0f32; m * n];
         let a = PackedA::new(x, m, k, k, 1);
-        let b = Panels::new(&self.panels[self.start..], k, n, NR, k * NR);
+        let b = Panels::new(&self.panels[self.start..], &self.rows, &self.panel_at);
         let bias = self.bias.as_deref();
         if gelu {
-            let out = Output { c: &mut out, ldc: n, bias, residual, epilogue: Some(&Gelu) };
+            let out = Output { c: &mut out, ldc: n, bias, row_bias: None, residual, epilogue: Some(&Gelu) };
             gemm(self.cpu, &a, b, out);
         } else {
-            let out = Output::<NoEpilogue> { c: &mut out, ldc: n, bias, residual, epilogue: None };
+            let out = Output::<NoEpilogue> { c: &mut out, ldc: n, bias, row_bias: None, residual, epilogue: None };
             gemm(self.cpu, &a, b, out);
         }
         out
