@@ -5,9 +5,10 @@
 //! on the CPU the convolution is one custom op, [`Conv`], with its own backward:
 //! the unfolded input never enters candle's graph (whose backward would allocate
 //! and add a zero gradient of its size, a third of a training step in `perf`),
-//! and it is unfolded again in the backward pass rather than kept. The products
-//! are in [`crate::conv_cols`] (AVX-512 where the CPU has it). Other devices use
-//! candle's own convolution.
+//! and nothing of its size is kept for the backward pass. The products are in
+//! [`crate::conv_cols`]: on AVX-512 they read the input in place, elsewhere it
+//! is unfolded (again in the backward pass). Other devices use candle's own
+//! convolution.
 //!
 //! Activations inside a conv stack are kept as `(C, N, H, W)`: then a whole batch
 //! is one `(CO, C·k·k+1) × (C·k·k+1, N·OH·OW)` product whose output is already the
