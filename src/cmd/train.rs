@@ -217,6 +217,11 @@ pub struct TrainArgs {
     /// heads for the subgoal on any scene and the core learns when and how fast.
     #[arg(long, requires = "goal_input")]
     pub goal_pull: bool,
+    /// With `--goal-head`: one subgoal map per (instruction, label) instead of
+    /// one per label, for data where the same words name different targets in
+    /// different tasks (a half fold reaches for other corners than the corner fold).
+    #[arg(long, requires = "goal_head")]
+    pub goal_per_instruction: bool,
     /// Run on the CPU even when built with CUDA.
     #[arg(long)]
     pub cpu: bool,
@@ -241,6 +246,7 @@ fn ignored_shape_flags(asked: &ModelConfig, ckpt: &ModelConfig, new_core: bool) 
         ("--goal-points", asked.goal_points != ckpt.goal_points),
         ("--goal-input", asked.goal_input != ckpt.goal_input && !new_core),
         ("--goal-pull", asked.goal_pull != ckpt.goal_pull && !new_core),
+        ("--goal-per-instruction", asked.goal_instructions != ckpt.goal_instructions),
     ]
     .into_iter()
     .filter_map(|(flag, differs)| differs.then_some(flag))
@@ -306,6 +312,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         goal_points: a.goal_points,
         goal_input: a.goal_input,
         goal_pull: a.goal_pull,
+        goal_instructions: if a.goal_per_instruction { data.instruction_count() } else { 0 },
         ..ModelConfig::default()
     };
     let train = TrainConfig {

@@ -82,11 +82,16 @@ impl Checkpoint {
     /// similar taught instruction (embeddings are unit length, so the largest dot
     /// product), else the overall start label.
     pub fn start_label_for(&self, instruction: &[f32]) -> usize {
+        self.start_labels.get(self.instruction_index(instruction)).map_or(self.start_label, |s| s.label)
+    }
+
+    /// The position in `start_labels` of the most similar taught instruction
+    /// (the largest dot product); 0 when there is none.
+    pub fn instruction_index(&self, instruction: &[f32]) -> usize {
         let dot = |s: &InstructionStart| s.instruction.iter().zip(instruction).map(|(a, b)| a * b).sum::<f32>();
-        self.start_labels
-            .iter()
-            .max_by(|a, b| dot(a).total_cmp(&dot(b)))
-            .map_or(self.start_label, |s| s.label)
+        (0..self.start_labels.len())
+            .max_by(|&a, &b| dot(&self.start_labels[a]).total_cmp(&dot(&self.start_labels[b])))
+            .unwrap_or(0)
     }
 
     /// Writes `dir/model.safetensors` and `dir/config.json` (creating `dir`).

@@ -99,6 +99,13 @@ pub struct ModelConfig {
     /// on any scene; the core learns the timing and the rest.
     #[serde(default)]
     pub goal_pull: bool,
+    /// The subgoal head keeps one map per (taught instruction, label) instead of
+    /// one per label, for this many instructions (the checkpoint's
+    /// `start_labels`, in order); 0 = one per label. The same words can name
+    /// different targets in different tasks ("reaching for the corner" is
+    /// another corner in a half fold than in the corner fold).
+    #[serde(default)]
+    pub goal_instructions: usize,
 }
 
 fn yes() -> bool {
@@ -129,6 +136,7 @@ impl Default for ModelConfig {
             goal_points: 0,
             goal_input: false,
             goal_pull: false,
+            goal_instructions: 0,
         }
     }
 }
@@ -153,6 +161,11 @@ impl ModelConfig {
         }
     }
 
+    /// Maps of the subgoal head: one per label, or per (instruction, label).
+    pub fn goal_maps(&self) -> usize {
+        self.labels * self.goal_instructions.max(1)
+    }
+
     /// A residual model that adds its change to its previous target.
     pub fn on_previous_target(&self) -> bool {
         self.residual_joints && self.residual_base == ResidualBase::PreviousTarget
@@ -175,6 +188,9 @@ impl ModelConfig {
         }
         if self.goal_input && !self.goal_head {
             return bad("goal_input needs goal_head: the core reads the subgoal head's prediction");
+        }
+        if self.goal_instructions > 0 && !self.goal_head {
+            return bad("goal_instructions needs goal_head: it shapes the subgoal head's maps");
         }
         if self.goal_pull && !(self.goal_input && self.residual_joints) {
             return bad("goal_pull needs goal_input and residual_joints: it pulls a residual model's change towards the subgoal it reads");

@@ -103,6 +103,18 @@ pub struct DatasetShape {
 }
 
 impl Dataset {
+    /// How many different instructions the episodes carry (in the order the
+    /// checkpoint's `start_labels` lists them: first appearance).
+    pub fn instruction_count(&self) -> usize {
+        let mut seen: Vec<&[f32]> = Vec::new();
+        for e in &self.episodes {
+            if !seen.contains(&e.instruction.as_slice()) {
+                seen.push(&e.instruction);
+            }
+        }
+        seen.len()
+    }
+
     /// Checks that the dataset is non-empty, consistent and finite, and returns its shape.
     pub fn validate(&self) -> Result<DatasetShape> {
         let first = self

@@ -179,19 +179,19 @@ pub struct SeqOut {
 
 /// What a batch of sequences says: the instruction `(B, E)`, the active
 /// labels' embeddings `(B, T, E)` and, for a core that reads a subgoal
-/// ([`ModelConfig::goal_input`]), the active labels' indices `(B, T)` (u32),
-/// which pick the subgoal head's map.
+/// ([`ModelConfig::goal_input`]), which of the subgoal head's maps each step
+/// uses `(B, T)` (u32; [`crate::Batch::goal_key`]).
 #[derive(Clone, Copy)]
 pub struct Words<'a> {
     pub instr: &'a Tensor,
     pub labels: &'a Tensor,
-    pub label_idx: Option<&'a Tensor>,
+    pub goal_key: Option<&'a Tensor>,
 }
 
 impl<'a> Words<'a> {
     /// Instruction and label embeddings, without label indices.
     pub fn new(instr: &'a Tensor, labels: &'a Tensor) -> Self {
-        Self { instr, labels, label_idx: None }
+        Self { instr, labels, goal_key: None }
     }
 }
 

@@ -203,6 +203,10 @@ impl SarnnPolicy {
                 "online error regression is not implemented for a core that reads a subgoal (goal_input); turn regression off (`--regression-iters 0`, or `regression_iters = 0` in an eval spec)".into(),
             ));
         }
+        let maps = ckpt.model.config().goal_instructions;
+        if maps > 0 && maps != ckpt.start_labels.len() {
+            return Err(DplError::mismatch("taught instructions (the subgoal head's maps)", maps, ckpt.start_labels.len()));
+        }
         let er = cfg
             .regression
             .as_ref()
@@ -289,6 +293,21 @@ impl SarnnPolicy {
         let per_joint: Vec<f32> = n.min.iter().zip(&n.max).map(|(lo, hi)| lead * (n.hi - n.lo) / (hi - lo)).collect();
         let lead = Tensor::from_vec(per_joint, jnt.shape(), jnt.device())?;
         Ok(prev.maximum(&(jnt - &lead)?)?.minimum(&(jnt + &lead)?)?)
+    }
+
+    /// The subgoal head's map weights `(1, M)` from label weights `(1, V)`:
+    /// the same, or placed in the block of the most similar taught instruction
+    /// ([`crate::ModelConfig::goal_instructions`]).
+    fn goal_weights(&self, labels: Tensor, instruction: &[f32]) -> Result<Tensor> {
+        let n = self.ckpt.model.config().goal_instructions;
+        if n == 0 {
+            return Ok(labels);
+        }
+        let v = self.ckpt.labels.len();
+        let i = self.ckpt.instruction_index(instruction);
+        let dev = self.ckpt.model.device();
+        let zeros = |k: usize| Tensor::zeros((1, k * v), labels.dtype(), dev);
+        Ok(Tensor::cat(&[&zeros(i)?, &labels, &zeros(n - 1 - i)?], 1)?)
     }
 
     /// `(1, V)` one-hot of label `i`.
@@ -387,7 +406,7 @@ impl Policy for SarnnPolicy {
                     (None, Some(p)) => p.clone(),
                     (None, None) => self.one_hot(start())?,
                 };
-                Some(m.goal_from(&enc_pts.unsqueeze(1)?, &weights, &z)?)
+                Some(m.goal_from(&enc_pts.unsqueeze(1)?, &self.goal_weights(weights, obs.instruction)?, &z)?)
             }
             false => None,
         };

@@ -111,6 +111,9 @@ pub struct Batch {
     pub instr: Tensor,
     pub label_emb: Tensor,
     pub label_idx: Tensor,
+    /// `(B, T)` the subgoal head's map for each step: the label, or with
+    /// [`crate::ModelConfig::goal_instructions`] instruction × labels + label.
+    pub goal_key: Tensor,
     /// `(B, T, D)` normalised joint targets at the end of each step's phase.
     pub goals: Tensor,
     /// `(B, T, 2K)` attention points of the input frames, when the vision is
@@ -208,10 +211,14 @@ impl Trainer {
                 format!("{:?}", data.labels.names),
             ));
         }
+        let maps = ckpt.model.config().goal_instructions;
+        if maps > 0 && maps != ckpt.start_labels.len() {
+            return Err(DplError::mismatch("taught instructions (the subgoal head's maps)", maps, ckpt.start_labels.len()));
+        }
         let mut prepared: Vec<Prepared> = data
             .episodes
             .iter()
-            .map(|e| prepare(e, &ckpt.norm))
+            .map(|e| prepare(e, &ckpt.norm, ckpt.instruction_index(&e.instruction)))
             .collect();
         if cfg.freeze_vision {
             for p in &mut prepared {
@@ -296,6 +303,8 @@ impl Trainer {
         let mut instr = Vec::with_capacity(b * e);
         let mut lab_e = Vec::with_capacity(b * t_len * e);
         let mut lab_i = Vec::with_capacity(b * t_len);
+        let mut keys = Vec::with_capacity(b * t_len);
+        let per_instruction = self.ckpt.model.config().goal_instructions > 0;
         let mut goals = Vec::with_capacity(b * t_len * d);
         let frozen = self.cfg.freeze_vision;
         let k2 = 2 * self.ckpt.model.config().keypoints;
@@ -316,6 +325,8 @@ impl Trainer {
                 xj.extend_from_slice(&p.joints[tt * d..(tt + 1) * d]);
                 lab_e.extend_from_slice(self.data.labels.embedding(ep.labels[tt]));
                 lab_i.push(ep.labels[tt] as u32);
+                let instr_maps = if per_instruction { p.instruction * self.data.labels.len() } else { 0 };
+                keys.push((instr_maps + ep.labels[tt]) as u32);
                 let end = p.phase_ends[tt];
                 goals.extend_from_slice(&p.targets[end * d..(end + 1) * d]);
             }
@@ -345,6 +356,7 @@ impl Trainer {
             instr: Tensor::from_vec(instr, (b, e), dev)?,
             label_emb: Tensor::from_vec(lab_e, (b, t_len, e), dev)?,
             label_idx: Tensor::from_vec(lab_i, (b, t_len), dev)?,
+            goal_key: Tensor::from_vec(keys, (b, t_len), dev)?,
             goals: Tensor::from_vec(goals, (b, t_len, d), dev)?,
             points: if frozen { Some(Tensor::from_vec(pts, (b, t_len, k2), dev)?) } else { None },
         })
@@ -358,7 +370,7 @@ impl Trainer {
         // The prediction at step t is scored against target t + 1, so the
         // previous target of that prediction is target t.
         let base = if m.config().on_previous_target() { &batch.joints_target } else { &batch.joints_clean };
-        let words = Words { instr: &batch.instr, labels: &batch.label_emb, label_idx: Some(&batch.label_idx) };
+        let words = Words { instr: &batch.instr, labels: &batch.label_emb, goal_key: Some(&batch.goal_key) };
         match &batch.points {
             Some(points) => {
                 let c = if self.cfg.joint_feedback > 0.0 {
@@ -401,7 +413,7 @@ impl Trainer {
         let logits = out.label_logits.narrow(1, 0, n)?.reshape((b * n, ()))?;
         let tgt = batch.label_idx.narrow(1, 1, n)?.reshape(b * n)?;
         let l_lab = candle_nn::loss::cross_entropy(&logits, &tgt)?;
-        let goal = self.ckpt.model.predict_goal(&out.enc_pts, &batch.label_idx, &batch.instr, &batch.label_emb)?;
+        let goal = self.ckpt.model.predict_goal(&out.enc_pts, &batch.goal_key, &batch.instr, &batch.label_emb)?;
         let l_goal = match goal {
             Some(g) => candle_nn::loss::mse(&g, &batch.goals)?,
             None => Tensor::new(0f32, self.ckpt.model.device())?,

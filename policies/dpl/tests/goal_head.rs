@@ -78,6 +78,11 @@ fn goal_pull_cfg() -> ModelConfig {
     ModelConfig { goal_pull: true, residual_joints: true, ..goal_input_cfg() }
 }
 
+/// One subgoal map per (instruction, label): the synthetic data teaches two instructions.
+fn per_instruction_cfg() -> ModelConfig {
+    ModelConfig { goal_instructions: 2, ..goal_input_cfg() }
+}
+
 fn err_text<T>(r: kotoba_dpl::Result<T>) -> String {
     match r {
         Ok(_) => panic!("expected an error"),
@@ -121,7 +126,7 @@ fn the_core_losses_leave_the_subgoal_head_alone() {
 /// and without a core that reads it.
 #[test]
 fn goal_input_policy_steps_match_the_training_forward_pass() {
-    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg()] {
+    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg(), per_instruction_cfg()] {
         policy_matches_training(&cfg);
     }
     // A model without the head reports no subgoal.
@@ -136,37 +141,43 @@ fn policy_matches_training(cfg: &ModelConfig) {
     let data = dataset();
     let mut t = Trainer::new(cfg, train_cfg(1), data.clone(), &cpu()).unwrap();
     t.train_epoch(&mut |_, _| {}).unwrap();
-    let b = t.batch(&[0], None).unwrap();
-    let out = t.forward(&b).unwrap();
-    let want = out.joints.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    let goal = t.model().predict_goal(&out.enc_pts, &b.label_idx, &b.instr, &b.label_emb).unwrap().unwrap();
-    let want_goal = goal.flatten_all().unwrap().to_vec1::<f32>().unwrap();
     let rt = RuntimeConfig { input_param: 1.0, joint_margin: None, ..RuntimeConfig::default() };
-    let mut p = SarnnPolicy::new(frozen_checkpoint(&t), rt).unwrap();
-    let ep = &data.episodes[0];
-    let d = ep.num_joints;
-    assert!(ep.labels.iter().any(|&l| l != ep.labels[0]), "the episode must change label");
-    for k in 0..ep.len() {
-        let obs = Observation {
-            stamp: Stamp::ZERO,
-            image: ep.image(k),
-            joints: ep.joint_row(k),
-            instruction: &ep.instruction,
-            label: Some(data.labels.embedding(ep.labels[k])),
-        };
-        let out = p.step(&obs).unwrap();
-        let mut norm = vec![0f32; d];
-        t.ckpt.norm.normalize(&out.chunk.targets, &mut norm);
-        for j in 0..d {
-            assert!((norm[j] - want[k * d + j]).abs() < 1e-4, "step {k} joint {j}: {} vs {}", norm[j], want[k * d + j]);
-        }
-        // The subgoal it reports is the head's, in raw units.
-        let mut goal = vec![0f32; d];
-        t.ckpt.norm.normalize(&out.subgoal.unwrap(), &mut goal);
-        for j in 0..d {
-            assert!((goal[j] - want_goal[k * d + j]).abs() < 1e-4, "subgoal, step {k} joint {j}");
+    // The taught instructions, which a head with a map per instruction needs.
+    let ckpt = Checkpoint { start_labels: t.ckpt.start_labels.clone(), ..frozen_checkpoint(&t) };
+    let mut p = SarnnPolicy::new(ckpt, rt).unwrap();
+    // Episodes 0 and 1 carry the two instructions.
+    for (i, ep) in data.episodes.iter().enumerate().take(2) {
+        let b = t.batch(&[i], None).unwrap();
+        let out = t.forward(&b).unwrap();
+        let want = out.joints.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let goal = t.model().predict_goal(&out.enc_pts, &b.goal_key, &b.instr, &b.label_emb).unwrap().unwrap();
+        let want_goal = goal.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let d = ep.num_joints;
+        assert!(ep.labels.iter().any(|&l| l != ep.labels[0]), "the episode must change label");
+        p.reset();
+        for k in 0..ep.len() {
+            let obs = Observation {
+                stamp: Stamp::ZERO,
+                image: ep.image(k),
+                joints: ep.joint_row(k),
+                instruction: &ep.instruction,
+                label: Some(data.labels.embedding(ep.labels[k])),
+            };
+            let out = p.step(&obs).unwrap();
+            let mut norm = vec![0f32; d];
+            t.ckpt.norm.normalize(&out.chunk.targets, &mut norm);
+            for j in 0..d {
+                assert!((norm[j] - want[k * d + j]).abs() < 1e-4, "episode {i} step {k} joint {j}: {} vs {}", norm[j], want[k * d + j]);
+            }
+            // The subgoal it reports is the head's, in raw units.
+            let mut goal = vec![0f32; d];
+            t.ckpt.norm.normalize(&out.subgoal.unwrap(), &mut goal);
+            for j in 0..d {
+                assert!((goal[j] - want_goal[k * d + j]).abs() < 1e-4, "subgoal, episode {i} step {k} joint {j}");
+            }
         }
     }
+    let ep = &data.episodes[0];
     // Without spoken labels it runs on its own predicted distribution.
     p.reset();
     let obs = Observation { label: None, stamp: Stamp::ZERO, image: ep.image(0), joints: ep.joint_row(0), instruction: &ep.instruction };
@@ -223,4 +234,27 @@ fn a_new_core_keeps_the_vision_and_the_subgoal_head() {
     };
     assert_eq!(keep(&m), keep(&n));
     assert!(!keep(&m).is_empty());
+}
+
+/// With a map per (instruction, label), a step's map is its instruction's
+/// block of labels; a head sized for another number of instructions is refused.
+#[test]
+fn each_instruction_has_its_own_subgoal_maps() {
+    let data = dataset();
+    assert_eq!(data.instruction_count(), 2);
+    let t = Trainer::new(&per_instruction_cfg(), train_cfg(1), data.clone(), &cpu()).unwrap();
+    let v = data.labels.len() as u32;
+    for ep in 0..2 {
+        let b = t.batch(&[ep], None).unwrap();
+        let instr = t.ckpt.instruction_index(&data.episodes[ep].instruction) as u32;
+        let keys = b.goal_key.flatten_all().unwrap().to_vec1::<u32>().unwrap();
+        let labels = b.label_idx.flatten_all().unwrap().to_vec1::<u32>().unwrap();
+        assert!(keys.iter().zip(&labels).all(|(k, l)| *k == instr * v + l), "episode {ep}: {keys:?} / {labels:?}");
+    }
+    assert_ne!(t.ckpt.instruction_index(&data.episodes[0].instruction), t.ckpt.instruction_index(&data.episodes[1].instruction));
+    let three = ModelConfig { goal_instructions: 3, ..per_instruction_cfg() };
+    let e = err_text(Trainer::new(&three, train_cfg(1), data, &cpu()));
+    assert!(e.contains("taught instructions"), "{e}");
+    let no_head = ModelConfig { goal_head: false, goal_input: false, ..per_instruction_cfg() };
+    assert!(err_text(Sarnn::new(&no_head, 1, &cpu())).contains("goal_instructions needs goal_head"));
 }

@@ -22,7 +22,7 @@ impl Sarnn {
         let (b, t, d) = joints.dims3()?;
         let k2 = 2 * self.cfg.keypoints;
         let z = self.seq_latent(points, b, t, words.instr, words.labels)?;
-        let goal = self.core_goal(points, words.label_idx, &z)?;
+        let goal = self.core_goal(points, words.goal_key, &z)?;
         let joints_flat = joints.reshape((b * t, d))?;
         let x = self.core_input(&points.reshape((b * t, k2))?, &joints_flat, goal.as_ref(), &z)?;
         let gx = self.input_gates(&x)?.reshape((b, t, ()))?;
@@ -64,7 +64,7 @@ impl Sarnn {
     ) -> Result<CoreOut> {
         let (b, t, _) = joints.dims3()?;
         let z = self.seq_latent(points, b, t, words.instr, words.labels)?;
-        let goal = match self.core_goal(points, words.label_idx, &z)? {
+        let goal = match self.core_goal(points, words.goal_key, &z)? {
             Some(g) => Some(g.reshape((b, t, ()))?),
             None => None,
         };

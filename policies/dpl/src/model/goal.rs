@@ -44,7 +44,7 @@ pub(super) fn gate(init: &mut Init, cfg: &ModelConfig) -> Result<Dense> {
 
 impl GoalHead {
     pub(super) fn new(init: &mut Init, cfg: &ModelConfig) -> Result<Self> {
-        let cin = cfg.labels * (read_width(cfg) + 1) + cfg.lang_dim;
+        let cin = cfg.goal_maps() * (read_width(cfg) + 1) + cfg.lang_dim;
         Ok(Self { map: Dense::new(init, PARAMS, cin, cfg.joints)? })
     }
 
@@ -55,13 +55,15 @@ impl GoalHead {
 
 impl Sarnn {
     /// Predicted subgoals `(B, T, D)` from encoder points `(B, T, 2K)`, the
-    /// active label indices `(B, T)` (u32), the instruction `(B, E)` and label
-    /// embeddings `(B, T, E)`; `None` for a model without the head. The latent
-    /// enters detached: this head shapes the vision, not the core's language input.
+    /// indices of the head's map for each step `(B, T)` (u32, see
+    /// [`crate::ModelConfig::goal_instructions`]: the label, or instruction ×
+    /// labels + label), the instruction `(B, E)` and label embeddings `(B, T,
+    /// E)`; `None` for a model without the head. The latent enters detached:
+    /// this head shapes the vision, not the core's language input.
     pub fn predict_goal(
         &self,
         points: &Tensor,
-        label_idx: &Tensor,
+        goal_key: &Tensor,
         instr: &Tensor,
         labels: &Tensor,
     ) -> Result<Option<Tensor>> {
@@ -70,20 +72,20 @@ impl Sarnn {
         }
         let (b, t, _) = points.dims3()?;
         let z = self.seq_latent(points, b, t, instr, labels)?;
-        let goal = self.goal_from(points, &self.label_hot(label_idx)?, &z)?;
+        let goal = self.goal_from(points, &self.goal_hot(goal_key)?, &z)?;
         Ok(Some(goal.reshape((b, t, self.cfg.joints))?))
     }
 
-    /// The subgoal `(B·T, D)` from points `(B, T, 2K)`, per-step label weights
-    /// `(B·T, V)` (one-hot in training; a running policy may pass its predicted
-    /// label distribution, which mixes the labels' maps) and the language
-    /// latent `(B·T, Z)`, which enters detached.
+    /// The subgoal `(B·T, D)` from points `(B, T, 2K)`, per-step map weights
+    /// `(B·T, M)` (M = [`crate::ModelConfig::goal_maps`]; one-hot in training,
+    /// a running policy may pass its predicted label distribution, which mixes
+    /// the labels' maps) and the language latent `(B·T, Z)`, which enters detached.
     pub fn goal_from(&self, points: &Tensor, label_weights: &Tensor, z: &Tensor) -> Result<Tensor> {
         let Some(head) = &self.goal else {
             return Err(crate::error::DplError::Config("this model has no subgoal head".into()));
         };
         let (b, t, k2) = points.dims3()?;
-        let (n, w, v) = (b * t, read_width(&self.cfg), self.cfg.labels);
+        let (n, w, v) = (b * t, read_width(&self.cfg), self.cfg.goal_maps());
         let read = points.narrow(2, k2 - w, w)?.reshape((n, w))?;
         let x = Tensor::cat(&[&read, &Tensor::ones((n, 1), read.dtype(), read.device())?], 1)?;
         // One affine map per label: the label weights pick (or mix) its block.
@@ -91,23 +93,23 @@ impl Sarnn {
         Ok(head.map.forward(&Tensor::cat(&[&per_label, &z.detach()], 1)?)?)
     }
 
-    /// One-hot `(B·T, V)` of label indices `(B, T)` (u32).
-    pub(super) fn label_hot(&self, label_idx: &Tensor) -> Result<Tensor> {
-        let hot = candle_nn::encoding::one_hot(label_idx.flatten_all()?, self.cfg.labels, 1f32, 0f32)?;
+    /// One-hot `(B·T, M)` of map indices `(B, T)` (u32).
+    pub(super) fn goal_hot(&self, goal_key: &Tensor) -> Result<Tensor> {
+        let hot = candle_nn::encoding::one_hot(goal_key.flatten_all()?, self.cfg.goal_maps(), 1f32, 0f32)?;
         Ok(hot)
     }
 
     /// The detached subgoal the core reads (`(B·T, D)`), for a model with
     /// [`crate::ModelConfig::goal_input`]; `None` otherwise.
-    pub(super) fn core_goal(&self, points: &Tensor, label_idx: Option<&Tensor>, z: &Tensor) -> Result<Option<Tensor>> {
+    pub(super) fn core_goal(&self, points: &Tensor, goal_key: Option<&Tensor>, z: &Tensor) -> Result<Option<Tensor>> {
         if !self.cfg.goal_input {
             return Ok(None);
         }
-        let Some(idx) = label_idx else {
+        let Some(key) = goal_key else {
             return Err(crate::error::DplError::Config(
                 "this model's core reads a subgoal, which needs the active label indices".into(),
             ));
         };
-        Ok(Some(self.goal_from(points, &self.label_hot(idx)?, z)?.detach()))
+        Ok(Some(self.goal_from(points, &self.goal_hot(key)?, z)?.detach()))
     }
 }

@@ -18,12 +18,14 @@ pub(super) struct Prepared {
     /// The last step of each step's phase: where its subgoal is read from
     /// `targets` ([`crate::Episode::phase_ends`]).
     pub(super) phase_ends: Vec<usize>,
+    /// The episode's instruction among the checkpoint's taught ones.
+    pub(super) instruction: usize,
     /// Attention points `(len, 2K)` read by the encoder, when the vision is frozen.
     pub(super) points: Option<Vec<f32>>,
     pub(super) len: usize,
 }
 
-pub(super) fn prepare(ep: &crate::data::Episode, norm: &JointNorm) -> Prepared {
+pub(super) fn prepare(ep: &crate::data::Episode, norm: &JointNorm, instruction: usize) -> Prepared {
     let (h, w, d) = (ep.height, ep.width, ep.num_joints);
     let mut images = vec![0f32; ep.len() * 3 * h * w];
     for t in 0..ep.len() {
@@ -51,6 +53,7 @@ pub(super) fn prepare(ep: &crate::data::Episode, norm: &JointNorm) -> Prepared {
         joints,
         targets,
         phase_ends: ep.phase_ends(),
+        instruction,
         points: None,
         len: ep.len(),
     }
