@@ -68,27 +68,6 @@ pub fn run(a: EmbedArgs) -> Result<()> {
     Ok(())
 }
 
-/// 64 instructions and labels of mixed length (3 to 16 words), like those spoken to the robot.
-fn bench_sentences() -> Vec<String> {
-    let verbs = [
-        "fold", "grasp", "hold", "lift", "release", "smooth", "pull", "rotate",
-    ];
-    let objects = [
-        "the towel in half",
-        "the left corner of the towel",
-        "the towel from bottom to top and then press it flat with both hands",
-        "the cloth",
-        "the bottom edge of the blue towel with the right gripper",
-        "the towel corner to corner",
-        "the towel gently",
-        "the top right corner slowly while keeping the other corner on the table",
-    ];
-    verbs
-        .iter()
-        .flat_map(|v| objects.iter().map(move |o| format!("{v} {o}")))
-        .collect()
-}
-
 /// Sentences per second of `embed` over `batches` (round-robin) for about `seconds`.
 fn rate(enc: &dyn TextEncoder, batches: &[Vec<&str>], seconds: f64) -> Result<f64> {
     enc.embed(&batches[0])?; // warm-up
@@ -184,7 +163,7 @@ pub fn bench_text(quick: bool) -> Result<BenchReport> {
     let seconds = if quick { 1.0 } else { 5.0 };
     let cfg = BertEncoderConfig::default();
     let enc = BertEncoder::load(&cfg)?;
-    let sentences = bench_sentences();
+    let sentences = kotoba_text::bench_sentences();
     let list = std::env::temp_dir().join(format!("kotoba-bench-text-{}.json", std::process::id()));
     std::fs::write(&list, serde_json::to_vec(&sentences)?)?;
 

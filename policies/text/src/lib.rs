@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+mod bench;
 mod bert;
 mod cache;
 mod config;
 mod encoder;
 mod error;
 
+pub use bench::bench_sentences;
 pub use bert::BertEncoder;
 pub use cache::{CACHE_FORMAT, EmbeddingCache};
 pub use config::{

@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn every_cpu_path_gives_the_same_vectors() {
         let cfg = BertEncoderConfig { max_tokens: Some(12), ..BertEncoderConfig::default() };
-        let mut texts = timing::bench_sentences();
+        let mut texts = crate::bench_sentences();
         texts.truncate(40);
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
         let mut want = None;

@@ -9,22 +9,6 @@ use crate::encoder::TextEncoder;
 
 use super::{BertEncoder, CpuPaths};
 
-/// The 64 sentences of `kotoba bench text` (src/cmd/embed.rs), in its order.
-pub(crate) fn bench_sentences() -> Vec<String> {
-    let verbs = ["fold", "grasp", "hold", "lift", "release", "smooth", "pull", "rotate"];
-    let objects = [
-        "the towel in half",
-        "the left corner of the towel",
-        "the towel from bottom to top and then press it flat with both hands",
-        "the cloth",
-        "the bottom edge of the blue towel with the right gripper",
-        "the towel corner to corner",
-        "the towel gently",
-        "the top right corner slowly while keeping the other corner on the table",
-    ];
-    verbs.iter().flat_map(|v| objects.iter().map(move |o| format!("{v} {o}"))).collect()
-}
-
 /// Median over `reps` of the seconds one pass over `batches` takes.
 pub(crate) fn median_secs(reps: usize, mut pass: impl FnMut()) -> f64 {
     pass(); // warm-up
@@ -44,7 +28,7 @@ pub(crate) fn median_secs(reps: usize, mut pass: impl FnMut()) -> f64 {
 #[test]
 #[ignore = "timing; run by hand"]
 fn embed_rates() {
-    let s = bench_sentences();
+    let s = crate::bench_sentences();
     let refs: Vec<&str> = s.iter().map(String::as_str).collect();
     let variants: Vec<(String, BertEncoder)> = [(false, false), (true, false), (false, true), (true, true)]
         .into_iter()
@@ -88,7 +72,7 @@ fn embed_rates() {
 #[ignore = "timing; run by hand"]
 fn default_paths_for_a_profiler() {
     let enc = BertEncoder::load(&BertEncoderConfig::default()).unwrap();
-    let s = bench_sentences();
+    let s = crate::bench_sentences();
     let refs: Vec<&str> = s.iter().map(String::as_str).collect();
     for batch in [32, 1] {
         let start = Instant::now();
