@@ -222,6 +222,10 @@ pub struct TrainArgs {
     /// different tasks (a half fold reaches for other corners than the corner fold).
     #[arg(long, requires = "goal_head")]
     pub goal_per_instruction: bool,
+    /// Decoupled weight decay (AdamW) on the weight matrices and kernels: each
+    /// step shrinks them by `--lr` × this of themselves; 0 = plain Adam (EIPL).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
     /// Run on the CPU even when built with CUDA.
     #[arg(long)]
     pub cpu: bool,
@@ -331,6 +335,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         window: a.window,
         freeze_vision: a.freeze_vision,
         joint_feedback: a.joint_feedback,
+        weight_decay: a.weight_decay,
         w_image: a.image_weight,
         w_goal: a.goal_weight,
         ..TrainConfig::default()

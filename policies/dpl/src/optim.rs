@@ -16,6 +16,8 @@ pub struct Adam {
     pub beta2: f64,
     pub eps: f64,
     pub steps: u64,
+    /// Decoupled (AdamW) decay of the parameters named `*.weight`; 0 = none.
+    pub weight_decay: f64,
     slots: Vec<(String, Var, Tensor, Tensor)>,
 }
 
@@ -39,6 +41,7 @@ impl Adam {
             beta2: 0.999,
             eps,
             steps: 0,
+            weight_decay: 0.0,
             slots,
         })
     }
@@ -58,8 +61,11 @@ impl Adam {
         let (b1, b2) = (self.beta1, self.beta2);
         let c1 = 1.0 - b1.powi(self.steps as i32);
         let c2 = 1.0 - b2.powi(self.steps as i32);
-        for (_, var, m, v) in &mut self.slots {
+        for (name, var, m, v) in &mut self.slots {
             let Some(g) = grads.get(var) else { continue };
+            if self.weight_decay > 0.0 && name.ends_with(".weight") {
+                var.set(&(var.as_tensor() * (1.0 - self.lr * self.weight_decay))?)?;
+            }
             *m = ((&*m * b1)? + (g * (1.0 - b1))?)?;
             *v = ((&*v * b2)? + (g.sqr()? * (1.0 - b2))?)?;
             let denom = ((&*v / c2)?.sqrt()? + self.eps)?;
@@ -112,5 +118,28 @@ impl Adam {
             .ok_or_else(|| err("missing steps".into()))?;
         self.steps = steps.to_vec1::<f64>()?[0] as u64;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Adam's first step moves every parameter by `lr` against its gradient's
+    /// sign; weight decay also shrinks the weights (not the biases) by
+    /// `lr · decay` of themselves.
+    #[test]
+    fn weight_decay_shrinks_weights_not_biases() {
+        let dev = Device::Cpu;
+        let w = Var::from_tensor(&Tensor::new(&[2f32, -4.0], &dev).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::new(&[3f32], &dev).unwrap()).unwrap();
+        let mut opt = Adam::from_vars([("l.weight".to_string(), w.clone()), ("l.bias".to_string(), b.clone())], 0.1, 1e-8).unwrap();
+        opt.weight_decay = 0.5;
+        let loss = (w.as_tensor().sum_all().unwrap() + b.as_tensor().sum_all().unwrap()).unwrap();
+        opt.step(&loss.backward().unwrap()).unwrap();
+        let close = |a: Vec<f32>, e: &[f32]| a.iter().zip(e).all(|(x, y)| (x - y).abs() < 1e-5);
+        let (wv, bv) = (w.as_tensor().to_vec1::<f32>().unwrap(), b.as_tensor().to_vec1::<f32>().unwrap());
+        assert!(close(wv.clone(), &[2.0 * 0.95 - 0.1, -4.0 * 0.95 - 0.1]), "{wv:?}");
+        assert!(close(bv.clone(), &[3.0 - 0.1]), "{bv:?}");
     }
 }

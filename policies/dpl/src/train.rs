@@ -62,6 +62,11 @@ pub struct TrainConfig {
     /// sees what it was trained on.
     #[serde(default)]
     pub joint_feedback: f64,
+    /// Decoupled weight decay (AdamW) on every weight matrix and kernel (not
+    /// biases): each step shrinks them by `lr · weight_decay` of themselves.
+    /// 0 = plain Adam, as EIPL.
+    #[serde(default)]
+    pub weight_decay: f64,
 }
 
 fn one() -> f64 {
@@ -87,6 +92,7 @@ impl Default for TrainConfig {
             window: 0,
             freeze_vision: false,
             joint_feedback: 0.0,
+            weight_decay: 0.0,
         }
     }
 }
@@ -226,7 +232,11 @@ impl Trainer {
             }
         }
         let (train_idx, val_idx) = data.split(cfg.val_fraction, cfg.seed);
-        let opt = Adam::new(ckpt.model.params(), cfg.lr, cfg.adam_eps)?;
+        if !(cfg.weight_decay.is_finite() && cfg.weight_decay >= 0.0) {
+            return Err(DplError::Config(format!("weight_decay must be a finite number >= 0, got {}", cfg.weight_decay)));
+        }
+        let mut opt = Adam::new(ckpt.model.params(), cfg.lr, cfg.adam_eps)?;
+        opt.weight_decay = cfg.weight_decay;
         Ok(Self {
             ckpt,
             cfg,
