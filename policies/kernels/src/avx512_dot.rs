@@ -30,6 +30,8 @@ const TJ: usize = 4;
 /// Runs of columns summed in registers before the lanes are reduced: a tile's
 /// rows over a chunk (10 x 8 KiB) stay in L1/L2 while the tiles pass.
 const CHUNK: usize = 64;
+/// Groups of chunks summed apart (in parallel) and added at the end, at most.
+const GROUPS: usize = 8;
 
 /// A matrix read along its rows: row `i`, column `l` of run `p` at
 /// `data[p.a + rows[i] + l]` (or `p.b` for B).
@@ -65,29 +67,44 @@ pub fn dot_rows(_cpu: Avx512, a: Rows, b: Rows, panels: &[DotPanel]) -> Vec<f32>
         assert!(n == 0 || p.b + fb + p.cols <= b.data.len(), "B's rows reach past their buffer");
     }
     // Column-major while summing (each task owns its B rows' columns of C),
-    // transposed at the end.
-    let mut ct = vec![0f32; n * m];
+    // transposed at the end. The chunks fall into up to GROUPS consecutive
+    // groups, each summed into its own copy of C and the copies added in order
+    // at the end: one parallel loop over every (group, B tile) instead of one
+    // per chunk, and sums that do not depend on the thread count.
     if m == 0 || n == 0 {
-        return ct;
+        return vec![0f32; m * n];
     }
-    for chunk in panels.chunks(CHUNK) {
-        ct.par_chunks_mut(TJ * m).enumerate().for_each(|(jt, ct)| {
+    let chunks: Vec<&[DotPanel]> = panels.chunks(CHUNK).collect();
+    let groups = chunks.len().clamp(1, GROUPS);
+    let per_group = chunks.len().div_ceil(groups).max(1);
+    let mut parts = vec![0f32; groups * n * m];
+    parts.par_chunks_mut(n * m).enumerate().for_each(|(g, part)| {
+        let mine = chunks.get(g * per_group..chunks.len().min((g + 1) * per_group)).unwrap_or(&[]);
+        part.par_chunks_mut(TJ * m).enumerate().for_each(|(jt, ct)| {
             let j0 = jt * TJ;
-            for i0 in (0..m).step_by(TI) {
-                let ni = TI.min(m - i0);
-                let mut sums = [[0f32; TJ]; TI];
-                let nj = ct.len() / m;
-                let (ra, rb) = (&a.rows[i0..i0 + ni], &b.rows[j0..j0 + nj]);
-                // SAFETY: these rows exist, every run lies inside both operands
-                // (checked above), and the token proves AVX-512F.
-                unsafe { tile(a.data, b.data, ra, rb, chunk, &mut sums) };
-                for (dj, col) in ct.chunks_exact_mut(m).enumerate() {
-                    for di in 0..ni {
-                        col[i0 + di] += sums[di][dj];
+            let nj = ct.len() / m;
+            for chunk in mine {
+                for i0 in (0..m).step_by(TI) {
+                    let ni = TI.min(m - i0);
+                    let mut sums = [[0f32; TJ]; TI];
+                    let (ra, rb) = (&a.rows[i0..i0 + ni], &b.rows[j0..j0 + nj]);
+                    // SAFETY: these rows exist, every run lies inside both operands
+                    // (checked above), and the token proves AVX-512F.
+                    unsafe { tile(a.data, b.data, ra, rb, chunk, &mut sums) };
+                    for (dj, col) in ct.chunks_exact_mut(m).enumerate() {
+                        for di in 0..ni {
+                            col[i0 + di] += sums[di][dj];
+                        }
                     }
                 }
             }
         });
+    });
+    let (ct, rest) = parts.split_at_mut(n * m);
+    for part in rest.chunks_exact(n * m) {
+        for (s, &v) in ct.iter_mut().zip(part) {
+            *s += v;
+        }
     }
     let mut c = vec![0f32; m * n];
     for (j, col) in ct.chunks_exact(m).enumerate() {

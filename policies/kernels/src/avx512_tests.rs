@@ -125,7 +125,7 @@ fn bias_residual_and_epilogue() {
 #[test]
 fn dot_rows_matches_the_naive_product() {
     let Some(cpu) = Avx512::detect() else { return };
-    for (m, n, len) in [(1, 1, 1), (5, 29, 4100), (16, 28, 333), (32, 290, 2049), (3, 46, 17), (7, 9, 64)] {
+    for (m, n, len) in [(1, 1, 1), (5, 29, 4100), (16, 28, 333), (32, 290, 2049), (3, 46, 17), (7, 9, 64), (6, 13, 40001)] {
         let (a, b) = (values(m * len, 7), values(n * len, 8));
         let bt: Vec<f32> = (0..len * n).map(|t| b[(t % n) * len + t / n]).collect();
         let want = naive(&a, &bt, m, len, n);
