@@ -120,6 +120,7 @@ fn reference(
     }
     let secs = seconds.to_string();
     let out = Command::new(repo.join(".venv/bin/python"))
+        .envs(kotoba_core::peer_allocator_env())
         .arg(repo.join("scripts/text_bench_reference.py"))
         .arg("--model-dir")
         .arg(model_dir)
@@ -180,6 +181,7 @@ pub fn bench_text(quick: bool) -> Result<BenchReport> {
     ));
     report.note("both sides: strings in, normalised vectors out (tokenise + BERT + pool)");
     report.note("peer: sentence-transformers SentenceTransformer.encode, same model folder");
+    report.note("both sides run with the kotoba binary's glibc allocator settings (the peer through MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_)");
 
     let ours = measure(&enc, &sentences, seconds)?;
     let peer = reference(&cfg.model_dir, &list, seconds, "cpu");

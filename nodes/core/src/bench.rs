@@ -1,6 +1,21 @@
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
+/// glibc's `M_MMAP_THRESHOLD` the kotoba binary sets at start-up: allocations
+/// below it come from the heap, not fresh mmaps.
+pub const MMAP_THRESHOLD: usize = 32 << 20;
+/// glibc's `M_TRIM_THRESHOLD` the kotoba binary sets: freed heap memory up to
+/// this size is kept for reuse instead of returned to the system.
+pub const TRIM_THRESHOLD: usize = 256 << 20;
+
+/// The environment that gives a peer process (a Python reference) the same
+/// glibc allocator settings as the kotoba binary, so a benchmark compares the
+/// code and not the allocator: without them PyTorch pays a fresh mmap and its
+/// page faults for most tensors.
+pub fn peer_allocator_env() -> [(&'static str, String); 2] {
+    [("MALLOC_MMAP_THRESHOLD_", MMAP_THRESHOLD.to_string()), ("MALLOC_TRIM_THRESHOLD_", TRIM_THRESHOLD.to_string())]
+}
+
 /// The result of one `kotoba bench <name>` run: printed as a table on the console
 /// or as JSON with `--json`. Every crate that owns a benchmark returns one of these,
 /// so the CLI prints them all the same way.

@@ -12,7 +12,7 @@ mod bench;
 mod clock;
 mod stamp;
 
-pub use bench::{BenchReport, BenchRow, Better};
+pub use bench::{BenchReport, BenchRow, Better, MMAP_THRESHOLD, TRIM_THRESHOLD, peer_allocator_env};
 
 pub use clock::{Clock, ManualClock, SimClock, SystemClock};
 pub use stamp::Stamp;

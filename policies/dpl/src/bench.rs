@@ -171,6 +171,7 @@ struct PeerResult {
 
 fn run_peer(python: &Path, script: &Path, s: &BenchSizes, threads: usize) -> Result<PeerResult> {
     let out = Command::new(python)
+        .envs(kotoba_core::peer_allocator_env())
         .arg(script)
         .args(["--threads", &threads.to_string()])
         .args([
@@ -228,6 +229,7 @@ pub fn bench_policy(quick: bool, python: &Path, script: &Path) -> Result<BenchRe
     let threads = candle_core::utils::get_num_threads();
     let mut rep = BenchReport::new("policy");
     rep.note(format!("SARNN 64x64, K=5, LSTM 50, {} joints, {}-d embeddings, {} labels, concat conditioning; CPU, {threads} threads both sides", s.joints, s.embed_dim, s.labels));
+    rep.note("both sides run with the kotoba binary's glibc allocator settings (the peer through MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_)");
     rep.note(format!(
         "training: batch {} x {} steps, full BPTT + Adam step; ER: window {} x {} iterations",
         s.batch, s.seq_len, s.er_window, s.er_iterations
