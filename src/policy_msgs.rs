@@ -22,16 +22,7 @@ pub fn prediction(
     t_ns: i64,
     period: f64,
 ) -> (trajectory_msgs::JointTrajectory, std_msgs::String, std_msgs::Float64MultiArray) {
-    let point = trajectory_msgs::JointTrajectoryPoint {
-        positions: target.iter().map(|&v| f64::from(v)).collect(),
-        time_from_start: builtin_interfaces::Duration { sec: 0, nanosec: (period * 1e9) as u32 },
-        ..Default::default()
-    };
-    let jt = trajectory_msgs::JointTrajectory {
-        header: std_msgs::Header { stamp: time_from_nanos(t_ns), frame_id: String::new() },
-        joint_names: names.to_vec(),
-        points: vec![point],
-    };
+    let jt = one_point(names, target, t_ns, builtin_interfaces::Duration { sec: 0, nanosec: (period * 1e9) as u32 });
     let att = std_msgs::Float64MultiArray {
         data: attention.iter().flat_map(|p| [f64::from(p[0]), f64::from(p[1])]).collect(),
         ..Default::default()
@@ -41,10 +32,20 @@ pub fn prediction(
 
 /// The subgoal as a one-point trajectory (raw joint units, no time).
 pub fn subgoal(names: &[String], goal: &[f32], t_ns: i64) -> trajectory_msgs::JointTrajectory {
+    one_point(names, goal, t_ns, builtin_interfaces::Duration::default())
+}
+
+/// A trajectory of one point, `positions` reached `at` after the stamp.
+fn one_point(names: &[String], positions: &[f32], t_ns: i64, at: builtin_interfaces::Duration) -> trajectory_msgs::JointTrajectory {
+    let point = trajectory_msgs::JointTrajectoryPoint {
+        positions: positions.iter().map(|&v| f64::from(v)).collect(),
+        time_from_start: at,
+        ..Default::default()
+    };
     trajectory_msgs::JointTrajectory {
         header: std_msgs::Header { stamp: time_from_nanos(t_ns), frame_id: String::new() },
         joint_names: names.to_vec(),
-        points: vec![trajectory_msgs::JointTrajectoryPoint { positions: goal.iter().map(|&v| f64::from(v)).collect(), ..Default::default() }],
+        points: vec![point],
     }
 }
 

@@ -47,13 +47,21 @@ def frame_features(rgb):
     return np.array([xs.mean(), ys.mean(), xs.min(), xs.max(), ys.min(), ys.max(), (xs + ys).min(), (xs - ys).max()])
 
 
+def ridge(x, y, lam=1e-3):
+    """Weights of a ridge fit of y on [x, 1] (the last row is the intercept)."""
+    a = np.c_[x, np.ones(len(x))]
+    return np.linalg.solve(a.T @ a + lam * np.eye(a.shape[1]), a.T @ y)
+
+
+def predict(w, x):
+    return np.c_[x, np.ones(len(x))] @ w
+
+
 def loo_rms(x, y, lam=1e-3):
     errs = []
     for i in range(len(x)):
         keep = np.arange(len(x)) != i
-        a = np.c_[x[keep], np.ones(keep.sum())]
-        w = np.linalg.solve(a.T @ a + lam * np.eye(a.shape[1]), a.T @ y[keep])
-        errs.append(np.r_[x[i], 1.0] @ w - y[i])
+        errs.append(predict(ridge(x[keep], y[keep], lam), x[i:i + 1])[0] - y[i])
     return np.sqrt((np.array(errs) ** 2).mean(0))
 
 

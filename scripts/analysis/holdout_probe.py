@@ -16,7 +16,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-from rosbags.highlevel import AnyReader
+
+from attention_probe import episode, predict, ridge
 
 
 def main():
@@ -29,33 +30,22 @@ def main():
     index = json.loads((a.dir / "index.json").read_text())
     xs, ys, seeds = [], [], []
     for e in index["episodes"]:
-        seed = int(re.search(r"seed (\d+)", e["operator"]).group(1))
-        att, js = None, []
-        with AnyReader([a.dir / e["name"]]) as r:
-            for c, t, raw in r.messages():
-                if c.topic == "/policy/attention" and att is None:
-                    att = np.array(r.deserialize(raw, c.msgtype).data)
-                elif c.topic == "/joint_states":
-                    js.append((t, np.array(r.deserialize(raw, c.msgtype).position)))
-        if att is None or not js:
-            raise SystemExit(f"{e['name']}: no attention points or joint states (record with a policy, variant shadow)")
-        t0 = js[0][0]
-        pose = min(js, key=lambda s: abs((s[0] - t0) / 1e9 - a.at))[1]
+        att, _, pose = episode(a.dir / e["name"], a.at, [0, 1, 2])
+        if att is None:
+            raise SystemExit(f"{e['name']}: no attention points (record with a policy, variant shadow)")
         xs.append(att if a.coords is None else att[a.coords])
-        ys.append(pose[:3])
-        seeds.append(seed)
+        ys.append(pose)
+        seeds.append(int(re.search(r"seed (\d+)", e["operator"]).group(1)))
     x, y, s = np.array(xs), np.array(ys), np.array(seeds)
     train, test = s < 1000, s >= 1000
     if train.sum() < 2 or test.sum() < 1:
         raise SystemExit("need training seeds (< 1000) and unseen ones (>= 1000)")
-    a_tr = np.c_[x[train], np.ones(train.sum())]
-    w = np.linalg.solve(a_tr.T @ a_tr + a.lam * np.eye(a_tr.shape[1]), a_tr.T @ y[train])
-    pred = np.c_[x[test], np.ones(test.sum())] @ w
+    w = ridge(x[train], y[train], a.lam)
     rms = lambda d: np.sqrt((d ** 2).mean(0)).round(3)
     print(f"{train.sum()} training and {test.sum()} unseen scenes; shoulder_pan / shoulder_lift / elbow (rad)")
-    print(f"  unseen RMS   {rms(pred - y[test])}")
+    print(f"  unseen RMS   {rms(predict(w, x[test]) - y[test])}")
     print(f"  unseen spread {y[test].std(0).round(3)}")
-    print(f"  training fit {rms(a_tr @ w - y[train])}")
+    print(f"  training fit {rms(predict(w, x[train]) - y[train])}")
 
 
 if __name__ == "__main__":

@@ -88,10 +88,7 @@ impl Checkpoint {
     /// The position in `start_labels` of the most similar taught instruction
     /// (the largest dot product); 0 when there is none.
     pub fn instruction_index(&self, instruction: &[f32]) -> usize {
-        let dot = |s: &InstructionStart| s.instruction.iter().zip(instruction).map(|(a, b)| a * b).sum::<f32>();
-        (0..self.start_labels.len())
-            .max_by(|&a, &b| dot(&self.start_labels[a]).total_cmp(&dot(&self.start_labels[b])))
-            .unwrap_or(0)
+        crate::data::most_similar(self.start_labels.iter().map(|s| s.instruction.as_slice()), instruction).unwrap_or(0)
     }
 
     /// Writes `dir/model.safetensors` and `dir/config.json` (creating `dir`).

@@ -75,13 +75,18 @@ impl LabelVocab {
         &self.embeddings[i * self.embed_dim..(i + 1) * self.embed_dim]
     }
 
-    /// The label whose embedding is most similar to `emb` (largest dot
-    /// product: embeddings are unit length), so a spoken phrase maps to the
-    /// taught label it is closest to; 0 for an empty vocabulary.
+    /// The label whose embedding is most similar to `emb`, so a spoken phrase
+    /// maps to the taught label it is closest to; 0 for an empty vocabulary.
     pub fn nearest(&self, emb: &[f32]) -> usize {
-        let dot = |i: &usize| self.embedding(*i).iter().zip(emb).map(|(a, b)| a * b).sum::<f32>();
-        (0..self.len()).max_by(|a, b| dot(a).total_cmp(&dot(b))).unwrap_or(0)
+        most_similar((0..self.len()).map(|i| self.embedding(i)), emb).unwrap_or(0)
     }
+}
+
+/// The position of the row most similar to `query`: the largest dot product,
+/// since sentence embeddings are unit length; `None` for no rows.
+pub(crate) fn most_similar<'a>(rows: impl Iterator<Item = &'a [f32]>, query: &[f32]) -> Option<usize> {
+    let dot = |r: &[f32]| r.iter().zip(query).map(|(a, b)| a * b).sum::<f32>();
+    rows.enumerate().map(|(i, r)| (i, dot(r))).max_by(|a, b| a.1.total_cmp(&b.1)).map(|(i, _)| i)
 }
 
 /// Episodes plus their shared label vocabulary.
@@ -103,16 +108,21 @@ pub struct DatasetShape {
 }
 
 impl Dataset {
-    /// How many different instructions the episodes carry (in the order the
-    /// checkpoint's `start_labels` lists them: first appearance).
-    pub fn instruction_count(&self) -> usize {
+    /// The different instructions the episodes carry, in order of first
+    /// appearance (the order of a checkpoint's `start_labels`).
+    pub fn instructions(&self) -> Vec<&[f32]> {
         let mut seen: Vec<&[f32]> = Vec::new();
         for e in &self.episodes {
             if !seen.contains(&e.instruction.as_slice()) {
                 seen.push(&e.instruction);
             }
         }
-        seen.len()
+        seen
+    }
+
+    /// How many different instructions the episodes carry.
+    pub fn instruction_count(&self) -> usize {
+        self.instructions().len()
     }
 
     /// Checks that the dataset is non-empty, consistent and finite, and returns its shape.

@@ -473,16 +473,17 @@ impl Sarnn {
                 x.mul(&gamma)?.add(&gb.narrow(1, m, m)?)?
             }
         };
-        let x = match (goal, self.cfg.goal_input) {
-            (Some(g), true) => Tensor::cat(&[&x, g], 1)?,
-            (None, false) => x,
+        let mut parts = vec![&x];
+        match (goal, self.cfg.goal_input) {
+            (Some(g), true) => parts.push(g),
+            (None, false) => {}
             (None, true) => candle_core::bail!("this model's core reads a subgoal and none was given"),
             (Some(_), false) => candle_core::bail!("a subgoal was given to a core that does not read one"),
-        };
-        match &self.film {
-            None => Tensor::cat(&[&x, z], 1),
-            Some(_) => Ok(x),
         }
+        if self.film.is_none() {
+            parts.push(z);
+        }
+        Tensor::cat(&parts, 1)
     }
 
     /// LSTM input gates for `(n, in)` core inputs.

@@ -370,13 +370,18 @@ impl Policy for SarnnPolicy {
         )?;
         let instr = Tensor::from_slice(obs.instruction, (1, e), &dev)?;
         let table = Tensor::from_slice(&self.ckpt.labels.embeddings, (self.ckpt.labels.len(), e), &dev)?;
-        let start = || self.ckpt.start_label_for(obs.instruction);
-        // The soft label (the predicted distribution's mix of embeddings) stands
-        // in for a spoken one.
-        let label = match (obs.label, &self.prev_probs) {
-            (Some(l), _) => Tensor::from_slice(l, (1, e), &dev)?,
-            (None, Some(p)) => p.matmul(&table)?,
-            (None, None) => Tensor::from_slice(self.ckpt.labels.embedding(start()), (1, e), &dev)?,
+        // The active label as weights over the taught ones `(1, V)`: the spoken
+        // one's nearest, else last tick's predicted distribution, else the
+        // instruction's start label. Unspoken, its embedding is their mix (the
+        // soft label); spoken, the phrase's own embedding.
+        let weights = match (obs.label, &self.prev_probs) {
+            (Some(l), _) => self.one_hot(self.ckpt.labels.nearest(l))?,
+            (None, Some(p)) => p.clone(),
+            (None, None) => self.one_hot(self.ckpt.start_label_for(obs.instruction))?,
+        };
+        let label = match obs.label {
+            Some(l) => Tensor::from_slice(l, (1, e), &dev)?,
+            None => weights.matmul(&table)?,
         };
         let (enc_pts, feat) = match &mut self.direct {
             Some(d) => m.encode_direct(d, &img.flatten_all()?.to_vec1::<f32>()?)?,
@@ -400,14 +405,7 @@ impl Policy for SarnnPolicy {
             None => (z, state, None),
         };
         let subgoal = match m.config().goal_head {
-            true => {
-                let weights = match (obs.label, &self.prev_probs) {
-                    (Some(l), _) => self.one_hot(self.ckpt.labels.nearest(l))?,
-                    (None, Some(p)) => p.clone(),
-                    (None, None) => self.one_hot(start())?,
-                };
-                Some(m.goal_from(&enc_pts.unsqueeze(1)?, &self.goal_weights(weights, obs.instruction)?, &z)?)
-            }
+            true => Some(m.goal_from(&enc_pts.unsqueeze(1)?, &self.goal_weights(weights, obs.instruction)?, &z)?),
             false => None,
         };
         let goal = if m.config().goal_input { subgoal.clone() } else { None };

@@ -217,6 +217,9 @@ impl Trainer {
                 format!("{:?}", data.labels.names),
             ));
         }
+        if !(cfg.weight_decay.is_finite() && cfg.weight_decay >= 0.0) {
+            return Err(DplError::Config(format!("weight_decay must be a finite number >= 0, got {}", cfg.weight_decay)));
+        }
         let maps = ckpt.model.config().goal_instructions;
         if maps > 0 && maps != ckpt.start_labels.len() {
             return Err(DplError::mismatch("taught instructions (the subgoal head's maps)", maps, ckpt.start_labels.len()));
@@ -232,9 +235,6 @@ impl Trainer {
             }
         }
         let (train_idx, val_idx) = data.split(cfg.val_fraction, cfg.seed);
-        if !(cfg.weight_decay.is_finite() && cfg.weight_decay >= 0.0) {
-            return Err(DplError::Config(format!("weight_decay must be a finite number >= 0, got {}", cfg.weight_decay)));
-        }
         let mut opt = Adam::new(ckpt.model.params(), cfg.lr, cfg.adam_eps)?;
         opt.weight_decay = cfg.weight_decay;
         Ok(Self {
@@ -315,12 +315,15 @@ impl Trainer {
         let mut lab_i = Vec::with_capacity(b * t_len);
         let mut keys = Vec::with_capacity(b * t_len);
         let per_instruction = self.ckpt.model.config().goal_instructions > 0;
+        let v = self.data.labels.len();
         let mut goals = Vec::with_capacity(b * t_len * d);
         let frozen = self.cfg.freeze_vision;
         let k2 = 2 * self.ckpt.model.config().keypoints;
         let mut pts = Vec::with_capacity(if frozen { b * t_len * k2 } else { 0 });
         for sp in spans {
             let (p, ep) = (&self.prepared[sp.episode], &self.data.episodes[sp.episode]);
+            // The episode's instruction's block of the subgoal head's maps.
+            let first_map = if per_instruction { p.instruction * v } else { 0 };
             // Short sequences repeat their last step (EIPL pads the same way).
             let start_img = img_t.len();
             let mut xj = Vec::with_capacity(t_len * d);
@@ -335,8 +338,7 @@ impl Trainer {
                 xj.extend_from_slice(&p.joints[tt * d..(tt + 1) * d]);
                 lab_e.extend_from_slice(self.data.labels.embedding(ep.labels[tt]));
                 lab_i.push(ep.labels[tt] as u32);
-                let instr_maps = if per_instruction { p.instruction * self.data.labels.len() } else { 0 };
-                keys.push((instr_maps + ep.labels[tt]) as u32);
+                keys.push((first_map + ep.labels[tt]) as u32);
                 let end = p.phase_ends[tt];
                 goals.extend_from_slice(&p.targets[end * d..(end + 1) * d]);
             }
@@ -530,14 +532,10 @@ pub fn hwc_to_chw(src: &[u8], h: usize, w: usize, dst: &mut [f32]) {
 
 /// Each instruction's most common first label.
 fn start_labels(data: &Dataset) -> Vec<InstructionStart> {
-    let mut out: Vec<InstructionStart> = Vec::new();
-    for e in &data.episodes {
-        if !out.iter().any(|s| s.instruction == e.instruction) {
-            let label = most_common_first_label(data, |o| o.instruction == e.instruction);
-            out.push(InstructionStart { instruction: e.instruction.clone(), label });
-        }
-    }
-    out
+    data.instructions()
+        .into_iter()
+        .map(|i| InstructionStart { instruction: i.to_vec(), label: most_common_first_label(data, |o| o.instruction == i) })
+        .collect()
 }
 
 /// The label that the episodes passing `keep` most often start with.
