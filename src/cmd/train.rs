@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use kotoba_core::BenchReport;
 use kotoba_dpl::synthetic::SyntheticConfig;
-use kotoba_dpl::{AugmentConfig, Conditioning, FitOptions, ModelConfig, TrainConfig};
+use kotoba_dpl::{AugmentConfig, Conditioning, FitOptions, GoalEncoder, ModelConfig, TrainConfig};
 use kotoba_text::{EmbeddingCache, EncoderConfig};
 
 use crate::bundle::Manifest;
@@ -19,6 +19,15 @@ pub enum CondArg {
     Concat,
     /// Scale and shift the LSTM input by the language latent (FiLM).
     Film,
+}
+
+/// Where the goal points come from (`--goal-encoder`).
+#[derive(Clone, Copy, ValueEnum)]
+pub enum GoalEncoderArg {
+    /// The point encoder's last maps (region centroids).
+    Maps,
+    /// A per-pixel colour score and one linear ramp per point.
+    Pixels,
 }
 
 /// What a residual model adds its change to (`--residual-base`).
@@ -203,6 +212,17 @@ pub struct TrainArgs {
     /// core and the subgoal head read them (use with `--goal-head`).
     #[arg(long, default_value_t = 0)]
     pub goal_points: usize,
+    /// Where the goal points come from: `maps`, the point encoder's last maps;
+    /// `pixels`, a per-pixel colour score (blind to the channels' order) with
+    /// one linear ramp per point, so each point is where the scored region (the
+    /// towel) reaches furthest in its direction. The pixel encoder has too few
+    /// weights to tell scenes apart, so it cannot memorise the demonstrations.
+    #[arg(long, value_enum, default_value_t = GoalEncoderArg::Maps)]
+    pub goal_encoder: GoalEncoderArg,
+    /// Softmax temperature of `--goal-encoder pixels` (units of the pixel
+    /// score's spread; lower is sharper).
+    #[arg(long, default_value_t = 0.03)]
+    pub goal_temperature: f64,
     /// Weight of the subgoal loss (with `--goal-head`).
     #[arg(long, default_value_t = 1.0, requires = "goal_head")]
     pub goal_weight: f64,
@@ -251,6 +271,8 @@ fn ignored_shape_flags(asked: &ModelConfig, ckpt: &ModelConfig, new_core: bool) 
         ("--goal-input", asked.goal_input != ckpt.goal_input && !new_core),
         ("--goal-pull", asked.goal_pull != ckpt.goal_pull && !new_core),
         ("--goal-per-instruction", asked.goal_instructions != ckpt.goal_instructions),
+        ("--goal-encoder", asked.goal_encoder != ckpt.goal_encoder),
+        ("--goal-temperature", asked.goal_temperature != ckpt.goal_temperature),
     ]
     .into_iter()
     .filter_map(|(flag, differs)| differs.then_some(flag))
@@ -317,6 +339,11 @@ pub fn run(a: TrainArgs) -> Result<()> {
         goal_input: a.goal_input,
         goal_pull: a.goal_pull,
         goal_instructions: if a.goal_per_instruction { data.instruction_count() } else { 0 },
+        goal_encoder: match a.goal_encoder {
+            GoalEncoderArg::Maps => GoalEncoder::Maps,
+            GoalEncoderArg::Pixels => GoalEncoder::Pixels,
+        },
+        goal_temperature: a.goal_temperature,
         ..ModelConfig::default()
     };
     let train = TrainConfig {

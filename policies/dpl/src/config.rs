@@ -28,6 +28,21 @@ pub enum ResidualBase {
     PreviousTarget,
 }
 
+/// Where the goal points ([`ModelConfig::goal_points`]) come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GoalEncoder {
+    /// The point encoder's last maps, each point the centroid of where its map
+    /// is positive.
+    #[default]
+    Maps,
+    /// A per-pixel colour score (blind to the channels' order) and one linear
+    /// ramp per point: each point is where the scored region reaches furthest
+    /// in its ramp's direction (`model/pixel_goal.rs`). It cannot recognise a
+    /// scene, so it cannot memorise one.
+    Pixels,
+}
+
 /// Everything that shapes the network. Defaults are EIPL's SARNN (64x64 images,
 /// 5 keypoints, LSTM 50, 3x3 kernels, softmax temperature 1e-4, heatmap 0.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +121,17 @@ pub struct ModelConfig {
     /// another corner in a half fold than in the corner fold).
     #[serde(default)]
     pub goal_instructions: usize,
+    /// Where the goal points come from.
+    #[serde(default)]
+    pub goal_encoder: GoalEncoder,
+    /// Softmax temperature of [`GoalEncoder::Pixels`], in units of the
+    /// standardised pixel score (the ramps span about 1 over the image).
+    #[serde(default = "goal_temperature")]
+    pub goal_temperature: f64,
+}
+
+fn goal_temperature() -> f64 {
+    0.03
 }
 
 fn yes() -> bool {
@@ -137,6 +163,8 @@ impl Default for ModelConfig {
             goal_input: false,
             goal_pull: false,
             goal_instructions: 0,
+            goal_encoder: GoalEncoder::Maps,
+            goal_temperature: goal_temperature(),
         }
     }
 }
@@ -194,6 +222,12 @@ impl ModelConfig {
         }
         if self.goal_pull && !(self.goal_input && self.residual_joints) {
             return bad("goal_pull needs goal_input and residual_joints: it pulls a residual model's change towards the subgoal it reads");
+        }
+        if self.goal_encoder == GoalEncoder::Pixels && self.goal_points == 0 {
+            return bad("goal_encoder pixels needs goal_points > 0: it makes the goal points");
+        }
+        if !(self.goal_temperature > 0.0 && self.goal_temperature.is_finite()) {
+            return bad("goal_temperature must be a finite number > 0");
         }
         if self.labels == 0 || self.lang_dim == 0 {
             return bad("labels and lang_dim must be > 0");

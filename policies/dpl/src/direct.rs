@@ -269,13 +269,21 @@ mod tests {
         (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
     }
 
-    /// The direct stacks give what candle's convolutions give, for EIPL's 64x64
-    /// and for a size whose rows end in partial 16- and 8-column blocks.
+    /// The direct stacks give what candle's convolutions give, for EIPL's 64x64,
+    /// for a size whose rows end in partial 16- and 8-column blocks, and with
+    /// goal points from the pixel encoder.
     #[test]
     fn direct_stacks_match_the_candle_path() {
         let dev = Device::Cpu;
-        for side in [64, 27] {
-            let cfg = ModelConfig { image_height: side, image_width: side, ..ModelConfig::default() };
+        let pixels = |side| ModelConfig {
+            image_height: side,
+            image_width: side,
+            goal_points: 2,
+            goal_encoder: crate::GoalEncoder::Pixels,
+            ..ModelConfig::default()
+        };
+        for cfg in [64, 27].map(|side| ModelConfig { image_height: side, image_width: side, ..ModelConfig::default() }).into_iter().chain([pixels(32)]) {
+            let side = cfg.image_height;
             let m = Sarnn::new(&cfg, 5, &dev).unwrap();
             let img = Tensor::rand(0f32, 1f32, (1, 3, side, side), &dev).unwrap();
             let mut d = m.direct_stacks().unwrap();

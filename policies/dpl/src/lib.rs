@@ -25,7 +25,7 @@ mod train;
 
 pub use augment::AugmentConfig;
 pub use checkpoint::{CONFIG_FILE, Checkpoint, CheckpointConfig, InstructionStart, MODEL_FILE};
-pub use config::{Conditioning, JointNorm, ModelConfig, ResidualBase};
+pub use config::{Conditioning, GoalEncoder, JointNorm, ModelConfig, ResidualBase};
 pub use data::{Dataset, DatasetShape, Episode, LabelVocab};
 pub use error::{DplError, Result};
 pub use fit::{

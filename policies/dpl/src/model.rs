@@ -9,7 +9,7 @@
 
 use candle_core::{D, Device, Tensor};
 
-use crate::config::{Conditioning, ModelConfig};
+use crate::config::{Conditioning, GoalEncoder, ModelConfig};
 use crate::direct::{DirectConv, DirectStack};
 use crate::error::{DplError, Result};
 use crate::params::{Init, Params};
@@ -17,6 +17,7 @@ use crate::params::{Init, Params};
 mod attention;
 mod core_seq;
 mod goal;
+mod pixel_goal;
 
 const SLOPE: f64 = 0.3;
 const CH1: usize = 16;
@@ -228,6 +229,8 @@ pub struct Sarnn {
     lang: Dense,
     film: Option<Dense>,
     goal: Option<goal::GoalHead>,
+    /// The goal points' own encoder ([`crate::GoalEncoder::Pixels`]).
+    pixel_goal: Option<pixel_goal::PixelGoal>,
     /// The gate of [`ModelConfig::goal_pull`].
     goal_gate: Option<Dense>,
     /// `(hw, 2)` normalised (x, y) of each feature-map cell.
@@ -287,6 +290,10 @@ impl Sarnn {
             true => Some(goal::gate(&mut init, cfg)?),
             false => None,
         };
+        let pixel_goal = match cfg.goal_encoder {
+            GoalEncoder::Pixels => Some(pixel_goal::PixelGoal::new(&mut init, cfg)?),
+            GoalEncoder::Maps => None,
+        };
         let (fh, fw) = cfg.feature_hw();
         let mut g = Vec::with_capacity(fh * fw * 2);
         for i in 0..fh {
@@ -310,6 +317,7 @@ impl Sarnn {
             lang,
             film,
             goal,
+            pixel_goal,
             goal_gate,
             grid,
         })
@@ -333,6 +341,7 @@ impl Sarnn {
             lang: self.lang.frozen(),
             film: self.film.as_ref().map(Dense::frozen),
             goal: self.goal.as_ref().map(goal::GoalHead::frozen),
+            pixel_goal: self.pixel_goal.as_ref().map(pixel_goal::PixelGoal::frozen),
             goal_gate: self.goal_gate.as_ref().map(Dense::frozen),
             grid: self.grid.clone(),
         }
@@ -357,8 +366,9 @@ impl Sarnn {
         self.cfg.residual_joints = true;
         Ok(())
     }
-    /// Names of the vision's parameters: both encoders and the image decoder.
-    pub const VISION: [&'static str; 3] = ["pos_encoder", "im_encoder", "decoder_image"];
+    /// Names of the vision's parameters: both encoders, the image decoder and
+    /// the goal points' pixel encoder.
+    pub const VISION: [&'static str; 4] = ["pos_encoder", "im_encoder", "decoder_image", pixel_goal::PARAMS];
 
     /// A model with this one's vision (encoders and image decoder, copied) and
     /// its subgoal head (copied, if it has one), and a fresh recurrent core with
@@ -402,7 +412,17 @@ impl Sarnn {
     pub fn encode(&self, img: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
         let p = run_stack(&self.pos_enc, img)?;
         let f = run_stack(&self.im_enc, img)?;
-        Ok((self.spatial_softmax(&p)?, f))
+        Ok((self.points(&p, img)?, f))
+    }
+
+    /// Points `(N, 2K)` from the point encoder's maps `(N, K, h, w)`; with a
+    /// pixel goal encoder the last `goal_points` come from the images `(N, 3,
+    /// H, W)` instead (the maps' last ones then go unread).
+    fn points(&self, maps: &Tensor, img: &Tensor) -> candle_core::Result<Tensor> {
+        let pts = self.spatial_softmax(maps)?;
+        let Some(pg) = &self.pixel_goal else { return Ok(pts) };
+        let keep = 2 * (self.cfg.keypoints - self.cfg.goal_points);
+        Tensor::cat(&[&pts.narrow(1, 0, keep)?, &pg.points(img)?], 1)
     }
 
     /// The point encoder, feature encoder and image decoder as direct-convolution
@@ -430,7 +450,10 @@ impl Sarnn {
         let [pos, im, _] = d;
         let (p, f) = rayon::join(|| run(pos), || run(im));
         let (p, f) = (p?, f?);
-        Ok((self.spatial_softmax(&p)?, f))
+        match self.pixel_goal {
+            None => Ok((self.spatial_softmax(&p)?, f)),
+            Some(_) => Ok((self.points(&p, &Tensor::from_slice(img, (1, dims.0, dims.1, dims.2), &self.device)?)?, f)),
+        }
     }
 
     /// [`Sarnn::decode_image`] for one image through the decoder's direct stack.

@@ -48,6 +48,15 @@ impl Init {
         self.put(name, data, shape)
     }
 
+    /// A tensor of given values (a deliberate, not random, initialisation).
+    pub fn values(&mut self, name: &str, shape: &[usize], data: Vec<f32>) -> Result<Tensor> {
+        self.put(name, data, shape)
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     pub fn zeros(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
         self.constant(name, shape, 0.0)
     }

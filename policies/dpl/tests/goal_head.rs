@@ -9,7 +9,7 @@ use candle_core::Tensor;
 use common::*;
 use kotoba_core::Stamp;
 use kotoba_dpl::{
-    Checkpoint, Conditioning, ModelConfig, NewCore, Observation, Policy, RegressConfig, RuntimeConfig, Sarnn, SarnnPolicy,
+    Checkpoint, Conditioning, GoalEncoder, ModelConfig, NewCore, Observation, Policy, RegressConfig, RuntimeConfig, Sarnn, SarnnPolicy,
     Trainer,
 };
 
@@ -83,6 +83,31 @@ fn per_instruction_cfg() -> ModelConfig {
     ModelConfig { goal_instructions: 2, ..goal_input_cfg() }
 }
 
+/// Goal points from the pixel encoder, read by a pulling core.
+fn pixel_cfg() -> ModelConfig {
+    ModelConfig { goal_points: 2, goal_encoder: GoalEncoder::Pixels, ..goal_pull_cfg() }
+}
+
+/// With the pixel encoder the goal loss trains it and the head; the maps'
+/// points are not read by the head, so the point encoder stays as it was.
+#[test]
+fn the_goal_loss_trains_the_pixel_encoder() {
+    let mut cfg = train_cfg(1);
+    (cfg.w_image, cfg.w_joint, cfg.w_point, cfg.w_label, cfg.w_goal) = (0.0, 0.0, 0.0, 0.0, 1.0);
+    cfg.augment.enabled = false;
+    let model = ModelConfig { goal_input: false, goal_pull: false, ..pixel_cfg() };
+    let mut t = Trainer::new(&model, cfg, dataset(), &cpu()).unwrap();
+    let before = all_params(&t.ckpt.model);
+    t.train_epoch(&mut |_, _| {}).unwrap();
+    let after = all_params(&t.ckpt.model);
+    for p in ["goal_head", "goal_pixels.0", "goal_pixels.1", "goal_pixels.dirs"] {
+        assert!(changed(&before, &after, p), "{p} must learn from the goal loss");
+    }
+    for p in ["pos_encoder", "im_encoder", "decoder_image", "rec."] {
+        assert!(!changed(&before, &after, p), "{p} must not move");
+    }
+}
+
 fn err_text<T>(r: kotoba_dpl::Result<T>) -> String {
     match r {
         Ok(_) => panic!("expected an error"),
@@ -126,7 +151,7 @@ fn the_core_losses_leave_the_subgoal_head_alone() {
 /// and without a core that reads it.
 #[test]
 fn goal_input_policy_steps_match_the_training_forward_pass() {
-    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg(), per_instruction_cfg()] {
+    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg(), per_instruction_cfg(), pixel_cfg()] {
         policy_matches_training(&cfg);
     }
     // A model without the head reports no subgoal.
@@ -226,14 +251,14 @@ fn goal_input_refuses_what_it_cannot_do() {
 /// A new core that reads the subgoal keeps the vision and the trained head.
 #[test]
 fn a_new_core_keeps_the_vision_and_the_subgoal_head() {
-    let m = Sarnn::new(&goal_cfg(), 5, &cpu()).unwrap();
+    let m = Sarnn::new(&ModelConfig { goal_points: 2, goal_encoder: GoalEncoder::Pixels, ..goal_cfg() }, 5, &cpu()).unwrap();
     let n = m.with_new_core(NewCore { hidden: 24, goal_input: true, goal_pull: false }, 9).unwrap();
     assert!(n.config().goal_input && n.config().hidden == 24);
     let keep = |m: &Sarnn| -> Vec<_> {
         all_params(m).into_iter().filter(|(k, _)| Sarnn::VISION.iter().any(|v| k.starts_with(v)) || k.starts_with("goal_head")).collect()
     };
     assert_eq!(keep(&m), keep(&n));
-    assert!(!keep(&m).is_empty());
+    assert!(keep(&m).iter().any(|(k, _)| k.starts_with("goal_pixels")));
 }
 
 /// With a map per (instruction, label), a step's map is its instruction's
