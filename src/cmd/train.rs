@@ -237,11 +237,26 @@ pub struct TrainArgs {
     /// heads for the subgoal on any scene and the core learns when and how fast.
     #[arg(long, requires = "goal_input")]
     pub goal_pull: bool,
+    /// Initial bias of the `--goal-pull` gate: −3 starts nearly shut (an
+    /// untrained model holds still), +3 nearly open (the target starts at the
+    /// subgoal plus the core's change, so the grasp follows the subgoal).
+    #[arg(long, default_value_t = -3.0, requires = "goal_pull", allow_negative_numbers = true)]
+    pub goal_gate_init: f64,
     /// With `--goal-head`: one subgoal map per (instruction, label) instead of
     /// one per label, for data where the same words name different targets in
     /// different tasks (a half fold reaches for other corners than the corner fold).
     #[arg(long, requires = "goal_head")]
     pub goal_per_instruction: bool,
+    /// Instead of training: set the subgoal head of the `--init-from`
+    /// checkpoint to its least-squares fit over every step of the training
+    /// episodes (the head is affine in the points, so this is its best fit;
+    /// gradient descent approaches it slowly), print the fit, and save the
+    /// model to `--out` (best and last).
+    #[arg(long, requires = "init_from")]
+    pub fit_goal_head: bool,
+    /// Ridge penalty of `--fit-goal-head`.
+    #[arg(long, default_value_t = 1e-3, requires = "fit_goal_head")]
+    pub goal_ridge: f64,
     /// Decoupled weight decay (AdamW) on the weight matrices and kernels: each
     /// step shrinks them by `--lr` × this of themselves; 0 = plain Adam (EIPL).
     #[arg(long, default_value_t = 0.0)]
@@ -338,6 +353,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         goal_points: a.goal_points,
         goal_input: a.goal_input,
         goal_pull: a.goal_pull,
+        goal_gate_init: a.goal_gate_init,
         goal_instructions: if a.goal_per_instruction { data.instruction_count() } else { 0 },
         goal_encoder: match a.goal_encoder {
             GoalEncoderArg::Maps => GoalEncoder::Maps,
@@ -391,7 +407,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             }
             if let Some(h) = a.new_core {
                 eprintln!("--new-core: a fresh {h}-unit recurrent core on the vision of {}", dir.display());
-                let core = kotoba_dpl::NewCore { hidden: h, goal_input: a.goal_input, goal_pull: a.goal_pull };
+                let core = kotoba_dpl::NewCore { hidden: h, goal_input: a.goal_input, goal_pull: a.goal_pull, goal_gate_init: a.goal_gate_init };
                 ckpt.model = ckpt.model.with_new_core(core, a.seed)?;
             }
             kotoba_dpl::Trainer::from_checkpoint(ckpt, train, data)?
@@ -407,6 +423,19 @@ pub fn run(a: TrainArgs) -> Result<()> {
         device,
         trainer.state.epoch
     );
+    if a.fit_goal_head {
+        if !(a.goal_ridge.is_finite() && a.goal_ridge > 0.0) {
+            bail!("--goal-ridge must be a finite number > 0, got {}", a.goal_ridge);
+        }
+        let rms = trainer.fit_goal_head(a.goal_ridge)?;
+        let f = rms.iter().map(|x| format!("{x:.4}")).collect::<Vec<_>>().join(" ");
+        println!("subgoal head fitted on {} episodes: RMS per joint (normalised) [{f}]", trainer.train_idx.len());
+        for sub in ["best", "last"] {
+            kotoba_dpl::save_run(&trainer, &a.out.join(sub))?;
+        }
+        println!("saved to {}/{{best,last}}", a.out.display());
+        return Ok(());
+    }
     // A resumed second stage continues to the same total.
     if trainer.cfg.freeze_vision && a.resume && a.motor_epochs > 0 {
         trainer.cfg.epochs = a.epochs + a.motor_epochs;

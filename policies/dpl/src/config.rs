@@ -121,6 +121,13 @@ pub struct ModelConfig {
     /// another corner in a half fold than in the corner fold).
     #[serde(default)]
     pub goal_instructions: usize,
+    /// Initial bias of the [`ModelConfig::goal_pull`] gate (only read when
+    /// the gate is created): −3 (the default) starts nearly shut, an untrained
+    /// model holding still; +3 starts nearly open, the target anchored at the
+    /// subgoal plus the core's change, so where the arm ends up follows the
+    /// subgoal on any scene from the first step of training.
+    #[serde(default = "goal_gate_init")]
+    pub goal_gate_init: f64,
     /// Where the goal points come from.
     #[serde(default)]
     pub goal_encoder: GoalEncoder,
@@ -128,6 +135,10 @@ pub struct ModelConfig {
     /// standardised pixel score (the ramps span about 1 over the image).
     #[serde(default = "goal_temperature")]
     pub goal_temperature: f64,
+}
+
+fn goal_gate_init() -> f64 {
+    -3.0
 }
 
 fn goal_temperature() -> f64 {
@@ -163,6 +174,7 @@ impl Default for ModelConfig {
             goal_input: false,
             goal_pull: false,
             goal_instructions: 0,
+            goal_gate_init: goal_gate_init(),
             goal_encoder: GoalEncoder::Maps,
             goal_temperature: goal_temperature(),
         }
@@ -228,6 +240,9 @@ impl ModelConfig {
         }
         if !(self.goal_temperature > 0.0 && self.goal_temperature.is_finite()) {
             return bad("goal_temperature must be a finite number > 0");
+        }
+        if !self.goal_gate_init.is_finite() {
+            return bad("goal_gate_init must be a finite number");
         }
         if self.labels == 0 || self.lang_dim == 0 {
             return bad("labels and lang_dim must be > 0");

@@ -204,6 +204,8 @@ pub struct NewCore {
     pub hidden: usize,
     pub goal_input: bool,
     pub goal_pull: bool,
+    /// See [`ModelConfig::goal_gate_init`].
+    pub goal_gate_init: f64,
 }
 
 /// [`Sarnn::core_seq`]'s outputs: [`SeqOut`] without the images.
@@ -376,8 +378,8 @@ impl Sarnn {
     /// from `seed`: for training a larger core, or one that reads the subgoal
     /// (`goal_input`), on a trained vision with [`crate::TrainConfig::freeze_vision`].
     pub fn with_new_core(&self, core: NewCore, seed: u64) -> Result<Sarnn> {
-        let NewCore { hidden, goal_input, goal_pull } = core;
-        let cfg = ModelConfig { hidden, goal_input, goal_pull, ..self.cfg.clone() };
+        let NewCore { hidden, goal_input, goal_pull, goal_gate_init } = core;
+        let cfg = ModelConfig { hidden, goal_input, goal_pull, goal_gate_init, ..self.cfg.clone() };
         let fresh = Sarnn::new(&cfg, seed, &self.device)?;
         for (name, var) in fresh.params.iter() {
             if Self::VISION.iter().chain(&[goal::PARAMS]).any(|v| name.starts_with(v)) {
@@ -413,6 +415,27 @@ impl Sarnn {
         let p = run_stack(&self.pos_enc, img)?;
         let f = run_stack(&self.im_enc, img)?;
         Ok((self.points(&p, img)?, f))
+    }
+
+    /// Coordinates of the points the point loss compares (the first this-many
+    /// of `2K`): all, except pixel goal points. Those only say where the task
+    /// is; the subgoal loss alone trains their encoder, and predicting their
+    /// next value would only pull them towards whatever is easy to predict.
+    pub fn predicted_points(&self) -> usize {
+        match self.pixel_goal {
+            Some(_) => 2 * (self.cfg.keypoints - self.cfg.goal_points),
+            None => 2 * self.cfg.keypoints,
+        }
+    }
+
+    /// Points `(N, 2K)` as the core reads them: pixel goal points detached, so
+    /// the core's losses leave their encoder to the subgoal loss.
+    fn core_points(&self, pts: &Tensor) -> candle_core::Result<Tensor> {
+        let keep = self.predicted_points();
+        if keep == 2 * self.cfg.keypoints {
+            return Ok(pts.clone());
+        }
+        Tensor::cat(&[&pts.narrow(1, 0, keep)?, &pts.narrow(1, keep, pts.dim(1)? - keep)?.detach()], 1)
     }
 
     /// Points `(N, 2K)` from the point encoder's maps `(N, K, h, w)`; with a
@@ -604,7 +627,7 @@ impl Sarnn {
         let (b, t, d) = joints.dims3()?;
         self.check_seq(images, b * t, d, words.instr, words.labels)?;
         let (enc_pts, feat) = self.encode(images)?;
-        let m = self.core_seq(&enc_pts.reshape((b, t, ()))?, joints, residual_base, words, state)?;
+        let m = self.core_seq(&self.core_points(&enc_pts)?.reshape((b, t, ()))?, joints, residual_base, words, state)?;
         let image = self.decode_image(&m.dec_pts.reshape((b * t, ()))?, &feat)?;
         Ok(SeqOut {
             image,

@@ -18,6 +18,7 @@ use crate::optim::Adam;
 
 mod losses;
 mod prepared;
+mod goal_fit;
 mod validation;
 
 pub use losses::Losses;
@@ -419,9 +420,13 @@ impl Trainer {
             &out.joints.narrow(1, 0, n)?,
             &batch.joints_target.narrow(1, 1, n)?,
         )?;
-        // EIPL does not detach the encoder points used as targets.
-        let l_pt =
-            candle_nn::loss::mse(&out.dec_pts.narrow(1, 0, n)?, &out.enc_pts.narrow(1, 1, n)?)?;
+        // EIPL does not detach the encoder points used as targets. Pixel goal
+        // points are left out: see `Sarnn::predicted_points`.
+        let w = self.ckpt.model.predicted_points();
+        let l_pt = candle_nn::loss::mse(
+            &out.dec_pts.narrow(1, 0, n)?.narrow(2, 0, w)?,
+            &out.enc_pts.narrow(1, 1, n)?.narrow(2, 0, w)?,
+        )?;
         let logits = out.label_logits.narrow(1, 0, n)?.reshape((b * n, ()))?;
         let tgt = batch.label_idx.narrow(1, 1, n)?.reshape(b * n)?;
         let l_lab = candle_nn::loss::cross_entropy(&logits, &tgt)?;

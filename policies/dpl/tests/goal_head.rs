@@ -108,6 +108,24 @@ fn the_goal_loss_trains_the_pixel_encoder() {
     }
 }
 
+/// Every other loss (image, joints, points, labels) leaves the pixel encoder
+/// as it was: the core reads its points detached and does not predict them.
+#[test]
+fn only_the_goal_loss_trains_the_pixel_encoder() {
+    let mut cfg = train_cfg(1);
+    cfg.w_goal = 0.0;
+    cfg.point_ramp_batches = 0;
+    cfg.augment.enabled = false;
+    let model = ModelConfig { goal_input: false, goal_pull: false, ..pixel_cfg() };
+    let mut t = Trainer::new(&model, cfg, dataset(), &cpu()).unwrap();
+    let before = all_params(&t.ckpt.model);
+    let l = t.train_epoch(&mut |_, _| {}).unwrap();
+    assert!(l.point > 0.0 && l.joint > 0.0, "{l:?}");
+    let after = all_params(&t.ckpt.model);
+    assert!(changed(&before, &after, "rec.") && changed(&before, &after, "pos_encoder"));
+    assert!(!changed(&before, &after, "goal_pixels"), "the pixel encoder must not move");
+}
+
 fn err_text<T>(r: kotoba_dpl::Result<T>) -> String {
     match r {
         Ok(_) => panic!("expected an error"),
@@ -252,7 +270,7 @@ fn goal_input_refuses_what_it_cannot_do() {
 #[test]
 fn a_new_core_keeps_the_vision_and_the_subgoal_head() {
     let m = Sarnn::new(&ModelConfig { goal_points: 2, goal_encoder: GoalEncoder::Pixels, ..goal_cfg() }, 5, &cpu()).unwrap();
-    let n = m.with_new_core(NewCore { hidden: 24, goal_input: true, goal_pull: false }, 9).unwrap();
+    let n = m.with_new_core(NewCore { hidden: 24, goal_input: true, goal_pull: false, goal_gate_init: -3.0 }, 9).unwrap();
     assert!(n.config().goal_input && n.config().hidden == 24);
     let keep = |m: &Sarnn| -> Vec<_> {
         all_params(m).into_iter().filter(|(k, _)| Sarnn::VISION.iter().any(|v| k.starts_with(v)) || k.starts_with("goal_head")).collect()
