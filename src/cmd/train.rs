@@ -143,6 +143,12 @@ pub struct TrainArgs {
     /// inputs and targets alike), so an object's hue stops mattering.
     #[arg(long)]
     pub colour_permute: bool,
+    /// For a core that reads the subgoal (`--goal-input`): turn each training
+    /// sequence about the robot's base by a random angle within ±this (rad),
+    /// the first joint's inputs, targets and the subgoal alike, so the core
+    /// learns to follow the subgoal instead of recognising the scene. 0 = off.
+    #[arg(long, default_value_t = 0.0)]
+    pub base_rotation: f32,
     /// Weight of the image-prediction loss (EIPL's 0.1; the joint loss weighs 1).
     /// Lower lets the joint loss shape the vision more.
     #[arg(long, default_value_t = 0.1)]
@@ -242,6 +248,11 @@ pub struct TrainArgs {
     /// subgoal plus the core's change, so the grasp follows the subgoal).
     #[arg(long, default_value_t = -3.0, requires = "goal_pull", allow_negative_numbers = true)]
     pub goal_gate_init: f64,
+    /// With `--goal-pull`: the change is the gated pull alone, without the
+    /// free head, so each step closes a fraction (set by the core) of the way
+    /// to the phase's end and the arm arrives where the subgoal says.
+    #[arg(long, requires = "goal_pull")]
+    pub goal_pull_only: bool,
     /// With `--goal-head`: one subgoal map per (instruction, label) instead of
     /// one per label, for data where the same words name different targets in
     /// different tasks (a half fold reaches for other corners than the corner fold).
@@ -353,6 +364,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         goal_points: a.goal_points,
         goal_input: a.goal_input,
         goal_pull: a.goal_pull,
+        goal_pull_only: a.goal_pull_only,
         goal_gate_init: a.goal_gate_init,
         goal_instructions: if a.goal_per_instruction { data.instruction_count() } else { 0 },
         goal_encoder: match a.goal_encoder {
@@ -373,6 +385,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             enabled: !a.no_augment,
             joint_noise: a.joint_noise,
             colour_permute: a.colour_permute,
+            base_rotation: a.base_rotation,
             ..AugmentConfig::default()
         },
         window: a.window,
@@ -407,7 +420,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             }
             if let Some(h) = a.new_core {
                 eprintln!("--new-core: a fresh {h}-unit recurrent core on the vision of {}", dir.display());
-                let core = kotoba_dpl::NewCore { hidden: h, goal_input: a.goal_input, goal_pull: a.goal_pull, goal_gate_init: a.goal_gate_init };
+                let core = kotoba_dpl::NewCore { hidden: h, goal_input: a.goal_input, goal_pull: a.goal_pull, goal_pull_only: a.goal_pull_only, goal_gate_init: a.goal_gate_init };
                 ckpt.model = ckpt.model.with_new_core(core, a.seed)?;
             }
             kotoba_dpl::Trainer::from_checkpoint(ckpt, train, data)?

@@ -25,6 +25,16 @@ pub struct AugmentConfig {
     /// matter (the towel's hue is random). Grey stays grey. Not in EIPL.
     #[serde(default)]
     pub colour_permute: bool,
+    /// For a core that reads the subgoal ([`crate::ModelConfig::goal_input`]):
+    /// turn a whole sequence about the robot's base by an angle drawn from
+    /// `[-r, r]` rad: the first joint's inputs, targets and subgoals alike.
+    /// Turned about the vertical axis through the base, a demonstration is
+    /// one of the same task with the scene turned with it; the core sees the
+    /// subgoal move and the images not, so it learns to follow the subgoal
+    /// rather than to recognise the scene. A scene augmentation, not noise.
+    /// 0 = off. Not in EIPL.
+    #[serde(default)]
+    pub base_rotation: f32,
 }
 
 impl Default for AugmentConfig {
@@ -37,6 +47,7 @@ impl Default for AugmentConfig {
             erase_prob: 0.5,
             joint_noise: 0.1,
             colour_permute: false,
+            base_rotation: 0.0,
         }
     }
 }

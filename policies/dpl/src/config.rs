@@ -121,6 +121,14 @@ pub struct ModelConfig {
     /// another corner in a half fold than in the corner fold).
     #[serde(default)]
     pub goal_instructions: usize,
+    /// With [`ModelConfig::goal_pull`]: the change is the pull alone, `g(h) ⊙
+    /// (subgoal − base)`, without the free head: each step closes a fraction
+    /// the core sets of the way to the phase's end, so the arm arrives where
+    /// the subgoal says on any scene and only the timing is learned. (With a
+    /// free head, the core learned to cancel most of the pull and moved at its
+    /// demonstrations' usual speed whatever the distance: session 13.)
+    #[serde(default)]
+    pub goal_pull_only: bool,
     /// Initial bias of the [`ModelConfig::goal_pull`] gate (only read when
     /// the gate is created): −3 (the default) starts nearly shut, an untrained
     /// model holding still; +3 starts nearly open, the target anchored at the
@@ -174,6 +182,7 @@ impl Default for ModelConfig {
             goal_input: false,
             goal_pull: false,
             goal_instructions: 0,
+            goal_pull_only: false,
             goal_gate_init: goal_gate_init(),
             goal_encoder: GoalEncoder::Maps,
             goal_temperature: goal_temperature(),
@@ -240,6 +249,9 @@ impl ModelConfig {
         }
         if !(self.goal_temperature > 0.0 && self.goal_temperature.is_finite()) {
             return bad("goal_temperature must be a finite number > 0");
+        }
+        if self.goal_pull_only && !self.goal_pull {
+            return bad("goal_pull_only needs goal_pull");
         }
         if !self.goal_gate_init.is_finite() {
             return bad("goal_gate_init must be a finite number");

@@ -187,12 +187,15 @@ pub struct Words<'a> {
     pub instr: &'a Tensor,
     pub labels: &'a Tensor,
     pub goal_key: Option<&'a Tensor>,
+    /// `(B, T, D)` added to the subgoal the core reads (training only; see
+    /// [`crate::AugmentConfig::base_rotation`]).
+    pub goal_shift: Option<&'a Tensor>,
 }
 
 impl<'a> Words<'a> {
     /// Instruction and label embeddings, without label indices.
     pub fn new(instr: &'a Tensor, labels: &'a Tensor) -> Self {
-        Self { instr, labels, goal_key: None }
+        Self { instr, labels, goal_key: None, goal_shift: None }
     }
 }
 
@@ -204,6 +207,8 @@ pub struct NewCore {
     pub hidden: usize,
     pub goal_input: bool,
     pub goal_pull: bool,
+    /// See [`ModelConfig::goal_pull_only`].
+    pub goal_pull_only: bool,
     /// See [`ModelConfig::goal_gate_init`].
     pub goal_gate_init: f64,
 }
@@ -378,8 +383,8 @@ impl Sarnn {
     /// from `seed`: for training a larger core, or one that reads the subgoal
     /// (`goal_input`), on a trained vision with [`crate::TrainConfig::freeze_vision`].
     pub fn with_new_core(&self, core: NewCore, seed: u64) -> Result<Sarnn> {
-        let NewCore { hidden, goal_input, goal_pull, goal_gate_init } = core;
-        let cfg = ModelConfig { hidden, goal_input, goal_pull, goal_gate_init, ..self.cfg.clone() };
+        let NewCore { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init } = core;
+        let cfg = ModelConfig { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, ..self.cfg.clone() };
         let fresh = Sarnn::new(&cfg, seed, &self.device)?;
         for (name, var) in fresh.params.iter() {
             if Self::VISION.iter().chain(&[goal::PARAMS]).any(|v| name.starts_with(v)) {
@@ -581,7 +586,10 @@ impl Sarnn {
         let yj = if self.cfg.residual_joints {
             let change = self.dec_joint.forward(h)?;
             let change = match (&self.goal_gate, goal) {
-                (Some(gate), Some(g)) => (change + candle_nn::ops::sigmoid(&gate.forward(h)?)?.mul(&(g - joints_in)?)?)?,
+                (Some(gate), Some(g)) => {
+                    let pull = candle_nn::ops::sigmoid(&gate.forward(h)?)?.mul(&(g - joints_in)?)?;
+                    if self.cfg.goal_pull_only { pull } else { (change + pull)? }
+                }
                 (Some(_), None) => candle_core::bail!("this model pulls towards a subgoal and none was given"),
                 (None, _) => change,
             };

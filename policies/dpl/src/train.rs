@@ -126,6 +126,9 @@ pub struct Batch {
     /// `(B, T, 2K)` attention points of the input frames, when the vision is
     /// frozen (then the image tensors are empty and no convolution runs).
     pub points: Option<Tensor>,
+    /// `(B, T, D)` added to the subgoal the core reads: the turn of
+    /// [`AugmentConfig::base_rotation`], when drawn.
+    pub goal_shift: Option<Tensor>,
 }
 
 /// Steps `start..start + len` of one episode: one sequence of a batch.
@@ -217,6 +220,10 @@ impl Trainer {
                 format!("{:?}", ckpt.labels.names),
                 format!("{:?}", data.labels.names),
             ));
+        }
+        let turn = cfg.augment.base_rotation;
+        if !(turn.is_finite() && turn >= 0.0) {
+            return Err(DplError::Config(format!("base_rotation must be a finite number >= 0, got {turn}")));
         }
         if !(cfg.weight_decay.is_finite() && cfg.weight_decay >= 0.0) {
             return Err(DplError::Config(format!("weight_decay must be a finite number >= 0, got {}", cfg.weight_decay)));
@@ -321,6 +328,12 @@ impl Trainer {
         let frozen = self.cfg.freeze_vision;
         let k2 = 2 * self.ckpt.model.config().keypoints;
         let mut pts = Vec::with_capacity(if frozen { b * t_len * k2 } else { 0 });
+        // The base turn, in the first joint's normalised units.
+        let turn = self.cfg.augment.base_rotation;
+        let turns = turn > 0.0 && self.ckpt.model.config().goal_input && rng.is_some();
+        let norm = &self.ckpt.norm;
+        let turn_scale = (norm.hi - norm.lo) / (norm.max[0] - norm.min[0]);
+        let mut shifts = Vec::with_capacity(if turns { b * t_len * d } else { 0 });
         for sp in spans {
             let (p, ep) = (&self.prepared[sp.episode], &self.data.episodes[sp.episode]);
             // The episode's instruction's block of the subgoal head's maps.
@@ -344,6 +357,17 @@ impl Trainer {
                 goals.extend_from_slice(&p.targets[end * d..(end + 1) * d]);
             }
             instr.extend_from_slice(&ep.instruction);
+            if turns {
+                let r = rng.as_deref_mut().expect("turns needs an rng");
+                let dq = r.random_range(-turn..=turn) * turn_scale;
+                let n0 = jnt_t.len() - t_len * d;
+                for t in 0..t_len {
+                    // Not the subgoal head's targets: its input, the image, did not turn.
+                    jnt_t[n0 + t * d] += dq;
+                    xj[t * d] += dq;
+                    shifts.extend((0..d).map(|j| if j == 0 { dq } else { 0.0 }));
+                }
+            }
             jnt_clean.extend_from_slice(&xj);
             if let Some(order) = rng.as_deref_mut().and_then(|r| draw_colour_order(&self.cfg.augment, r)) {
                 permute_colours(order, &mut img_t[start_img..], plane);
@@ -372,6 +396,7 @@ impl Trainer {
             goal_key: Tensor::from_vec(keys, (b, t_len), dev)?,
             goals: Tensor::from_vec(goals, (b, t_len, d), dev)?,
             points: if frozen { Some(Tensor::from_vec(pts, (b, t_len, k2), dev)?) } else { None },
+            goal_shift: if turns { Some(Tensor::from_vec(shifts, (b, t_len, d), dev)?) } else { None },
         })
     }
 
@@ -383,7 +408,12 @@ impl Trainer {
         // The prediction at step t is scored against target t + 1, so the
         // previous target of that prediction is target t.
         let base = if m.config().on_previous_target() { &batch.joints_target } else { &batch.joints_clean };
-        let words = Words { instr: &batch.instr, labels: &batch.label_emb, goal_key: Some(&batch.goal_key) };
+        let words = Words {
+            instr: &batch.instr,
+            labels: &batch.label_emb,
+            goal_key: Some(&batch.goal_key),
+            goal_shift: batch.goal_shift.as_ref(),
+        };
         match &batch.points {
             Some(points) => {
                 let c = if self.cfg.joint_feedback > 0.0 {

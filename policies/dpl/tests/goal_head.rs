@@ -270,7 +270,7 @@ fn goal_input_refuses_what_it_cannot_do() {
 #[test]
 fn a_new_core_keeps_the_vision_and_the_subgoal_head() {
     let m = Sarnn::new(&ModelConfig { goal_points: 2, goal_encoder: GoalEncoder::Pixels, ..goal_cfg() }, 5, &cpu()).unwrap();
-    let n = m.with_new_core(NewCore { hidden: 24, goal_input: true, goal_pull: false, goal_gate_init: -3.0 }, 9).unwrap();
+    let n = m.with_new_core(NewCore { hidden: 24, goal_input: true, goal_pull: false, goal_pull_only: false, goal_gate_init: -3.0 }, 9).unwrap();
     assert!(n.config().goal_input && n.config().hidden == 24);
     let keep = |m: &Sarnn| -> Vec<_> {
         all_params(m).into_iter().filter(|(k, _)| Sarnn::VISION.iter().any(|v| k.starts_with(v)) || k.starts_with("goal_head")).collect()
@@ -300,4 +300,72 @@ fn each_instruction_has_its_own_subgoal_maps() {
     assert!(e.contains("taught instructions"), "{e}");
     let no_head = ModelConfig { goal_head: false, goal_input: false, ..per_instruction_cfg() };
     assert!(err_text(Sarnn::new(&no_head, 1, &cpu())).contains("goal_instructions needs goal_head"));
+}
+
+/// The closed-form head is the least-squares fit: the RMS it reports is the
+/// subgoal loss on the steps it was fitted to, and it is below what the head
+/// had before.
+#[test]
+fn the_fitted_head_reports_its_own_loss_and_lowers_it() {
+    for cfg in [goal_cfg(), pixel_cfg()] {
+        let mut tc = train_cfg(1);
+        tc.val_fraction = 0.0;
+        let t = Trainer::new(&cfg, tc, dataset(), &cpu()).unwrap();
+        let b = t.batch(&t.train_idx, None).unwrap();
+        let before = t.loss(&b, 1.0).unwrap().1.goal;
+        let rms = t.fit_goal_head(1e-6).unwrap();
+        let after = t.loss(&b, 1.0).unwrap().1.goal;
+        let mean_sq = rms.iter().map(|r| r * r).sum::<f64>() / rms.len() as f64;
+        assert!((after - mean_sq).abs() < 1e-4 * mean_sq.max(1e-3), "{after} vs {mean_sq}");
+        assert!(after < 0.5 * before, "{before} -> {after}");
+    }
+}
+
+/// Pull only: the free change head is ignored, so a shut gate holds still
+/// even when that head would move.
+#[test]
+fn pull_only_moves_by_the_pull_alone() {
+    let cfg = ModelConfig { goal_pull_only: true, ..goal_pull_cfg() };
+    let t = Trainer::new(&cfg, train_cfg(1), dataset(), &cpu()).unwrap();
+    let b = t.batch(&[0, 1], None).unwrap();
+    let p = t.model().params();
+    let set = |name: &str, v: f64| {
+        let var = p.get(name).unwrap();
+        var.set(&(var.as_tensor().ones_like().unwrap() * v).unwrap()).unwrap();
+    };
+    set("decoder_joint.bias", 0.5);
+    set("goal_gate.bias", -40.0);
+    let out = t.forward(&b).unwrap();
+    let gap = (&out.joints - &b.joints_clean).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+    assert!(gap < 1e-6, "{gap}");
+    assert!(Sarnn::new(&ModelConfig { goal_pull_only: true, ..goal_input_cfg() }, 1, &cpu()).is_err());
+}
+
+/// A base turn shifts the first joint's targets and the core's subgoal by the
+/// same amount per sequence, nothing else, and only for a core that reads the
+/// subgoal, only with augmentation.
+#[test]
+fn a_base_turn_moves_the_first_joint_and_the_subgoal_together() {
+    use rand::SeedableRng;
+    let mut tc = train_cfg(1);
+    tc.augment.base_rotation = 0.2;
+    let t = Trainer::new(&goal_input_cfg(), tc.clone(), dataset(), &cpu()).unwrap();
+    let spans = t.spans(&[0, 1], None);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    let turned = t.batch_spans(&spans, Some(&mut rng)).unwrap();
+    let plain = t.batch_spans(&spans, None).unwrap();
+    assert!(plain.goal_shift.is_none());
+    let shift = turned.goal_shift.as_ref().unwrap();
+    let moved = (&turned.joints_target - &plain.joints_target).unwrap();
+    let gap = (&moved - shift).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+    assert!(gap < 1e-6, "targets move by the shift: {gap}");
+    let s = shift.to_vec3::<f32>().unwrap();
+    for seq in &s {
+        assert!(seq.iter().all(|step| step[0] == seq[0][0] && step[1..].iter().all(|&v| v == 0.0)));
+        assert!(seq[0][0] != 0.0);
+    }
+    assert_ne!(s[0][0][0], s[1][0][0], "one turn per sequence");
+    let t = Trainer::new(&goal_cfg(), tc, dataset(), &cpu()).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    assert!(t.batch_spans(&spans, Some(&mut rng)).unwrap().goal_shift.is_none(), "no subgoal input, no turn");
 }
