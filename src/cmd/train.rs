@@ -296,6 +296,8 @@ fn ignored_shape_flags(asked: &ModelConfig, ckpt: &ModelConfig, new_core: bool) 
         ("--goal-points", asked.goal_points != ckpt.goal_points),
         ("--goal-input", asked.goal_input != ckpt.goal_input && !new_core),
         ("--goal-pull", asked.goal_pull != ckpt.goal_pull && !new_core),
+        ("--goal-pull-only", asked.goal_pull_only != ckpt.goal_pull_only && !new_core),
+        ("--goal-gate-init", asked.goal_gate_init != ckpt.goal_gate_init && !new_core),
         ("--goal-per-instruction", asked.goal_instructions != ckpt.goal_instructions),
         ("--goal-encoder", asked.goal_encoder != ckpt.goal_encoder),
         ("--goal-temperature", asked.goal_temperature != ckpt.goal_temperature),

@@ -449,8 +449,7 @@ impl Sarnn {
     fn points(&self, maps: &Tensor, img: &Tensor) -> candle_core::Result<Tensor> {
         let pts = self.spatial_softmax(maps)?;
         let Some(pg) = &self.pixel_goal else { return Ok(pts) };
-        let keep = 2 * (self.cfg.keypoints - self.cfg.goal_points);
-        Tensor::cat(&[&pts.narrow(1, 0, keep)?, &pg.points(img)?], 1)
+        Tensor::cat(&[&pts.narrow(1, 0, self.predicted_points())?, &pg.points(img)?], 1)
     }
 
     /// The point encoder, feature encoder and image decoder as direct-convolution
