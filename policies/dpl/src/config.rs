@@ -125,8 +125,10 @@ pub struct ModelConfig {
     /// (subgoal − base)`, without the free head: each step closes a fraction
     /// the core sets of the way to the phase's end, so the arm arrives where
     /// the subgoal says on any scene and only the timing is learned. (With a
-    /// free head, the core learned to cancel most of the pull and moved at its
-    /// demonstrations' usual speed whatever the distance: session 13.)
+    /// free head, the core learned to cancel much of the pull and moved at its
+    /// demonstrations' usual speed whatever the distance.) On the towel it did
+    /// worse (session 13: 0 of 15; the approach stops short and the fold's
+    /// straight joint-space path drags the towel).
     #[serde(default)]
     pub goal_pull_only: bool,
     /// Initial bias of the [`ModelConfig::goal_pull`] gate (only read when

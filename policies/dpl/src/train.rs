@@ -357,8 +357,7 @@ impl Trainer {
                 goals.extend_from_slice(&p.targets[end * d..(end + 1) * d]);
             }
             instr.extend_from_slice(&ep.instruction);
-            if turns {
-                let r = rng.as_deref_mut().expect("turns needs an rng");
+            if let (true, Some(r)) = (turns, rng.as_deref_mut()) {
                 let dq = r.random_range(-turn..=turn) * turn_scale;
                 let n0 = jnt_t.len() - t_len * d;
                 for t in 0..t_len {
