@@ -85,6 +85,17 @@ impl Checkpoint {
         self.start_labels.get(self.instruction_index(instruction)).map_or(self.start_label, |s| s.label)
     }
 
+    /// Refuses a subgoal head with a map per instruction
+    /// ([`crate::ModelConfig::goal_instructions`]) for another number of taught
+    /// instructions than `start_labels` lists.
+    pub fn check_goal_maps(&self) -> Result<()> {
+        let maps = self.model.config().goal_instructions;
+        if maps > 0 && maps != self.start_labels.len() {
+            return Err(DplError::mismatch("taught instructions (the subgoal head's maps)", maps, self.start_labels.len()));
+        }
+        Ok(())
+    }
+
     /// The position in `start_labels` of the most similar taught instruction
     /// (the largest dot product); 0 when there is none.
     pub fn instruction_index(&self, instruction: &[f32]) -> usize {

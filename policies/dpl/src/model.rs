@@ -96,6 +96,18 @@ fn run_stack(stack: &[Conv; 3], x: &Tensor) -> candle_core::Result<Tensor> {
     Tensor::cat(&outs, 1)?.transpose(0, 1)?.contiguous()
 }
 
+/// `(h·w, 2)`: the normalised (x, y), each in 0..1, of every cell of an
+/// `h × w` map, row by row.
+fn grid(h: usize, w: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let mut g = Vec::with_capacity(2 * h * w);
+    for i in 0..h {
+        for j in 0..w {
+            g.extend([j as f32 / (w - 1) as f32, i as f32 / (h - 1) as f32]);
+        }
+    }
+    Tensor::from_vec(g, (h * w, 2), device)
+}
+
 #[derive(Clone)]
 struct Dense {
     w: Tensor,
@@ -302,14 +314,7 @@ impl Sarnn {
             GoalEncoder::Maps => None,
         };
         let (fh, fw) = cfg.feature_hw();
-        let mut g = Vec::with_capacity(fh * fw * 2);
-        for i in 0..fh {
-            for j in 0..fw {
-                g.push(j as f32 / (fw - 1) as f32);
-                g.push(i as f32 / (fh - 1) as f32);
-            }
-        }
-        let grid = Tensor::from_vec(g, (fh * fw, 2), device)?;
+        let grid = grid(fh, fw, device)?;
         Ok(Self {
             cfg: cfg.clone(),
             params: init.finish(),

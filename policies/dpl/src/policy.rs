@@ -203,10 +203,7 @@ impl SarnnPolicy {
                 "online error regression is not implemented for a core that reads a subgoal (goal_input); turn regression off (`--regression-iters 0`, or `regression_iters = 0` in an eval spec)".into(),
             ));
         }
-        let maps = ckpt.model.config().goal_instructions;
-        if maps > 0 && maps != ckpt.start_labels.len() {
-            return Err(DplError::mismatch("taught instructions (the subgoal head's maps)", maps, ckpt.start_labels.len()));
-        }
+        ckpt.check_goal_maps()?;
         let er = cfg
             .regression
             .as_ref()

@@ -228,10 +228,7 @@ impl Trainer {
         if !(cfg.weight_decay.is_finite() && cfg.weight_decay >= 0.0) {
             return Err(DplError::Config(format!("weight_decay must be a finite number >= 0, got {}", cfg.weight_decay)));
         }
-        let maps = ckpt.model.config().goal_instructions;
-        if maps > 0 && maps != ckpt.start_labels.len() {
-            return Err(DplError::mismatch("taught instructions (the subgoal head's maps)", maps, ckpt.start_labels.len()));
-        }
+        ckpt.check_goal_maps()?;
         let mut prepared: Vec<Prepared> = data
             .episodes
             .iter()

@@ -5,6 +5,13 @@ use candle_core::{D, Tensor};
 
 use super::Sarnn;
 
+/// Each row of `x` `(n, m)` at zero mean and unit spread.
+pub(super) fn standardize(x: &Tensor) -> candle_core::Result<Tensor> {
+    let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+    let std = (centred.sqr()?.mean_keepdim(D::Minus1)? + 1e-6)?.sqrt()?;
+    centred.broadcast_div(&std)
+}
+
 impl Sarnn {
     /// Expected (x, y) of a sharp softmax over each map (Finn et al. 2016).
     pub(super) fn spatial_softmax(&self, feat: &Tensor) -> candle_core::Result<Tensor> {
@@ -13,10 +20,7 @@ impl Sarnn {
         if self.cfg.standardize_attention {
             // Zero mean, unit spread per map: the temperature alone sets how
             // peaked the softmax is, whatever scale the features have reached.
-            let mean = x.mean_keepdim(D::Minus1)?;
-            let centred = x.broadcast_sub(&mean)?;
-            let std = (centred.sqr()?.mean_keepdim(D::Minus1)? + 1e-6)?.sqrt()?;
-            x = centred.broadcast_div(&std)?;
+            x = standardize(&x)?;
         }
         let logits = (x / self.cfg.temperature)?;
         let g = self.cfg.goal_points;

@@ -22,11 +22,7 @@ impl Sarnn {
         let (b, t, d) = joints.dims3()?;
         let k2 = 2 * self.cfg.keypoints;
         let z = self.seq_latent(points, b, t, words.instr, words.labels)?;
-        let goal = self.core_goal(points, words.goal_key, &z)?;
-        let goal = match (goal, words.goal_shift) {
-            (Some(g), Some(s)) => Some((g + s.reshape((b * t, d))?)?),
-            (g, _) => g,
-        };
+        let goal = self.core_goal(points, &words, &z)?;
         let joints_flat = joints.reshape((b * t, d))?;
         let x = self.core_input(&points.reshape((b * t, k2))?, &joints_flat, goal.as_ref(), &z)?;
         let gx = self.input_gates(&x)?.reshape((b, t, ()))?;
@@ -68,10 +64,9 @@ impl Sarnn {
     ) -> Result<CoreOut> {
         let (b, t, _) = joints.dims3()?;
         let z = self.seq_latent(points, b, t, words.instr, words.labels)?;
-        let goal = match (self.core_goal(points, words.goal_key, &z)?, words.goal_shift) {
-            (Some(g), Some(s)) => Some((g.reshape((b, t, ()))? + s)?),
-            (Some(g), None) => Some(g.reshape((b, t, ()))?),
-            (None, _) => None,
+        let goal = match self.core_goal(points, &words, &z)? {
+            Some(g) => Some(g.reshape((b, t, ()))?),
+            None => None,
         };
         let z = z.reshape((b, t, ()))?;
         let mut s = self.zero_state(b)?;

@@ -15,7 +15,7 @@
 
 use candle_core::Tensor;
 
-use super::{Dense, Sarnn};
+use super::{Dense, Sarnn, Words};
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::params::Init;
@@ -161,17 +161,25 @@ impl Sarnn {
         Ok(hot)
     }
 
-    /// The detached subgoal the core reads (`(B·T, D)`), for a model with
+    /// The detached subgoal the core reads (`(B·T, D)`), plus the words'
+    /// `goal_shift` when given, for a model with
     /// [`crate::ModelConfig::goal_input`]; `None` otherwise.
-    pub(super) fn core_goal(&self, points: &Tensor, goal_key: Option<&Tensor>, z: &Tensor) -> Result<Option<Tensor>> {
+    pub(super) fn core_goal(&self, points: &Tensor, words: &Words<'_>, z: &Tensor) -> Result<Option<Tensor>> {
         if !self.cfg.goal_input {
             return Ok(None);
         }
-        let Some(key) = goal_key else {
+        let Some(key) = words.goal_key else {
             return Err(crate::error::DplError::Config(
                 "this model's core reads a subgoal, which needs the active label indices".into(),
             ));
         };
-        Ok(Some(self.goal_from(points, &self.goal_hot(key)?, z)?.detach()))
+        let goal = self.goal_from(points, &self.goal_hot(key)?, z)?.detach();
+        Ok(Some(match words.goal_shift {
+            Some(s) => {
+                let shift = s.reshape(goal.shape())?;
+                (goal + shift)?
+            }
+            None => goal,
+        }))
     }
 }

@@ -20,7 +20,8 @@
 
 use candle_core::{D, Tensor};
 
-use super::{Dense, leaky};
+use super::attention::standardize;
+use super::{Dense, grid, leaky};
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::params::Init;
@@ -53,13 +54,6 @@ impl PixelGoal {
             let a = std::f64::consts::TAU * (i as f64 + 0.5) / g as f64;
             dirs.extend([a.cos() as f32, a.sin() as f32]);
         }
-        let (h, w) = (cfg.image_height, cfg.image_width);
-        let mut grid = Vec::with_capacity(2 * h * w);
-        for i in 0..h {
-            for j in 0..w {
-                grid.extend([j as f32 / (w - 1) as f32, i as f32 / (h - 1) as f32]);
-            }
-        }
         // The score starts as how coloured a pixel is (max − min of its
         // channels, the first hidden unit; the others start random and unread):
         // from a random start the score settled on the grey table instead of
@@ -78,7 +72,7 @@ impl PixelGoal {
             hidden,
             score,
             dirs: init.values(&format!("{PARAMS}.dirs"), &[g, 2], dirs)?,
-            grid: Tensor::from_vec(grid, (h * w, 2), init.device())?,
+            grid: grid(cfg.image_height, cfg.image_width, init.device())?,
             temperature: cfg.goal_temperature,
         })
     }
@@ -101,9 +95,7 @@ impl PixelGoal {
         let s = self.score.forward(&leaky(&self.hidden.forward(&sorted)?)?)?.reshape((n, hw))?;
         // Standardised per image, so the temperature sets the sharpness in units
         // of the score's own spread, whatever the light.
-        let centred = s.broadcast_sub(&s.mean_keepdim(D::Minus1)?)?;
-        let std = (centred.sqr()?.mean_keepdim(D::Minus1)? + 1e-6)?.sqrt()?;
-        let s = centred.broadcast_div(&std)?;
+        let s = standardize(&s)?;
         let ramp = self.grid.matmul(&self.dirs.t()?)?.t()?; // (G, hw)
         let logits = (s.unsqueeze(1)?.broadcast_add(&ramp.unsqueeze(0)?)? / self.temperature)?;
         let att = candle_nn::ops::softmax(&logits, D::Minus1)?; // (N, G, hw)
