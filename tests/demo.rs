@@ -1,8 +1,8 @@
 //! `kotoba demo --smoke` runs every stage of the pipeline (scripted
 //! demonstrations recorded as rosbag2 bags, SARNN training, closed-loop
 //! rollouts with the policy and the active-inference controller) and writes its
-//! results file. It asserts that the pipeline ran, not a success figure: two
-//! epochs on three episodes teach nothing.
+//! results file, with either recipe. It asserts that the pipeline ran, not a
+//! success figure: two epochs on one episode per instruction teach nothing.
 #![cfg(feature = "sim")]
 
 mod common;
@@ -11,7 +11,7 @@ mod common;
 fn smoke_demo_runs_every_stage_and_writes_results() {
     let out = std::env::temp_dir().join(format!("kotoba-demo-smoke-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let o = common::kotoba().args(["demo", "--smoke", "--first-seed", "5", "--out"]).arg(&out).output().unwrap();
+    let o = common::kotoba().args(["demo", "--recipe", "plain", "--smoke", "--first-seed", "5", "--out"]).arg(&out).output().unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "demo failed:\n{stdout}\n{stderr}");
@@ -111,6 +111,63 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
     // The demonstration moves the arm in its first two seconds.
     assert!(s["hold_rms"].as_array().unwrap().iter().any(|x| x.as_f64().unwrap() > 0.005), "{s}");
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The default recipe: the corner fold recorded through the controller with
+/// a drift, a vision with pixel goal points, its subgoal head fitted, then a
+/// fresh core pulled towards the subgoal.
+#[test]
+fn smoke_demo_with_the_subgoal_recipe_trains_its_three_stages() {
+    let out = std::env::temp_dir().join(format!("kotoba-demo-subgoal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let o = common::kotoba().args(["demo", "--smoke", "--first-seed", "6", "--out"]).arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let demos = r["demos"].as_array().unwrap();
+    assert_eq!(demos.len(), 1, "{r}");
+    assert_eq!(demos[0]["instruction"], "fold the towel corner to corner", "{r}");
+    assert_eq!((r["training"]["epochs"].as_u64(), r["training"]["motor_epochs"].as_u64()), (Some(2), Some(2)), "{r}");
+    assert!(r["training"]["final_train_loss"].as_f64().unwrap().is_finite(), "{r}");
+    // Each stage left its checkpoint: the vision, the fitted head, the policy.
+    let config = |dir: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out.join(dir).join("config.json")).unwrap()).unwrap()
+    };
+    let vision = config("policy/vision/best");
+    assert_eq!(vision["model"]["goal_encoder"], "pixels", "{vision}");
+    assert_eq!(vision["model"]["goal_input"], false, "{vision}");
+    let fitted = std::fs::read(out.join("policy/vision/fitted/model.safetensors")).unwrap();
+    assert_ne!(fitted, std::fs::read(out.join("policy/vision/best/model.safetensors")).unwrap(), "the head was fitted");
+    let policy = config("policy/best");
+    for key in ["goal_input", "goal_pull", "goal_head"] {
+        assert_eq!(policy["model"][key], true, "{key}: {policy}");
+    }
+    assert_eq!(policy["model"]["residual_base"], "previous_target", "{policy}");
+    let stages: Vec<&str> = stderr.lines().filter(|l| l.starts_with(['1', '2', '3']) && l.contains("/3 ")).collect();
+    assert_eq!(stages.len(), 3, "{stderr}");
+    let rollouts = r["rollouts"].as_array().unwrap();
+    assert_eq!(rollouts.len(), 1, "{r}");
+    assert!(rollouts[0]["sim_seconds"].as_f64().unwrap() > 0.5, "{r}");
+    // Unlike the plain recipe's, this core starts with its pull gate open: two
+    // epochs leave its targets most of the way to a rough subgoal, beyond the
+    // supervisor's jump limit. Whatever it proposes, the supervisor says why.
+    let events = rollouts[0]["supervisor_events"].as_object().unwrap();
+    let ticks_not_tracking = rollouts[0]["ticks_not_tracking"].as_u64().unwrap();
+    assert!(ticks_not_tracking == 0 || !events.is_empty(), "{r}");
+    assert!(out.join("rollout.rrd").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+/// The subgoal recipe's core has no error regression: refused before any work.
+#[test]
+fn subgoal_recipe_refuses_error_regression_up_front() {
+    let out = std::env::temp_dir().join("kotoba-demo-regress");
+    let o = common::kotoba().args(["demo", "--regression-iters", "5", "--out"]).arg(&out).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no online error regression"), "{err}");
+    assert!(!out.join("demos").exists(), "nothing recorded");
 }
 
 /// Demonstrations must not use the rollouts' scenes.

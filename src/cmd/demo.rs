@@ -11,6 +11,7 @@
 //! the CPU allows); the same recorder, policy and controller code runs live
 //! through `kotoba record` / the bus.
 
+use super::demo_recipe::{Demo, Recipe};
 use crate::episodes::SampleSpec;
 use crate::rollout::{ControllerKind, RolloutConfig, RolloutOutcome, rollout};
 use anyhow::{Context, Result, bail};
@@ -30,40 +31,49 @@ const ROLLOUT_SEED: u64 = 1000;
 
 #[derive(Args)]
 pub struct DemoArgs {
+    /// How the policy is taught; it sets the defaults of the options marked
+    /// "default: by recipe".
+    #[arg(long, value_enum, default_value = "subgoal")]
+    pub recipe: Recipe,
     /// Output folder: demos/ (dataset), policy/ (checkpoints), rollouts/ (dataset), results.json.
     #[arg(long, default_value = "runs/demo")]
     pub out: PathBuf,
-    /// The fold(s) to teach and try: each instruction, or one.
-    #[arg(long, value_enum, default_value = "all")]
-    pub task: crate::cmd::teleop::TaskArg,
-    /// Scripted demonstrations per instruction.
-    #[arg(long, default_value_t = 3)]
-    pub demos: u64,
+    /// The fold(s) to teach and try: each instruction, or one. Default: by
+    /// recipe (subgoal: the corner fold; plain: all).
+    #[arg(long, value_enum)]
+    pub task: Option<crate::cmd::teleop::TaskArg>,
+    /// Scripted demonstrations per instruction. Default: by recipe (20; plain 3).
+    #[arg(long)]
+    pub demos: Option<u64>,
     /// Towel seed of the first demonstration: they use seeds first..first+demos,
     /// the same scenes for every instruction. Another value gives another
     /// instruction's demonstrations their own scenes when recorded apart. The
     /// rollouts use seeds from 1000, so this must end below that.
     #[arg(long, default_value_t = 0)]
     pub first_seed: u64,
-    /// Training epochs (about 45 s each for 9 episodes at 32x32 on a 2-core CPU).
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
+    /// Training epochs of the whole model (subgoal: of the vision; about 5 s
+    /// each for 20 episodes at 32x32 on a 2-core CPU). Default: by recipe (40; plain 10).
+    #[arg(long)]
+    pub epochs: Option<usize>,
     /// Then this many epochs of the recurrent core alone on whole episodes,
-    /// vision frozen (`kotoba train --motor-epochs`; well under a second each).
-    #[arg(long, default_value_t = 200)]
-    pub motor_epochs: usize,
+    /// vision frozen (`kotoba train --motor-epochs`; well under a second
+    /// each). Default: by recipe (2000; plain 200).
+    #[arg(long)]
+    pub motor_epochs: Option<usize>,
     /// Model image side (EIPL uses 64; 32 keeps a 2-core CPU run near 15 minutes).
     #[arg(long, default_value_t = 32)]
     pub image_size: usize,
-    /// Closed-loop rollouts per instruction, on towel seeds never demonstrated.
-    #[arg(long, default_value_t = 2)]
-    pub rollouts: u64,
+    /// Closed-loop rollouts per instruction, on towel seeds never
+    /// demonstrated. Default: by recipe (15; plain 2).
+    #[arg(long)]
+    pub rollouts: Option<u64>,
     /// Controller that tracks the policy's targets.
     #[arg(long, value_enum, default_value = "aic")]
     pub controller: ControllerKind,
     /// Gradient steps of online error regression per policy tick (0 = off).
-    #[arg(long, default_value_t = 5)]
-    pub regression_iters: usize,
+    /// Default: by recipe (0, the subgoal core has none yet; plain 5).
+    #[arg(long)]
+    pub regression_iters: Option<usize>,
     /// EIPL `input_param` for the joints: the weight of the measured joints
     /// against the policy's own previous prediction (1 = measured only; 0 = the
     /// model runs on its own joint predictions, steered by the image). Default:
@@ -72,7 +82,8 @@ pub struct DemoArgs {
     pub joint_input_param: Option<f32>,
     /// EIPL `input_param` for the image (and the joints unless
     /// --joint-input-param is given): the weight of the camera frame against the
-    /// model's own predicted frame (1 = camera only). Default 0.8, as EIPL.
+    /// model's own predicted frame (1 = camera only). Default: by recipe (1;
+    /// plain 0.8, as EIPL).
     #[arg(long)]
     pub input_param: Option<f32>,
     /// Give up a rollout after this much sim time (s).
@@ -89,18 +100,19 @@ pub struct DemoArgs {
     /// the expert's trajectory is replayed at the policy's 10 Hz through the
     /// active-inference controller, and the policy learns the commands issued
     /// (`--arm-targets command`), so what it sees while running matches what it
-    /// was taught on. Default: the expert drives MuJoCo's position servos at 100 Hz.
+    /// was taught on. Always so with the subgoal recipe; otherwise the expert
+    /// drives MuJoCo's position servos at 100 Hz.
     #[arg(long)]
     pub through_controller: bool,
     /// With --through-controller: push the arm off the demonstrated path by a
     /// drifting offset of this standard deviation per joint (rad), while the
     /// expert's own commands are recorded as the targets (DART), so the policy
     /// also learns to come back to the path. Demonstrations the noise spoils
-    /// (not folded) are not trained on.
-    #[arg(long, requires = "through_controller")]
+    /// (not folded) are not trained on. Default: by recipe (0.01; plain none).
+    #[arg(long)]
     pub demo_noise: Option<f64>,
     /// Correlation time of that drift (s).
-    #[arg(long, default_value_t = 1.0, requires = "demo_noise")]
+    #[arg(long, default_value_t = 1.0)]
     pub demo_noise_tau: f64,
     /// Close the gripper where the predicted verbal label is one the
     /// demonstrations mostly held it closed under ("holding the towel"), instead
@@ -109,14 +121,9 @@ pub struct DemoArgs {
     pub label_gripper: bool,
     /// What the policy's predicted joint change is added to (`kotoba train
     /// --residual-base`). previous-target needs --regression-iters 0.
-    #[arg(long, value_enum, default_value = "input")]
-    pub residual_base: crate::cmd::train::BaseArg,
-}
-
-impl DemoArgs {
-    fn noise(&self) -> Option<crate::demo_noise::DemoNoise> {
-        self.demo_noise.map(|sigma| crate::demo_noise::DemoNoise { sigma, tau: self.demo_noise_tau })
-    }
+    /// Default: by recipe (previous-target; plain input).
+    #[arg(long, value_enum)]
+    pub residual_base: Option<crate::cmd::train::BaseArg>,
 }
 
 #[derive(Serialize)]
@@ -174,10 +181,8 @@ fn bar(len: u64, what: &str) -> ProgressBar {
     b
 }
 
-pub fn run(mut a: DemoArgs) -> Result<()> {
-    if a.smoke {
-        (a.demos, a.epochs, a.motor_epochs, a.rollouts, a.max_seconds) = (1, 2, 2, 1, 3.0);
-    }
+pub fn run(a: DemoArgs) -> Result<()> {
+    let a = a.resolve()?;
     if a.demos == 0 || a.rollouts == 0 || a.epochs == 0 {
         bail!("--demos, --rollouts and --epochs must be at least 1");
     }
@@ -188,7 +193,7 @@ pub fn run(mut a: DemoArgs) -> Result<()> {
     if matches!(a.residual_base, crate::cmd::train::BaseArg::PreviousTarget) && a.regression_iters > 0 {
         bail!("--residual-base previous-target has no online error regression yet: add --regression-iters 0");
     }
-    if let Some(n) = a.noise() {
+    if let Some(n) = a.noise {
         n.validate().map_err(|e| anyhow::anyhow!("--demo-noise/--demo-noise-tau: {e}"))?;
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
@@ -237,7 +242,7 @@ pub fn run(mut a: DemoArgs) -> Result<()> {
     Ok(())
 }
 
-fn record_demos(dir: &Path, a: &DemoArgs) -> Result<Vec<DemoRow>> {
+fn record_demos(dir: &Path, a: &Demo) -> Result<Vec<DemoRow>> {
     if a.reuse && dir.join(kotoba_recorder::INDEX_FILE).exists() {
         let ds = Dataset::open(dir)?;
         eprintln!("reusing {} demonstrations in {}", ds.episodes().len(), dir.display());
@@ -263,7 +268,7 @@ fn record_demos(dir: &Path, a: &DemoArgs) -> Result<Vec<DemoRow>> {
             };
             let (entry, success) = if a.through_controller {
                 let mut ep = ds.begin_episode(meta, &WriterOptions::default())?;
-                let cfg = RolloutConfig { demo_noise: a.noise(), ..RolloutConfig::default() };
+                let cfg = RolloutConfig { demo_noise: a.noise, ..RolloutConfig::default() };
                 let o = crate::rollout::replay_demo(task, seed, SampleSpec::default().rate_hz, &cfg, Some(&mut ep))?;
                 (ds.save_episode(ep, o.score.success)?, o.score.success)
             } else {
@@ -293,7 +298,7 @@ fn row(e: &kotoba_recorder::EpisodeEntry, seed: u64) -> DemoRow {
     DemoRow { episode: e.name.clone(), instruction: e.instruction.clone(), seed, success: e.success, labels: e.labels.len() }
 }
 
-fn train(demos: &Path, policy_dir: &Path, a: &DemoArgs) -> Result<TrainRow> {
+fn train(demos: &Path, policy_dir: &Path, a: &Demo) -> Result<TrainRow> {
     if a.reuse && policy_dir.join("best").join(kotoba_dpl::MODEL_FILE).exists() {
         eprintln!("reusing the policy in {}", policy_dir.display());
         return Ok(TrainRow { epochs: 0, motor_epochs: 0, episodes: 0, final_train_loss: None, final_val_loss: None });
@@ -316,6 +321,16 @@ fn train(demos: &Path, policy_dir: &Path, a: &DemoArgs) -> Result<TrainRow> {
         residual_base: a.residual_base.into(),
         ..ModelConfig::default()
     };
+    if a.recipe == Recipe::Subgoal {
+        let last = super::demo_recipe::train_subgoal(data, model, policy_dir, a)?;
+        return Ok(TrainRow {
+            epochs: a.epochs,
+            motor_epochs: a.motor_epochs,
+            episodes,
+            final_train_loss: last.as_ref().map(|l| l.train.total),
+            final_val_loss: None,
+        });
+    }
     let cfg = TrainConfig {
         epochs: a.epochs,
         // Few episodes: hold none out when there are fewer than five.
@@ -352,7 +367,7 @@ fn train(demos: &Path, policy_dir: &Path, a: &DemoArgs) -> Result<TrainRow> {
     })
 }
 
-fn run_rollouts(policy_dir: &Path, out: &Path, a: &DemoArgs) -> Result<Vec<RolloutOutcome>> {
+fn run_rollouts(policy_dir: &Path, out: &Path, a: &Demo) -> Result<Vec<RolloutOutcome>> {
     let (mut policy, manifest, cache) = crate::bundle::load_policy(policy_dir, a.regression_iters, crate::bundle::InputParams { image: a.input_param, joints: a.joint_input_param })?;
     let mut ds = crate::rollout::rollout_dataset(out)?;
     let cfg = RolloutConfig { controller: a.controller, max_seconds: a.max_seconds, label_gripper: a.label_gripper, ..RolloutConfig::default() };

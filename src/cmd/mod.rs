@@ -15,6 +15,7 @@ pub mod run;
 pub mod view;
 #[cfg(feature = "sim")]
 pub mod demo;
+pub mod demo_recipe;
 #[cfg(feature = "sim")]
 pub mod eval;
 #[cfg(feature = "sim")]

@@ -253,6 +253,11 @@ pub struct TrainArgs {
     /// to the phase's end and the arm arrives where the subgoal says.
     #[arg(long, requires = "goal_pull")]
     pub goal_pull_only: bool,
+    /// With `--goal-input`: the core reads the joints only as their offset
+    /// from the subgoal (`subgoal − joints`), not the two apart, so the same
+    /// distance to go gives the same motion on any scene.
+    #[arg(long, requires = "goal_input")]
+    pub goal_relative: bool,
     /// With `--goal-head`: one subgoal map per (instruction, label) instead of
     /// one per label, for data where the same words name different targets in
     /// different tasks (a half fold reaches for other corners than the corner fold).
@@ -298,6 +303,7 @@ fn ignored_shape_flags(asked: &ModelConfig, ckpt: &ModelConfig, new_core: bool) 
         ("--goal-pull", asked.goal_pull != ckpt.goal_pull && !new_core),
         ("--goal-pull-only", asked.goal_pull_only != ckpt.goal_pull_only && !new_core),
         ("--goal-gate-init", asked.goal_gate_init != ckpt.goal_gate_init && !new_core),
+        ("--goal-relative", asked.goal_relative != ckpt.goal_relative && !new_core),
         ("--goal-per-instruction", asked.goal_instructions != ckpt.goal_instructions),
         ("--goal-encoder", asked.goal_encoder != ckpt.goal_encoder),
         ("--goal-temperature", asked.goal_temperature != ckpt.goal_temperature),
@@ -368,6 +374,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         goal_pull: a.goal_pull,
         goal_pull_only: a.goal_pull_only,
         goal_gate_init: a.goal_gate_init,
+        goal_relative: a.goal_relative,
         goal_instructions: if a.goal_per_instruction { data.instruction_count() } else { 0 },
         goal_encoder: match a.goal_encoder {
             GoalEncoderArg::Maps => GoalEncoder::Maps,
@@ -417,12 +424,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 ckpt.model.set_label_input(false);
             }
             let c = ckpt.model.config();
-            if a.new_core.is_none() && ((a.goal_input && !c.goal_input) || (a.goal_pull && !c.goal_pull)) {
-                bail!("--goal-input and --goal-pull with --init-from need --new-core: the core's input and heads change");
+            if a.new_core.is_none() && ((a.goal_input && !c.goal_input) || (a.goal_pull && !c.goal_pull) || (a.goal_relative && !c.goal_relative)) {
+                bail!("--goal-input, --goal-pull and --goal-relative with --init-from need --new-core: the core's input and heads change");
             }
             if let Some(h) = a.new_core {
                 eprintln!("--new-core: a fresh {h}-unit recurrent core on the vision of {}", dir.display());
-                let core = kotoba_dpl::NewCore { hidden: h, goal_input: a.goal_input, goal_pull: a.goal_pull, goal_pull_only: a.goal_pull_only, goal_gate_init: a.goal_gate_init };
+                let core = kotoba_dpl::NewCore { hidden: h, goal_input: a.goal_input, goal_pull: a.goal_pull, goal_pull_only: a.goal_pull_only, goal_gate_init: a.goal_gate_init, goal_relative: a.goal_relative };
                 ckpt.model = ckpt.model.with_new_core(core, a.seed)?;
             }
             kotoba_dpl::Trainer::from_checkpoint(ckpt, train, data)?

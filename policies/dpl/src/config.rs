@@ -138,6 +138,13 @@ pub struct ModelConfig {
     /// subgoal on any scene from the first step of training.
     #[serde(default = "goal_gate_init")]
     pub goal_gate_init: f64,
+    /// With [`ModelConfig::goal_input`]: the core reads the joints only as
+    /// their offset from the subgoal, `subgoal − joints`, not the joints and
+    /// the subgoal apart. A core that never sees where the arm is, only how
+    /// far it has to go, cannot replay a demonstrated path for a scene it
+    /// recognises: the same offset gives the same motion on any scene.
+    #[serde(default)]
+    pub goal_relative: bool,
     /// Where the goal points come from.
     #[serde(default)]
     pub goal_encoder: GoalEncoder,
@@ -186,6 +193,7 @@ impl Default for ModelConfig {
             goal_instructions: 0,
             goal_pull_only: false,
             goal_gate_init: goal_gate_init(),
+            goal_relative: false,
             goal_encoder: GoalEncoder::Maps,
             goal_temperature: goal_temperature(),
         }
@@ -204,7 +212,8 @@ impl ModelConfig {
 
     /// Width of the LSTM input.
     pub fn core_input(&self) -> usize {
-        let goal = if self.goal_input { self.joints } else { 0 };
+        // A relative core reads `subgoal − joints` in place of both.
+        let goal = if self.goal_input && !self.goal_relative { self.joints } else { 0 };
         let base = 2 * self.keypoints + self.joints + goal;
         match self.conditioning {
             Conditioning::Concat => base + self.lang_dim,
@@ -251,6 +260,9 @@ impl ModelConfig {
         }
         if !(self.goal_temperature > 0.0 && self.goal_temperature.is_finite()) {
             return bad("goal_temperature must be a finite number > 0");
+        }
+        if self.goal_relative && !self.goal_input {
+            return bad("goal_relative needs goal_input: the core reads the joints as their offset from the subgoal");
         }
         if self.goal_pull_only && !self.goal_pull {
             return bad("goal_pull_only needs goal_pull");

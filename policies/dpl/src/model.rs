@@ -223,6 +223,8 @@ pub struct NewCore {
     pub goal_pull_only: bool,
     /// See [`ModelConfig::goal_gate_init`].
     pub goal_gate_init: f64,
+    /// See [`ModelConfig::goal_relative`].
+    pub goal_relative: bool,
 }
 
 /// [`Sarnn::core_seq`]'s outputs: [`SeqOut`] without the images.
@@ -388,8 +390,8 @@ impl Sarnn {
     /// from `seed`: for training a larger core, or one that reads the subgoal
     /// (`goal_input`), on a trained vision with [`crate::TrainConfig::freeze_vision`].
     pub fn with_new_core(&self, core: NewCore, seed: u64) -> Result<Sarnn> {
-        let NewCore { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init } = core;
-        let cfg = ModelConfig { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, ..self.cfg.clone() };
+        let NewCore { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, goal_relative } = core;
+        let cfg = ModelConfig { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, goal_relative, ..self.cfg.clone() };
         let fresh = Sarnn::new(&cfg, seed, &self.device)?;
         for (name, var) in fresh.params.iter() {
             if Self::VISION.iter().chain(&[goal::PARAMS]).any(|v| name.starts_with(v)) {
@@ -509,7 +511,8 @@ impl Sarnn {
 
     /// LSTM input from points `(n, 2K)`, joints `(n, D)`, the subgoal `(n, D)`
     /// (a model with [`ModelConfig::goal_input`] needs it, any other refuses it)
-    /// and latent `(n, Z)`. The latent comes last: the error regression's
+    /// and latent `(n, Z)`; a [`ModelConfig::goal_relative`] core reads
+    /// `subgoal − joints` in place of both. The latent comes last: the error regression's
     /// hand-written gradient reads its weights as the last columns.
     pub fn core_input(
         &self,
@@ -518,7 +521,11 @@ impl Sarnn {
         goal: Option<&Tensor>,
         z: &Tensor,
     ) -> candle_core::Result<Tensor> {
-        let x = Tensor::cat(&[pts, joints], 1)?;
+        let (goal, relative) = match (goal, self.cfg.goal_relative) {
+            (Some(g), true) => (None, Some((g - joints)?)),
+            (g, _) => (g, None),
+        };
+        let x = Tensor::cat(&[pts, relative.as_ref().unwrap_or(joints)], 1)?;
         let x = match &self.film {
             None => x,
             Some(film) => {
@@ -531,6 +538,7 @@ impl Sarnn {
         let mut parts = vec![&x];
         match (goal, self.cfg.goal_input) {
             (Some(g), true) => parts.push(g),
+            (None, true) if relative.is_some() => {}
             (None, false) => {}
             (None, true) => candle_core::bail!("this model's core reads a subgoal and none was given"),
             (Some(_), false) => candle_core::bail!("a subgoal was given to a core that does not read one"),

@@ -1,0 +1,183 @@
+//! How `kotoba demo` teaches the policy: the recipe, its defaults, and the
+//! staged training of the subgoal recipe.
+//!
+//! `subgoal` (the default) is the one that folds (docs/towel-folding.md,
+//! session 13): demonstrations replayed through the controller with a drifting
+//! offset (DART), a vision whose goal points come from the pixels, a subgoal
+//! head fitted in closed form, then a fresh recurrent core that reads the
+//! subgoal and is pulled towards it. `plain` is EIPL's SARNN with language,
+//! trained end to end and then its core alone: what the demo ran before.
+
+use super::demo::DemoArgs;
+use crate::cmd::teleop::TaskArg;
+use crate::cmd::train::BaseArg;
+use crate::demo_noise::DemoNoise;
+use crate::rollout::ControllerKind;
+use anyhow::{Context, Result, bail};
+use clap::ValueEnum;
+use kotoba_dpl::{AugmentConfig, FitOptions, GoalEncoder, ModelConfig, NewCore, ResidualBase, TrainConfig};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recipe {
+    /// Goal points from the pixels, a fitted subgoal head and a core pulled
+    /// towards the subgoal, on DART demonstrations through the controller.
+    /// Defaults: the corner fold, 20 demonstrations, 40 + 2000 epochs, 15
+    /// rollouts, no error regression (not implemented for this core).
+    Subgoal,
+    /// EIPL's SARNN with language, trained end to end and then its core alone.
+    /// Defaults: all three folds, 3 demonstrations each, 10 + 200 epochs, 2
+    /// rollouts each, error regression on.
+    Plain,
+}
+
+/// What one `kotoba demo` run does: its arguments with the recipe's defaults
+/// filled in.
+pub struct Demo {
+    pub recipe: Recipe,
+    pub out: PathBuf,
+    pub task: TaskArg,
+    pub demos: u64,
+    pub first_seed: u64,
+    pub epochs: usize,
+    pub motor_epochs: usize,
+    pub image_size: usize,
+    pub rollouts: u64,
+    pub controller: ControllerKind,
+    pub regression_iters: usize,
+    pub input_param: Option<f32>,
+    pub joint_input_param: Option<f32>,
+    pub max_seconds: f64,
+    pub reuse: bool,
+    pub smoke: bool,
+    pub through_controller: bool,
+    pub noise: Option<DemoNoise>,
+    pub label_gripper: bool,
+    pub residual_base: BaseArg,
+}
+
+/// The DART drift of the subgoal recipe's demonstrations (rad, per joint):
+/// all 20 corner demonstrations still fold under it (session 9).
+const SUBGOAL_DEMO_NOISE: f64 = 0.01;
+
+impl DemoArgs {
+    /// Fills in the recipe's defaults and checks the combination.
+    pub fn resolve(self) -> Result<Demo> {
+        let subgoal = self.recipe == Recipe::Subgoal;
+        let through_controller = self.through_controller || subgoal;
+        if self.demo_noise.is_some() && !through_controller {
+            bail!("--demo-noise needs --through-controller: the drift is added to the replayed commands");
+        }
+        let sigma = self.demo_noise.or(subgoal.then_some(SUBGOAL_DEMO_NOISE));
+        let mut d = Demo {
+            recipe: self.recipe,
+            out: self.out,
+            task: self.task.unwrap_or(pick(subgoal, TaskArg::CornerToCorner, TaskArg::All)),
+            demos: self.demos.unwrap_or(pick(subgoal, 20, 3)),
+            first_seed: self.first_seed,
+            epochs: self.epochs.unwrap_or(pick(subgoal, 40, 10)),
+            motor_epochs: self.motor_epochs.unwrap_or(pick(subgoal, 2000, 200)),
+            image_size: self.image_size,
+            rollouts: self.rollouts.unwrap_or(pick(subgoal, 15, 2)),
+            controller: self.controller,
+            regression_iters: self.regression_iters.unwrap_or(pick(subgoal, 0, 5)),
+            input_param: self.input_param.or(subgoal.then_some(1.0)),
+            joint_input_param: self.joint_input_param,
+            max_seconds: self.max_seconds,
+            reuse: self.reuse,
+            smoke: self.smoke,
+            through_controller,
+            noise: sigma.map(|sigma| DemoNoise { sigma, tau: self.demo_noise_tau }),
+            label_gripper: self.label_gripper,
+            residual_base: self.residual_base.unwrap_or(pick(subgoal, BaseArg::PreviousTarget, BaseArg::Input)),
+        };
+        if d.smoke {
+            (d.demos, d.epochs, d.motor_epochs, d.rollouts, d.max_seconds) = (1, 2, 2, 1, 3.0);
+        }
+        if subgoal && d.regression_iters > 0 {
+            bail!("--recipe subgoal has no online error regression yet (its core reads the subgoal): drop --regression-iters");
+        }
+        if subgoal && (d.epochs == 0 || d.motor_epochs == 0) {
+            bail!("--recipe subgoal trains a vision and then a core: --epochs and --motor-epochs must be at least 1");
+        }
+        Ok(d)
+    }
+}
+
+/// The subgoal recipe's default, else the plain one's.
+fn pick<T>(subgoal: bool, s: T, p: T) -> T {
+    if subgoal { s } else { p }
+}
+
+/// The subgoal recipe's vision: goal points from the pixels (4 of 9 points)
+/// that only the subgoal loss trains, plus the EIPL points for the image
+/// decoder; the session 13 settings (`runs/px20i`).
+fn vision_model(base: ModelConfig) -> ModelConfig {
+    ModelConfig {
+        keypoints: 9,
+        goal_points: 4,
+        goal_encoder: GoalEncoder::Pixels,
+        goal_head: true,
+        temperature: 0.2,
+        heatmap_size: 0.01,
+        standardize_attention: true,
+        residual_joints: true,
+        residual_base: ResidualBase::PreviousTarget,
+        ..base
+    }
+}
+
+/// The core trained on the frozen vision: 50 units, reading the subgoal and
+/// pulled towards it through a gate that starts open (`runs/px20fa`).
+const CORE: NewCore = NewCore { hidden: 50, goal_input: true, goal_pull: true, goal_pull_only: false, goal_gate_init: 3.0, goal_relative: false };
+
+/// Ridge penalty of the subgoal head's least-squares fit (`kotoba train --goal-ridge`).
+const GOAL_RIDGE: f64 = 1e-3;
+
+/// Trains the subgoal recipe into `policy_dir` (its vision stage in
+/// `policy_dir/vision`) and returns the last epoch's log line.
+pub fn train_subgoal(data: kotoba_dpl::Dataset, base: ModelConfig, policy_dir: &Path, d: &Demo) -> Result<Option<kotoba_dpl::EpochLog>> {
+    let device = kotoba_dpl::device(true)?;
+    let vision_dir = policy_dir.join("vision");
+    let vision_cfg = TrainConfig {
+        epochs: d.epochs,
+        val_fraction: 0.0,
+        w_goal: 10.0,
+        point_ramp_batches: 200,
+        augment: AugmentConfig { colour_permute: true, ..AugmentConfig::default() },
+        window: 30,
+        ..TrainConfig::default()
+    };
+    let mut t = kotoba_dpl::build_trainer(&vision_model(base), vision_cfg, data, &vision_dir, false, &device)?;
+    eprintln!("1/3 the vision: {} params, goal points from the pixels, {} epochs", t.model().params().count(), d.epochs);
+    kotoba_dpl::fit(&mut t, &FitOptions { out_dir: vision_dir.clone(), progress: true, console: false })?;
+
+    let best = vision_dir.join("best");
+    let ckpt = kotoba_dpl::Checkpoint::load(&best, &device).with_context(|| format!("loading {}", best.display()))?;
+    let cfg = t.cfg.clone();
+    let t = kotoba_dpl::Trainer::from_checkpoint(ckpt, cfg, t.into_data())?;
+    let rms = t.fit_goal_head(GOAL_RIDGE)?;
+    let f = rms.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(" ");
+    eprintln!("2/3 the subgoal head, fitted in closed form: RMS per joint (normalised) [{f}]");
+
+    // Kept as `vision/fitted`, the starting point of other cores (`kotoba train --init-from`).
+    let fitted = vision_dir.join("fitted");
+    kotoba_dpl::save_run(&t, &fitted)?;
+    let mut ckpt = kotoba_dpl::Checkpoint::load(&fitted, &device)?;
+    ckpt.model = ckpt.model.with_new_core(CORE, 0)?;
+    let motor_cfg = TrainConfig {
+        epochs: d.motor_epochs,
+        val_fraction: 0.0,
+        point_ramp_batches: 1000,
+        augment: AugmentConfig { joint_noise: 0.0, ..AugmentConfig::default() },
+        window: 0,
+        freeze_vision: true,
+        ..TrainConfig::default()
+    };
+    let mut t = kotoba_dpl::Trainer::from_checkpoint(ckpt, motor_cfg, t.into_data())?;
+    eprintln!("3/3 a {}-unit core pulled towards the subgoal, vision frozen, {} epochs", CORE.hidden, d.motor_epochs);
+    let log = kotoba_dpl::fit(&mut t, &FitOptions { out_dir: policy_dir.to_path_buf(), progress: true, console: false })?;
+    Ok(log.last().cloned())
+}
