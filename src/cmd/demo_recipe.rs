@@ -131,7 +131,7 @@ fn vision_model(base: ModelConfig) -> ModelConfig {
 
 /// The core trained on the frozen vision: 50 units, reading the subgoal and
 /// pulled towards it through a gate that starts open (`runs/px20fa`).
-const CORE: NewCore = NewCore { hidden: 50, goal_input: true, goal_pull: true, goal_pull_only: false, goal_gate_init: 3.0, goal_relative: false };
+const CORE: NewCore = NewCore { hidden: 50, goal_input: true, goal_pull: true, goal_pull_only: false, goal_gate_init: 3.0, goal_relative: false, goal_blind: false };
 
 /// Ridge penalty of the subgoal head's least-squares fit (`kotoba train --goal-ridge`).
 const GOAL_RIDGE: f64 = 1e-3;

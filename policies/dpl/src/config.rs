@@ -145,6 +145,13 @@ pub struct ModelConfig {
     /// recognises: the same offset gives the same motion on any scene.
     #[serde(default)]
     pub goal_relative: bool,
+    /// With [`ModelConfig::goal_pull`]: the core reads neither the subgoal nor
+    /// the goal points, so the scene can reach the motion only through the
+    /// pull. A core that sees where the goal is can learn to cancel the pull
+    /// (session 13: the arm went about 0.6 of the way to a moved subgoal); a
+    /// blind one must leave scene-to-scene differences to the gate.
+    #[serde(default)]
+    pub goal_blind: bool,
     /// Where the goal points come from.
     #[serde(default)]
     pub goal_encoder: GoalEncoder,
@@ -194,6 +201,7 @@ impl Default for ModelConfig {
             goal_pull_only: false,
             goal_gate_init: goal_gate_init(),
             goal_relative: false,
+            goal_blind: false,
             goal_encoder: GoalEncoder::Maps,
             goal_temperature: goal_temperature(),
         }
@@ -212,13 +220,20 @@ impl ModelConfig {
 
     /// Width of the LSTM input.
     pub fn core_input(&self) -> usize {
-        // A relative core reads `subgoal − joints` in place of both.
-        let goal = if self.goal_input && !self.goal_relative { self.joints } else { 0 };
-        let base = 2 * self.keypoints + self.joints + goal;
+        // A relative core reads `subgoal − joints` in place of both; a blind one
+        // neither the subgoal nor the goal points.
+        let goal = if self.goal_input && !self.goal_relative && !self.goal_blind { self.joints } else { 0 };
+        let base = 2 * self.core_points() + self.joints + goal;
         match self.conditioning {
             Conditioning::Concat => base + self.lang_dim,
             Conditioning::Film => base,
         }
+    }
+
+    /// Attention points the recurrent core reads: all, or without the goal
+    /// points for a [`ModelConfig::goal_blind`] core.
+    pub fn core_points(&self) -> usize {
+        if self.goal_blind { self.keypoints - self.goal_points } else { self.keypoints }
     }
 
     /// Maps of the subgoal head: one per label, or per (instruction, label).
@@ -260,6 +275,9 @@ impl ModelConfig {
         }
         if !(self.goal_temperature > 0.0 && self.goal_temperature.is_finite()) {
             return bad("goal_temperature must be a finite number > 0");
+        }
+        if self.goal_blind && (!self.goal_pull || self.goal_relative) {
+            return bad("goal_blind needs goal_pull and excludes goal_relative: the scene reaches a blind core only through the pull");
         }
         if self.goal_relative && !self.goal_input {
             return bad("goal_relative needs goal_input: the core reads the joints as their offset from the subgoal");

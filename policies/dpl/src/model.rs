@@ -225,6 +225,8 @@ pub struct NewCore {
     pub goal_gate_init: f64,
     /// See [`ModelConfig::goal_relative`].
     pub goal_relative: bool,
+    /// See [`ModelConfig::goal_blind`].
+    pub goal_blind: bool,
 }
 
 /// [`Sarnn::core_seq`]'s outputs: [`SeqOut`] without the images.
@@ -390,8 +392,8 @@ impl Sarnn {
     /// from `seed`: for training a larger core, or one that reads the subgoal
     /// (`goal_input`), on a trained vision with [`crate::TrainConfig::freeze_vision`].
     pub fn with_new_core(&self, core: NewCore, seed: u64) -> Result<Sarnn> {
-        let NewCore { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, goal_relative } = core;
-        let cfg = ModelConfig { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, goal_relative, ..self.cfg.clone() };
+        let NewCore { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, goal_relative, goal_blind } = core;
+        let cfg = ModelConfig { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, goal_relative, goal_blind, ..self.cfg.clone() };
         let fresh = Sarnn::new(&cfg, seed, &self.device)?;
         for (name, var) in fresh.params.iter() {
             if Self::VISION.iter().chain(&[goal::PARAMS]).any(|v| name.starts_with(v)) {
@@ -512,7 +514,8 @@ impl Sarnn {
     /// LSTM input from points `(n, 2K)`, joints `(n, D)`, the subgoal `(n, D)`
     /// (a model with [`ModelConfig::goal_input`] needs it, any other refuses it)
     /// and latent `(n, Z)`; a [`ModelConfig::goal_relative`] core reads
-    /// `subgoal − joints` in place of both. The latent comes last: the error regression's
+    /// `subgoal − joints` in place of both, a [`ModelConfig::goal_blind`] one
+    /// neither the subgoal nor the goal points. The latent comes last: the error regression's
     /// hand-written gradient reads its weights as the last columns.
     pub fn core_input(
         &self,
@@ -524,6 +527,14 @@ impl Sarnn {
         let (goal, relative) = match (goal, self.cfg.goal_relative) {
             (Some(g), true) => (None, Some((g - joints)?)),
             (g, _) => (g, None),
+        };
+        let seen;
+        let pts = match self.cfg.goal_blind {
+            true => {
+                seen = pts.narrow(1, 0, 2 * self.cfg.core_points())?;
+                &seen
+            }
+            false => pts,
         };
         let x = Tensor::cat(&[pts, relative.as_ref().unwrap_or(joints)], 1)?;
         let x = match &self.film {
@@ -537,6 +548,7 @@ impl Sarnn {
         };
         let mut parts = vec![&x];
         match (goal, self.cfg.goal_input) {
+            (Some(_), true) if self.cfg.goal_blind => {}
             (Some(g), true) => parts.push(g),
             (None, true) if relative.is_some() => {}
             (None, false) => {}

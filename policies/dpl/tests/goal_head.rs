@@ -88,6 +88,16 @@ fn pixel_cfg() -> ModelConfig {
     ModelConfig { goal_points: 2, goal_encoder: GoalEncoder::Pixels, ..goal_pull_cfg() }
 }
 
+/// A core that reads the joints as their offset from the subgoal.
+fn relative_cfg() -> ModelConfig {
+    ModelConfig { goal_relative: true, ..pixel_cfg() }
+}
+
+/// A pulled core that reads neither the subgoal nor the goal points.
+fn blind_cfg() -> ModelConfig {
+    ModelConfig { goal_blind: true, ..pixel_cfg() }
+}
+
 /// With the pixel encoder the goal loss trains it and the head; the maps'
 /// points are not read by the head, so the point encoder stays as it was.
 #[test]
@@ -169,7 +179,7 @@ fn the_core_losses_leave_the_subgoal_head_alone() {
 /// and without a core that reads it.
 #[test]
 fn goal_input_policy_steps_match_the_training_forward_pass() {
-    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg(), per_instruction_cfg(), pixel_cfg()] {
+    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg(), per_instruction_cfg(), pixel_cfg(), relative_cfg(), blind_cfg()] {
         policy_matches_training(&cfg);
     }
     // A model without the head reports no subgoal.
@@ -270,7 +280,7 @@ fn goal_input_refuses_what_it_cannot_do() {
 #[test]
 fn a_new_core_keeps_the_vision_and_the_subgoal_head() {
     let m = Sarnn::new(&ModelConfig { goal_points: 2, goal_encoder: GoalEncoder::Pixels, ..goal_cfg() }, 5, &cpu()).unwrap();
-    let n = m.with_new_core(NewCore { hidden: 24, goal_input: true, goal_pull: false, goal_pull_only: false, goal_gate_init: -3.0, goal_relative: false }, 9).unwrap();
+    let n = m.with_new_core(NewCore { hidden: 24, goal_input: true, goal_pull: false, goal_pull_only: false, goal_gate_init: -3.0, goal_relative: false, goal_blind: false }, 9).unwrap();
     assert!(n.config().goal_input && n.config().hidden == 24);
     let keep = |m: &Sarnn| -> Vec<_> {
         all_params(m).into_iter().filter(|(k, _)| Sarnn::VISION.iter().any(|v| k.starts_with(v)) || k.starts_with("goal_head")).collect()
@@ -368,4 +378,45 @@ fn a_base_turn_moves_the_first_joint_and_the_subgoal_together() {
     let t = Trainer::new(&goal_cfg(), tc, dataset(), &cpu()).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
     assert!(t.batch_spans(&spans, Some(&mut rng)).unwrap().goal_shift.is_none(), "no subgoal input, no turn");
+}
+
+/// A relative core's input is the same when the joints and the subgoal move
+/// together; a blind core's ignores the subgoal and the goal points, not the
+/// other points. Both are as wide as the configuration says.
+#[test]
+fn relative_and_blind_cores_read_what_they_say() {
+    let row = |vals: Vec<f32>| Tensor::from_vec(vals.clone(), (1, vals.len()), &cpu()).unwrap();
+    let ramp = |n: usize, at: f32| row((0..n).map(|i| at + 0.1 * i as f32).collect());
+    let input = |m: &Sarnn, pts: &Tensor, j: &Tensor, g: &Tensor| {
+        let z = Tensor::ones((1, m.config().lang_dim), candle_core::DType::F32, &cpu()).unwrap();
+        bits(&m.core_input(pts, j, Some(g), &z).unwrap())
+    };
+    let rel = Sarnn::new(&relative_cfg(), 3, &cpu()).unwrap();
+    let c = rel.config().clone();
+    let pts = ramp(2 * c.keypoints, 0.2);
+    let (j, g) = (ramp(c.joints, 0.1), ramp(c.joints, 0.5));
+    let (j2, g2) = ((&j + 0.3).unwrap(), (&g + 0.3).unwrap());
+    assert_eq!(input(&rel, &pts, &j, &g), input(&rel, &pts, &j2, &g2), "offset unchanged");
+    assert_ne!(input(&rel, &pts, &j, &g), input(&rel, &pts, &j, &g2), "offset changed");
+    assert_eq!(input(&rel, &pts, &j, &g).len(), c.core_input());
+
+    let blind = Sarnn::new(&blind_cfg(), 3, &cpu()).unwrap();
+    let c = blind.config().clone();
+    let seen = 2 * (c.keypoints - c.goal_points);
+    let mut moved_goal_points = pts.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    moved_goal_points[seen] += 0.25;
+    let mut moved_point = pts.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    moved_point[0] += 0.25;
+    let x = input(&blind, &pts, &j, &g);
+    assert_eq!(x.len(), c.core_input());
+    assert_eq!(x, input(&blind, &pts, &j, &g2), "the subgoal is not read");
+    assert_eq!(x, input(&blind, &row(moved_goal_points), &j, &g), "the goal points are not read");
+    assert_ne!(x, input(&blind, &row(moved_point), &j, &g), "the other points are");
+
+    let no_pull = ModelConfig { goal_pull: false, ..blind_cfg() };
+    assert!(err_text(Sarnn::new(&no_pull, 1, &cpu())).contains("goal_blind needs goal_pull"));
+    let both = ModelConfig { goal_relative: true, ..blind_cfg() };
+    assert!(err_text(Sarnn::new(&both, 1, &cpu())).contains("excludes goal_relative"));
+    let no_input = ModelConfig { goal_input: false, goal_pull: false, goal_relative: true, ..goal_cfg() };
+    assert!(err_text(Sarnn::new(&no_input, 1, &cpu())).contains("goal_relative needs goal_input"));
 }
