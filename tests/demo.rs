@@ -140,7 +140,7 @@ fn smoke_demo_with_the_subgoal_recipe_trains_its_three_stages() {
     let fitted = std::fs::read(out.join("policy/vision/fitted/model.safetensors")).unwrap();
     assert_ne!(fitted, std::fs::read(out.join("policy/vision/best/model.safetensors")).unwrap(), "the head was fitted");
     let policy = config("policy/best");
-    for key in ["goal_input", "goal_pull", "goal_head"] {
+    for key in ["goal_input", "goal_pull", "goal_head", "goal_blind"] {
         assert_eq!(policy["model"][key], true, "{key}: {policy}");
     }
     assert_eq!(policy["model"]["residual_base"], "previous_target", "{policy}");

@@ -2,10 +2,10 @@
 //! staged training of the subgoal recipe.
 //!
 //! `subgoal` (the default) is the one that folds (docs/towel-folding.md,
-//! session 13): demonstrations replayed through the controller with a drifting
-//! offset (DART), a vision whose goal points come from the pixels, a subgoal
-//! head fitted in closed form, then a fresh recurrent core that reads the
-//! subgoal and is pulled towards it. `plain` is EIPL's SARNN with language,
+//! sessions 13–14): demonstrations replayed through the controller with a
+//! drifting offset (DART), a vision whose goal points come from the pixels, a
+//! subgoal head fitted in closed form, then a fresh recurrent core pulled
+//! towards the subgoal and blind to where it is. `plain` is EIPL's SARNN with language,
 //! trained end to end and then its core alone: what the demo ran before.
 
 use super::demo::DemoArgs;
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 #[serde(rename_all = "kebab-case")]
 pub enum Recipe {
     /// Goal points from the pixels, a fitted subgoal head and a core pulled
-    /// towards the subgoal, on DART demonstrations through the controller.
+    /// towards the subgoal (and blind to it), on DART demonstrations through the controller.
     /// Defaults: the corner fold, 20 demonstrations, 40 + 2000 epochs, 15
     /// rollouts, no error regression (not implemented for this core).
     Subgoal,
@@ -129,9 +129,11 @@ fn vision_model(base: ModelConfig) -> ModelConfig {
     }
 }
 
-/// The core trained on the frozen vision: 50 units, reading the subgoal and
-/// pulled towards it through a gate that starts open (`runs/px20fa`).
-const CORE: NewCore = NewCore { hidden: 50, goal_input: true, goal_pull: true, goal_pull_only: false, goal_gate_init: 3.0, goal_relative: false, goal_blind: false };
+/// The core trained on the frozen vision: 50 units, pulled towards the
+/// subgoal through a gate that starts open, and blind to the subgoal and the
+/// goal points, so the scene moves the arm only through the pull
+/// (`runs/px20gb3`: 4 of 15 unseen scenes folded; reading the subgoal, 3 of 15).
+const CORE: NewCore = NewCore { hidden: 50, goal_input: true, goal_pull: true, goal_pull_only: false, goal_gate_init: 3.0, goal_relative: false, goal_blind: true };
 
 /// Ridge penalty of the subgoal head's least-squares fit (`kotoba train --goal-ridge`).
 const GOAL_RIDGE: f64 = 1e-3;
