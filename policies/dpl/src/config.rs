@@ -152,6 +152,13 @@ pub struct ModelConfig {
     /// blind one must leave scene-to-scene differences to the gate.
     #[serde(default)]
     pub goal_blind: bool,
+    /// With [`ModelConfig::goal_input`]: the core also reads the distance to
+    /// the subgoal, `‖subgoal − joints‖` (normalised units), one number that
+    /// says how far the arm has to go but not where: a blind core can then
+    /// tell when it has arrived (and close the gripper) without learning to
+    /// cancel the pull.
+    #[serde(default)]
+    pub goal_distance: bool,
     /// Where the goal points come from.
     #[serde(default)]
     pub goal_encoder: GoalEncoder,
@@ -202,6 +209,7 @@ impl Default for ModelConfig {
             goal_gate_init: goal_gate_init(),
             goal_relative: false,
             goal_blind: false,
+            goal_distance: false,
             goal_encoder: GoalEncoder::Maps,
             goal_temperature: goal_temperature(),
         }
@@ -223,7 +231,7 @@ impl ModelConfig {
         // A relative core reads `subgoal − joints` in place of both; a blind one
         // neither the subgoal nor the goal points.
         let goal = if self.goal_input && !self.goal_relative && !self.goal_blind { self.joints } else { 0 };
-        let base = 2 * self.core_points() + self.joints + goal;
+        let base = 2 * self.core_points() + self.joints + goal + usize::from(self.goal_distance);
         match self.conditioning {
             Conditioning::Concat => base + self.lang_dim,
             Conditioning::Film => base,
@@ -278,6 +286,9 @@ impl ModelConfig {
         }
         if self.goal_blind && (!self.goal_pull || self.goal_relative) {
             return bad("goal_blind needs goal_pull and excludes goal_relative: the scene reaches a blind core only through the pull");
+        }
+        if self.goal_distance && !self.goal_input {
+            return bad("goal_distance needs goal_input: it is the distance to the subgoal the core is given");
         }
         if self.goal_relative && !self.goal_input {
             return bad("goal_relative needs goal_input: the core reads the joints as their offset from the subgoal");

@@ -227,6 +227,8 @@ pub struct NewCore {
     pub goal_relative: bool,
     /// See [`ModelConfig::goal_blind`].
     pub goal_blind: bool,
+    /// See [`ModelConfig::goal_distance`].
+    pub goal_distance: bool,
 }
 
 /// [`Sarnn::core_seq`]'s outputs: [`SeqOut`] without the images.
@@ -392,8 +394,8 @@ impl Sarnn {
     /// from `seed`: for training a larger core, or one that reads the subgoal
     /// (`goal_input`), on a trained vision with [`crate::TrainConfig::freeze_vision`].
     pub fn with_new_core(&self, core: NewCore, seed: u64) -> Result<Sarnn> {
-        let NewCore { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, goal_relative, goal_blind } = core;
-        let cfg = ModelConfig { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, goal_relative, goal_blind, ..self.cfg.clone() };
+        let NewCore { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, goal_relative, goal_blind, goal_distance } = core;
+        let cfg = ModelConfig { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, goal_relative, goal_blind, goal_distance, ..self.cfg.clone() };
         let fresh = Sarnn::new(&cfg, seed, &self.device)?;
         for (name, var) in fresh.params.iter() {
             if Self::VISION.iter().chain(&[goal::PARAMS]).any(|v| name.starts_with(v)) {
@@ -515,7 +517,8 @@ impl Sarnn {
     /// (a model with [`ModelConfig::goal_input`] needs it, any other refuses it)
     /// and latent `(n, Z)`; a [`ModelConfig::goal_relative`] core reads
     /// `subgoal − joints` in place of both, a [`ModelConfig::goal_blind`] one
-    /// neither the subgoal nor the goal points. The latent comes last: the error regression's
+    /// neither the subgoal nor the goal points; a [`ModelConfig::goal_distance`]
+    /// one also reads `‖subgoal − joints‖`. The latent comes last: the error regression's
     /// hand-written gradient reads its weights as the last columns.
     pub fn core_input(
         &self,
@@ -524,6 +527,10 @@ impl Sarnn {
         goal: Option<&Tensor>,
         z: &Tensor,
     ) -> candle_core::Result<Tensor> {
+        let distance = match (goal, self.cfg.goal_distance) {
+            (Some(g), true) => Some((g - joints)?.sqr()?.sum_keepdim(1)?.sqrt()?),
+            _ => None,
+        };
         let (goal, relative) = match (goal, self.cfg.goal_relative) {
             (Some(g), true) => (None, Some((g - joints)?)),
             (g, _) => (g, None),
@@ -547,6 +554,7 @@ impl Sarnn {
             }
         };
         let mut parts = vec![&x];
+        parts.extend(distance.as_ref());
         match (goal, self.cfg.goal_input) {
             (Some(_), true) if self.cfg.goal_blind => {}
             (Some(g), true) => parts.push(g),

@@ -98,6 +98,11 @@ fn blind_cfg() -> ModelConfig {
     ModelConfig { goal_blind: true, ..pixel_cfg() }
 }
 
+/// A blind core told how far the subgoal is.
+fn distance_cfg() -> ModelConfig {
+    ModelConfig { goal_distance: true, ..blind_cfg() }
+}
+
 /// With the pixel encoder the goal loss trains it and the head; the maps'
 /// points are not read by the head, so the point encoder stays as it was.
 #[test]
@@ -179,7 +184,7 @@ fn the_core_losses_leave_the_subgoal_head_alone() {
 /// and without a core that reads it.
 #[test]
 fn goal_input_policy_steps_match_the_training_forward_pass() {
-    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg(), per_instruction_cfg(), pixel_cfg(), relative_cfg(), blind_cfg()] {
+    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg(), per_instruction_cfg(), pixel_cfg(), relative_cfg(), blind_cfg(), distance_cfg()] {
         policy_matches_training(&cfg);
     }
     // A model without the head reports no subgoal.
@@ -280,7 +285,7 @@ fn goal_input_refuses_what_it_cannot_do() {
 #[test]
 fn a_new_core_keeps_the_vision_and_the_subgoal_head() {
     let m = Sarnn::new(&ModelConfig { goal_points: 2, goal_encoder: GoalEncoder::Pixels, ..goal_cfg() }, 5, &cpu()).unwrap();
-    let n = m.with_new_core(NewCore { hidden: 24, goal_input: true, goal_pull: false, goal_pull_only: false, goal_gate_init: -3.0, goal_relative: false, goal_blind: false }, 9).unwrap();
+    let n = m.with_new_core(NewCore { hidden: 24, goal_input: true, goal_pull: false, goal_pull_only: false, goal_gate_init: -3.0, goal_relative: false, goal_blind: false, goal_distance: false }, 9).unwrap();
     assert!(n.config().goal_input && n.config().hidden == 24);
     let keep = |m: &Sarnn| -> Vec<_> {
         all_params(m).into_iter().filter(|(k, _)| Sarnn::VISION.iter().any(|v| k.starts_with(v)) || k.starts_with("goal_head")).collect()
@@ -394,7 +399,7 @@ fn relative_and_blind_cores_read_what_they_say() {
     let rel = Sarnn::new(&relative_cfg(), 3, &cpu()).unwrap();
     let c = rel.config().clone();
     let pts = ramp(2 * c.keypoints, 0.2);
-    let (j, g) = (ramp(c.joints, 0.1), ramp(c.joints, 0.5));
+    let (j, g) = (ramp(c.joints, 0.1), row((0..c.joints).map(|i| 0.5 + 0.05 * (i * i) as f32).collect()));
     let (j2, g2) = ((&j + 0.3).unwrap(), (&g + 0.3).unwrap());
     assert_eq!(input(&rel, &pts, &j, &g), input(&rel, &pts, &j2, &g2), "offset unchanged");
     assert_ne!(input(&rel, &pts, &j, &g), input(&rel, &pts, &j, &g2), "offset changed");
@@ -413,10 +418,28 @@ fn relative_and_blind_cores_read_what_they_say() {
     assert_eq!(x, input(&blind, &row(moved_goal_points), &j, &g), "the goal points are not read");
     assert_ne!(x, input(&blind, &row(moved_point), &j, &g), "the other points are");
 
+    // Told the distance, it still ignores where the subgoal is, only how far.
+    let dist = Sarnn::new(&distance_cfg(), 3, &cpu()).unwrap();
+    let x = input(&dist, &pts, &j, &g);
+    assert_eq!(x.len(), dist.config().core_input());
+    // The same offset with two joints' entries swapped: another direction, the same length.
+    let mut off = (&g - &j).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    off.swap(0, c.joints - 1);
+    let reordered = (&row(off) + &j).unwrap();
+    assert_ne!(bits(&reordered), bits(&g));
+    let d0 = |x: &[u32]| f32::from_bits(x[x.len() - dist.config().lang_dim - 1]);
+    let offset = (&g - &j).unwrap().sqr().unwrap().sum_all().unwrap().sqrt().unwrap().to_scalar::<f32>().unwrap();
+    assert!((d0(&x) - offset).abs() < 1e-6, "{} vs {offset}", d0(&x));
+    assert!((d0(&input(&dist, &pts, &j, &reordered)) - offset).abs() < 1e-5, "only the length counts");
+    assert!((d0(&input(&dist, &pts, &j2, &g2)) - offset).abs() < 1e-5, "moved together: the same distance");
+    assert_ne!(x, input(&dist, &pts, &j, &(&g + 0.3).unwrap()), "another distance");
+
     let no_pull = ModelConfig { goal_pull: false, ..blind_cfg() };
     assert!(err_text(Sarnn::new(&no_pull, 1, &cpu())).contains("goal_blind needs goal_pull"));
     let both = ModelConfig { goal_relative: true, ..blind_cfg() };
     assert!(err_text(Sarnn::new(&both, 1, &cpu())).contains("excludes goal_relative"));
     let no_input = ModelConfig { goal_input: false, goal_pull: false, goal_relative: true, ..goal_cfg() };
     assert!(err_text(Sarnn::new(&no_input, 1, &cpu())).contains("goal_relative needs goal_input"));
+    let no_input = ModelConfig { goal_input: false, goal_pull: false, goal_distance: true, ..goal_cfg() };
+    assert!(err_text(Sarnn::new(&no_input, 1, &cpu())).contains("goal_distance needs goal_input"));
 }
