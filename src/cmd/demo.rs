@@ -51,13 +51,13 @@ pub struct DemoArgs {
     /// rollouts use seeds from 1000, so this must end below that.
     #[arg(long, default_value_t = 0)]
     pub first_seed: u64,
-    /// Training epochs of the whole model (subgoal: of the vision; about 5 s
+    /// Training epochs of the whole model (subgoal: of the vision; about 4 s
     /// each for 20 episodes at 32x32 on a 2-core CPU). Default: by recipe (40; plain 10).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Then this many epochs of the recurrent core alone on whole episodes,
-    /// vision frozen (`kotoba train --motor-epochs`; well under a second
-    /// each). Default: by recipe (2000; plain 200).
+    /// vision frozen (`kotoba train --motor-epochs`; about 0.09 s each for 20
+    /// episodes). Default: by recipe (2000; plain 200).
     #[arg(long)]
     pub motor_epochs: Option<usize>,
     /// Model image side (EIPL uses 64; 32 keeps a 2-core CPU run near 15 minutes).
