@@ -8,11 +8,14 @@ of the chosen joints. With `--reference DIR2` (the expert on the same seeds,
 e.g. variant "shadow") it pairs episodes by seed and prints the difference and
 its RMS per joint, over the seeds where both grasped.
 
+With `--release`, the pose is instead the one at the first sample after the
+grasp whose gripper reading rises above `--open`: where the towel was let go.
+
 With `--subgoal T`, the rollout's "grasp" is instead the policy's first
 /policy/subgoal at or after T seconds: where its subgoal head expects the arm
 at the end of the phase (the grasp pose, while reaching), scored the same way.
 
-    .venv/bin/python scripts/analysis/grasp_poses.py ROLLOUTS [--reference EXPERT] [--joints 0 1 2] [--subgoal 0]
+    .venv/bin/python scripts/analysis/grasp_poses.py ROLLOUTS [--reference EXPERT] [--joints 0 1 2] [--subgoal 0 | --release]
 """
 import argparse
 import json
@@ -23,20 +26,22 @@ import numpy as np
 from rosbags.highlevel import AnyReader
 
 
-def grasps(folder, closed, subgoal_at=None):
+def grasps(folder, closed, subgoal_at=None, release_above=None):
     """seed -> (time s, pose) at the first closed-gripper sample (or the first
-    subgoal at or after `subgoal_at` s), or None."""
+    subgoal at or after `subgoal_at` s, or the first sample after the grasp
+    with the gripper above `release_above`), or None."""
     index = json.loads((folder / "index.json").read_text())
     out = {}
     for e in index["episodes"]:
         seed = int(re.search(r"seed (\d+)", e["operator"]).group(1))
         with AnyReader([folder / e["name"]]) as r:
-            t0, hit = None, None
+            t0, hit, grasped = None, None, False
             for c, t, raw in r.messages():
                 t0 = t if t0 is None else t0
                 if subgoal_at is None and c.topic == "/joint_states":
                     q = np.array(r.deserialize(raw, c.msgtype).position)
-                    if q[-1] < closed:
+                    grasped = grasped or q[-1] < closed
+                    if grasped and (release_above is None or q[-1] > release_above):
                         hit = ((t - t0) / 1e9, q)
                         break
                 elif subgoal_at is not None and c.topic == "/policy/subgoal" and (t - t0) / 1e9 >= subgoal_at:
@@ -53,9 +58,12 @@ def main():
     ap.add_argument("--joints", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--closed", type=float, default=0.02, help="gripper reading (m) below which it counts as closed")
     ap.add_argument("--subgoal", type=float, metavar="T", help="score the policy's subgoal at T s instead of its grasp")
+    ap.add_argument("--release", action="store_true", help="score the pose where the gripper first opens again after the grasp")
+    ap.add_argument("--open", type=float, default=0.03, help="with --release: gripper reading (m) above which it counts as open")
     a = ap.parse_args()
-    got = grasps(a.dir, a.closed, a.subgoal)
-    ref = grasps(a.reference, a.closed) if a.reference else {}
+    release = a.open if a.release else None
+    got = grasps(a.dir, a.closed, a.subgoal, release)
+    ref = grasps(a.reference, a.closed, None, release) if a.reference else {}
     diffs = []
     for seed in sorted(got):
         g, r = got[seed], ref.get(seed)
