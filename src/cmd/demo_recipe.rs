@@ -133,7 +133,7 @@ fn vision_model(base: ModelConfig) -> ModelConfig {
 /// subgoal through a gate that starts open, and blind to the subgoal and the
 /// goal points, so the scene moves the arm only through the pull
 /// (`runs/px20gb3`: 4 of 15 unseen scenes folded; reading the subgoal, 3 of 15).
-const CORE: NewCore = NewCore { hidden: 50, goal_input: true, goal_pull: true, goal_pull_only: false, goal_gate_init: 3.0, goal_relative: false, goal_blind: true, goal_distance: false };
+const CORE: NewCore = NewCore { hidden: 50, goal_input: true, goal_pull: true, goal_pull_only: false, goal_gate_init: 3.0, goal_relative: false, goal_blind: true, goal_distance: false, core_reads_points: true };
 
 /// Ridge penalty of the subgoal head's least-squares fit (`kotoba train --goal-ridge`).
 const GOAL_RIDGE: f64 = 1e-3;

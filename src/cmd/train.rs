@@ -267,6 +267,10 @@ pub struct TrainArgs {
     /// when it has arrived.
     #[arg(long, requires = "goal_input")]
     pub goal_distance: bool,
+    /// With `--goal-blind`: the core reads none of the attention points,
+    /// only the joints and the words (and the distance with `--goal-distance`).
+    #[arg(long, requires = "goal_blind")]
+    pub core_without_points: bool,
     /// With `--goal-head`: one subgoal map per (instruction, label) instead of
     /// one per label, for data where the same words name different targets in
     /// different tasks (a half fold reaches for other corners than the corner fold).
@@ -315,6 +319,7 @@ fn ignored_shape_flags(asked: &ModelConfig, ckpt: &ModelConfig, new_core: bool) 
         ("--goal-relative", asked.goal_relative != ckpt.goal_relative && !new_core),
         ("--goal-blind", asked.goal_blind != ckpt.goal_blind && !new_core),
         ("--goal-distance", asked.goal_distance != ckpt.goal_distance && !new_core),
+        ("--core-without-points", asked.core_reads_points != ckpt.core_reads_points && !new_core),
         ("--goal-per-instruction", asked.goal_instructions != ckpt.goal_instructions),
         ("--goal-encoder", asked.goal_encoder != ckpt.goal_encoder),
         ("--goal-temperature", asked.goal_temperature != ckpt.goal_temperature),
@@ -388,6 +393,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         goal_relative: a.goal_relative,
         goal_blind: a.goal_blind,
         goal_distance: a.goal_distance,
+        core_reads_points: !a.core_without_points,
         goal_instructions: if a.goal_per_instruction { data.instruction_count() } else { 0 },
         goal_encoder: match a.goal_encoder {
             GoalEncoderArg::Maps => GoalEncoder::Maps,
@@ -437,12 +443,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 ckpt.model.set_label_input(false);
             }
             let c = ckpt.model.config();
-            if a.new_core.is_none() && ((a.goal_input && !c.goal_input) || (a.goal_pull && !c.goal_pull) || (a.goal_relative && !c.goal_relative) || (a.goal_blind && !c.goal_blind) || (a.goal_distance && !c.goal_distance)) {
-                bail!("--goal-input, --goal-pull, --goal-relative, --goal-blind and --goal-distance with --init-from need --new-core: the core's input and heads change");
+            if a.new_core.is_none() && ((a.goal_input && !c.goal_input) || (a.goal_pull && !c.goal_pull) || (a.goal_relative && !c.goal_relative) || (a.goal_blind && !c.goal_blind) || (a.goal_distance && !c.goal_distance) || (a.core_without_points && c.core_reads_points)) {
+                bail!("--goal-input, --goal-pull, --goal-relative, --goal-blind, --goal-distance and --core-without-points with --init-from need --new-core: the core's input and heads change");
             }
             if let Some(h) = a.new_core {
                 eprintln!("--new-core: a fresh {h}-unit recurrent core on the vision of {}", dir.display());
-                let core = kotoba_dpl::NewCore { hidden: h, goal_input: a.goal_input, goal_pull: a.goal_pull, goal_pull_only: a.goal_pull_only, goal_gate_init: a.goal_gate_init, goal_relative: a.goal_relative, goal_blind: a.goal_blind, goal_distance: a.goal_distance };
+                let core = kotoba_dpl::NewCore { hidden: h, goal_input: a.goal_input, goal_pull: a.goal_pull, goal_pull_only: a.goal_pull_only, goal_gate_init: a.goal_gate_init, goal_relative: a.goal_relative, goal_blind: a.goal_blind, goal_distance: a.goal_distance, core_reads_points: !a.core_without_points };
                 ckpt.model = ckpt.model.with_new_core(core, a.seed)?;
             }
             kotoba_dpl::Trainer::from_checkpoint(ckpt, train, data)?

@@ -159,6 +159,13 @@ pub struct ModelConfig {
     /// cancel the pull.
     #[serde(default)]
     pub goal_distance: bool,
+    /// Off, a [`ModelConfig::goal_blind`] core reads none of the attention
+    /// points either, only the joints and the words: even the convolutional
+    /// points see the towel, and with them a blind core could still replay
+    /// each demonstrated scene from memory and leave the pull gate shut
+    /// (session 14, `runs/px20gb31`: the grasp's pan stayed near 0 on every scene).
+    #[serde(default = "yes")]
+    pub core_reads_points: bool,
     /// Where the goal points come from.
     #[serde(default)]
     pub goal_encoder: GoalEncoder,
@@ -210,6 +217,7 @@ impl Default for ModelConfig {
             goal_relative: false,
             goal_blind: false,
             goal_distance: false,
+            core_reads_points: true,
             goal_encoder: GoalEncoder::Maps,
             goal_temperature: goal_temperature(),
         }
@@ -238,10 +246,15 @@ impl ModelConfig {
         }
     }
 
-    /// Attention points the recurrent core reads: all, or without the goal
-    /// points for a [`ModelConfig::goal_blind`] core.
+    /// Attention points the recurrent core reads: all, without the goal
+    /// points for a [`ModelConfig::goal_blind`] core, or none
+    /// ([`ModelConfig::core_reads_points`] off).
     pub fn core_points(&self) -> usize {
-        if self.goal_blind { self.keypoints - self.goal_points } else { self.keypoints }
+        match (self.goal_blind, self.core_reads_points) {
+            (_, false) => 0,
+            (true, true) => self.keypoints - self.goal_points,
+            (false, true) => self.keypoints,
+        }
     }
 
     /// Maps of the subgoal head: one per label, or per (instruction, label).
@@ -286,6 +299,9 @@ impl ModelConfig {
         }
         if self.goal_blind && (!self.goal_pull || self.goal_relative) {
             return bad("goal_blind needs goal_pull and excludes goal_relative: the scene reaches a blind core only through the pull");
+        }
+        if !self.core_reads_points && !self.goal_blind {
+            return bad("a core that reads no attention points must be goal_blind: the scene reaches it only through the pull");
         }
         if self.goal_distance && !self.goal_input {
             return bad("goal_distance needs goal_input: it is the distance to the subgoal the core is given");

@@ -229,6 +229,8 @@ pub struct NewCore {
     pub goal_blind: bool,
     /// See [`ModelConfig::goal_distance`].
     pub goal_distance: bool,
+    /// See [`ModelConfig::core_reads_points`].
+    pub core_reads_points: bool,
 }
 
 /// [`Sarnn::core_seq`]'s outputs: [`SeqOut`] without the images.
@@ -394,8 +396,19 @@ impl Sarnn {
     /// from `seed`: for training a larger core, or one that reads the subgoal
     /// (`goal_input`), on a trained vision with [`crate::TrainConfig::freeze_vision`].
     pub fn with_new_core(&self, core: NewCore, seed: u64) -> Result<Sarnn> {
-        let NewCore { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, goal_relative, goal_blind, goal_distance } = core;
-        let cfg = ModelConfig { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, goal_relative, goal_blind, goal_distance, ..self.cfg.clone() };
+        let NewCore { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, goal_relative, goal_blind, goal_distance, core_reads_points } = core;
+        let cfg = ModelConfig {
+            hidden,
+            goal_input,
+            goal_pull,
+            goal_pull_only,
+            goal_gate_init,
+            goal_relative,
+            goal_blind,
+            goal_distance,
+            core_reads_points,
+            ..self.cfg.clone()
+        };
         let fresh = Sarnn::new(&cfg, seed, &self.device)?;
         for (name, var) in fresh.params.iter() {
             if Self::VISION.iter().chain(&[goal::PARAMS]).any(|v| name.starts_with(v)) {
@@ -535,15 +548,16 @@ impl Sarnn {
             (Some(g), true) => (None, Some((g - joints)?)),
             (g, _) => (g, None),
         };
-        let seen;
-        let pts = match self.cfg.goal_blind {
-            true => {
-                seen = pts.narrow(1, 0, 2 * self.cfg.core_points())?;
-                &seen
-            }
-            false => pts,
+        let seen = match self.cfg.core_points() {
+            0 => None,
+            n if n == self.cfg.keypoints => Some(pts.clone()),
+            n => Some(pts.narrow(1, 0, 2 * n)?),
         };
-        let x = Tensor::cat(&[pts, relative.as_ref().unwrap_or(joints)], 1)?;
+        let joints_in = relative.as_ref().unwrap_or(joints);
+        let x = match &seen {
+            Some(p) => Tensor::cat(&[p, joints_in], 1)?,
+            None => joints_in.clone(),
+        };
         let x = match &self.film {
             None => x,
             Some(film) => {

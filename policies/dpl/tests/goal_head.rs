@@ -184,7 +184,7 @@ fn the_core_losses_leave_the_subgoal_head_alone() {
 /// and without a core that reads it.
 #[test]
 fn goal_input_policy_steps_match_the_training_forward_pass() {
-    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg(), per_instruction_cfg(), pixel_cfg(), relative_cfg(), blind_cfg(), distance_cfg()] {
+    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg(), per_instruction_cfg(), pixel_cfg(), relative_cfg(), blind_cfg(), distance_cfg(), ModelConfig { core_reads_points: false, ..distance_cfg() }] {
         policy_matches_training(&cfg);
     }
     // A model without the head reports no subgoal.
@@ -285,7 +285,7 @@ fn goal_input_refuses_what_it_cannot_do() {
 #[test]
 fn a_new_core_keeps_the_vision_and_the_subgoal_head() {
     let m = Sarnn::new(&ModelConfig { goal_points: 2, goal_encoder: GoalEncoder::Pixels, ..goal_cfg() }, 5, &cpu()).unwrap();
-    let n = m.with_new_core(NewCore { hidden: 24, goal_input: true, goal_pull: false, goal_pull_only: false, goal_gate_init: -3.0, goal_relative: false, goal_blind: false, goal_distance: false }, 9).unwrap();
+    let n = m.with_new_core(NewCore { hidden: 24, goal_input: true, goal_pull: false, goal_pull_only: false, goal_gate_init: -3.0, goal_relative: false, goal_blind: false, goal_distance: false, core_reads_points: true }, 9).unwrap();
     assert!(n.config().goal_input && n.config().hidden == 24);
     let keep = |m: &Sarnn| -> Vec<_> {
         all_params(m).into_iter().filter(|(k, _)| Sarnn::VISION.iter().any(|v| k.starts_with(v)) || k.starts_with("goal_head")).collect()
@@ -416,7 +416,16 @@ fn relative_and_blind_cores_read_what_they_say() {
     assert_eq!(x.len(), c.core_input());
     assert_eq!(x, input(&blind, &pts, &j, &g2), "the subgoal is not read");
     assert_eq!(x, input(&blind, &row(moved_goal_points), &j, &g), "the goal points are not read");
-    assert_ne!(x, input(&blind, &row(moved_point), &j, &g), "the other points are");
+    assert_ne!(x, input(&blind, &row(moved_point.clone()), &j, &g), "the other points are");
+
+    // Without any points, only the joints and the words.
+    let none = Sarnn::new(&ModelConfig { core_reads_points: false, ..blind_cfg() }, 3, &cpu()).unwrap();
+    let x = input(&none, &pts, &j, &g);
+    assert_eq!(x.len(), none.config().core_input());
+    assert_eq!(x.len(), c.joints + c.lang_dim);
+    assert_eq!(x, input(&none, &row(moved_point.clone()), &j, &g), "no point is read");
+    let e = err_text(Sarnn::new(&ModelConfig { core_reads_points: false, ..goal_pull_cfg() }, 1, &cpu()));
+    assert!(e.contains("must be goal_blind"), "{e}");
 
     // Told the distance, it still ignores where the subgoal is, only how far.
     let dist = Sarnn::new(&distance_cfg(), 3, &cpu()).unwrap();
