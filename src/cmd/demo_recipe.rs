@@ -133,7 +133,9 @@ fn vision_model(base: ModelConfig) -> ModelConfig {
 /// subgoal through a gate that starts open, and blind to the subgoal and the
 /// goal points, so the scene moves the arm only through the pull
 /// (`runs/px20gb3`: 4 of 15 unseen scenes folded; reading the subgoal, 3 of 15).
-const CORE: NewCore = NewCore { hidden: 50, goal_input: true, goal_pull: true, goal_pull_only: false, goal_gate_init: 3.0, goal_relative: false, goal_blind: true, goal_distance: false, core_reads_points: true };
+fn core() -> NewCore {
+    NewCore { hidden: 50, goal_input: true, goal_pull: true, goal_gate_init: 3.0, goal_blind: true, ..NewCore::default() }
+}
 
 /// Ridge penalty of the subgoal head's least-squares fit (`kotoba train --goal-ridge`).
 const GOAL_RIDGE: f64 = 1e-3;
@@ -168,7 +170,7 @@ pub fn train_subgoal(data: kotoba_dpl::Dataset, base: ModelConfig, policy_dir: &
     let fitted = vision_dir.join("fitted");
     kotoba_dpl::save_run(&t, &fitted)?;
     let mut ckpt = kotoba_dpl::Checkpoint::load(&fitted, &device)?;
-    ckpt.model = ckpt.model.with_new_core(CORE, 0)?;
+    ckpt.model = ckpt.model.with_new_core(core(), 0)?;
     let motor_cfg = TrainConfig {
         epochs: d.motor_epochs,
         val_fraction: 0.0,
@@ -179,7 +181,7 @@ pub fn train_subgoal(data: kotoba_dpl::Dataset, base: ModelConfig, policy_dir: &
         ..TrainConfig::default()
     };
     let mut t = kotoba_dpl::Trainer::from_checkpoint(ckpt, motor_cfg, t.into_data())?;
-    eprintln!("3/3 a {}-unit core pulled towards the subgoal, vision frozen, {} epochs", CORE.hidden, d.motor_epochs);
+    eprintln!("3/3 a {}-unit core pulled towards the subgoal, vision frozen, {} epochs", core().hidden, d.motor_epochs);
     let log = kotoba_dpl::fit(&mut t, &FitOptions { out_dir: policy_dir.to_path_buf(), progress: true, console: false })?;
     Ok(log.last().cloned())
 }

@@ -448,7 +448,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             }
             if let Some(h) = a.new_core {
                 eprintln!("--new-core: a fresh {h}-unit recurrent core on the vision of {}", dir.display());
-                let core = kotoba_dpl::NewCore { hidden: h, goal_input: a.goal_input, goal_pull: a.goal_pull, goal_pull_only: a.goal_pull_only, goal_gate_init: a.goal_gate_init, goal_relative: a.goal_relative, goal_blind: a.goal_blind, goal_distance: a.goal_distance, core_reads_points: !a.core_without_points };
+                let core = kotoba_dpl::NewCore { hidden: h, ..kotoba_dpl::NewCore::of(&model) };
                 ckpt.model = ckpt.model.with_new_core(core, a.seed)?;
             }
             kotoba_dpl::Trainer::from_checkpoint(ckpt, train, data)?

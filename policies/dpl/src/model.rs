@@ -212,25 +212,59 @@ impl<'a> Words<'a> {
 }
 
 /// The shape of a fresh core for [`Sarnn::with_new_core`]: its LSTM units
-/// and whether it reads ([`ModelConfig::goal_input`]) and is pulled towards
-/// ([`ModelConfig::goal_pull`]) the subgoal.
+/// and what it reads and how it moves, the core's fields of [`ModelConfig`]
+/// (each documented there).
 #[derive(Debug, Clone, Copy)]
 pub struct NewCore {
     pub hidden: usize,
     pub goal_input: bool,
     pub goal_pull: bool,
-    /// See [`ModelConfig::goal_pull_only`].
     pub goal_pull_only: bool,
-    /// See [`ModelConfig::goal_gate_init`].
     pub goal_gate_init: f64,
-    /// See [`ModelConfig::goal_relative`].
     pub goal_relative: bool,
-    /// See [`ModelConfig::goal_blind`].
     pub goal_blind: bool,
-    /// See [`ModelConfig::goal_distance`].
     pub goal_distance: bool,
-    /// See [`ModelConfig::core_reads_points`].
     pub core_reads_points: bool,
+}
+
+impl NewCore {
+    /// The core `cfg` describes.
+    pub fn of(cfg: &ModelConfig) -> Self {
+        Self {
+            hidden: cfg.hidden,
+            goal_input: cfg.goal_input,
+            goal_pull: cfg.goal_pull,
+            goal_pull_only: cfg.goal_pull_only,
+            goal_gate_init: cfg.goal_gate_init,
+            goal_relative: cfg.goal_relative,
+            goal_blind: cfg.goal_blind,
+            goal_distance: cfg.goal_distance,
+            core_reads_points: cfg.core_reads_points,
+        }
+    }
+
+    /// `cfg` with this core.
+    fn apply(self, cfg: &ModelConfig) -> ModelConfig {
+        ModelConfig {
+            hidden: self.hidden,
+            goal_input: self.goal_input,
+            goal_pull: self.goal_pull,
+            goal_pull_only: self.goal_pull_only,
+            goal_gate_init: self.goal_gate_init,
+            goal_relative: self.goal_relative,
+            goal_blind: self.goal_blind,
+            goal_distance: self.goal_distance,
+            core_reads_points: self.core_reads_points,
+            ..cfg.clone()
+        }
+    }
+}
+
+/// The default model's core: 50 units, reading no subgoal.
+impl Default for NewCore {
+    fn default() -> Self {
+        Self::of(&ModelConfig::default())
+    }
 }
 
 /// [`Sarnn::core_seq`]'s outputs: [`SeqOut`] without the images.
@@ -396,19 +430,7 @@ impl Sarnn {
     /// from `seed`: for training a larger core, or one that reads the subgoal
     /// (`goal_input`), on a trained vision with [`crate::TrainConfig::freeze_vision`].
     pub fn with_new_core(&self, core: NewCore, seed: u64) -> Result<Sarnn> {
-        let NewCore { hidden, goal_input, goal_pull, goal_pull_only, goal_gate_init, goal_relative, goal_blind, goal_distance, core_reads_points } = core;
-        let cfg = ModelConfig {
-            hidden,
-            goal_input,
-            goal_pull,
-            goal_pull_only,
-            goal_gate_init,
-            goal_relative,
-            goal_blind,
-            goal_distance,
-            core_reads_points,
-            ..self.cfg.clone()
-        };
+        let cfg = core.apply(&self.cfg);
         let fresh = Sarnn::new(&cfg, seed, &self.device)?;
         for (name, var) in fresh.params.iter() {
             if Self::VISION.iter().chain(&[goal::PARAMS]).any(|v| name.starts_with(v)) {

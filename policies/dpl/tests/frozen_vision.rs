@@ -94,7 +94,7 @@ fn start_labels_follow_the_instruction() {
 fn a_new_core_keeps_the_vision() {
     let mut t = Trainer::new(&model_cfg(Conditioning::Concat), train_cfg(1), dataset(), &cpu()).unwrap();
     t.train_epoch(&mut |_, _| {}).unwrap();
-    let big = t.ckpt.model.with_new_core(NewCore { hidden: 24, goal_input: false, goal_pull: false, goal_pull_only: false, goal_gate_init: -3.0, goal_relative: false, goal_blind: false, goal_distance: false, core_reads_points: true }, 3).unwrap();
+    let big = t.ckpt.model.with_new_core(NewCore { hidden: 24, ..NewCore::default() }, 3).unwrap();
     assert_eq!(big.config().hidden, 24);
     assert_eq!(vision_params(&t.ckpt.model), vision_params(&big));
     assert!(vision_params(&big).len() >= 9, "encoders and decoder found");

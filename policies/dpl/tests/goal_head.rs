@@ -285,7 +285,7 @@ fn goal_input_refuses_what_it_cannot_do() {
 #[test]
 fn a_new_core_keeps_the_vision_and_the_subgoal_head() {
     let m = Sarnn::new(&ModelConfig { goal_points: 2, goal_encoder: GoalEncoder::Pixels, ..goal_cfg() }, 5, &cpu()).unwrap();
-    let n = m.with_new_core(NewCore { hidden: 24, goal_input: true, goal_pull: false, goal_pull_only: false, goal_gate_init: -3.0, goal_relative: false, goal_blind: false, goal_distance: false, core_reads_points: true }, 9).unwrap();
+    let n = m.with_new_core(NewCore { hidden: 24, goal_input: true, ..NewCore::default() }, 9).unwrap();
     assert!(n.config().goal_input && n.config().hidden == 24);
     let keep = |m: &Sarnn| -> Vec<_> {
         all_params(m).into_iter().filter(|(k, _)| Sarnn::VISION.iter().any(|v| k.starts_with(v)) || k.starts_with("goal_head")).collect()
