@@ -17,6 +17,7 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
     assert!(o.status.success(), "demo failed:\n{stdout}\n{stderr}");
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     // One demonstration and one rollout per instruction (three instructions).
+    assert_eq!(r["recipe"], "plain", "{r}");
     assert_eq!(r["demos"].as_array().unwrap().len(), 3, "{r}");
     assert!(r["demos"].as_array().unwrap().iter().all(|d| d["labels"].as_u64().unwrap() > 0), "labels spoken: {r}");
     assert!(r["demos"].as_array().unwrap().iter().all(|d| d["seed"] == 5), "--first-seed: {r}");
@@ -125,6 +126,7 @@ fn smoke_demo_with_the_subgoal_recipe_trains_its_three_stages() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "demo failed:\n{stdout}\n{stderr}");
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["recipe"], "subgoal", "{r}");
     let demos = r["demos"].as_array().unwrap();
     assert_eq!(demos.len(), 1, "{r}");
     assert_eq!(demos[0]["instruction"], "fold the towel corner to corner", "{r}");

@@ -15,7 +15,7 @@ use super::demo_recipe::{Demo, Recipe};
 use crate::episodes::SampleSpec;
 use crate::rollout::{ControllerKind, RolloutConfig, RolloutOutcome, rollout};
 use anyhow::{Context, Result, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use kotoba_dpl::{AugmentConfig, FitOptions, ModelConfig, TrainConfig};
 use kotoba_recorder::scripted::record_scripted;
@@ -128,6 +128,7 @@ pub struct DemoArgs {
 
 #[derive(Serialize)]
 struct Results {
+    recipe: Recipe,
     demos: Vec<DemoRow>,
     training: TrainRow,
     rollouts: Vec<RolloutOutcome>,
@@ -218,6 +219,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         })
         .collect();
     let results = Results {
+        recipe: a.recipe,
         demos,
         training,
         success_rate: ok as f64 / rollouts.len().max(1) as f64,
@@ -403,7 +405,7 @@ fn run_rollouts(policy_dir: &Path, out: &Path, a: &Demo) -> Result<Vec<RolloutOu
 fn print_table(r: &Results) {
     let demos_ok = r.demos.iter().filter(|d| d.success).count();
     println!();
-    println!("kotoba demo: results");
+    println!("kotoba demo: results ({} recipe)", r.recipe.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default());
     println!("  demonstrations recorded: {} ({} folded by the scripted expert)", r.demos.len(), demos_ok);
     if let Some(l) = r.training.final_train_loss {
         let val = r.training.final_val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
