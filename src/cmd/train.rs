@@ -149,6 +149,13 @@ pub struct TrainArgs {
     /// learns to follow the subgoal instead of recognising the scene. 0 = off.
     #[arg(long, default_value_t = 0.0)]
     pub base_rotation: f32,
+    /// For a core that reads the subgoal (`--goal-input`): move where each
+    /// phase of a training sequence ends by an offset per joint within ±this
+    /// (normalised units, a fraction of each joint's range), the motion
+    /// ramping to it over the phase and the subgoal moved with it, so the core
+    /// learns to go where the subgoal says. 0 = off.
+    #[arg(long, default_value_t = 0.0)]
+    pub phase_shift: f32,
     /// Weight of the image-prediction loss (EIPL's 0.1; the joint loss weighs 1).
     /// Lower lets the joint loss shape the vision more.
     #[arg(long, default_value_t = 0.1)]
@@ -414,6 +421,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             joint_noise: a.joint_noise,
             colour_permute: a.colour_permute,
             base_rotation: a.base_rotation,
+            phase_shift: a.phase_shift,
             ..AugmentConfig::default()
         },
         window: a.window,

@@ -35,6 +35,18 @@ pub struct AugmentConfig {
     /// 0 = off. Not in EIPL.
     #[serde(default)]
     pub base_rotation: f32,
+    /// For a core that reads the subgoal: move each phase's end of a whole
+    /// sequence by an offset drawn per joint from `[-s, s]` (normalised
+    /// units), the targets and inputs ramping linearly over the phase from
+    /// the previous phase's offset (none at the start) to this one, and the
+    /// subgoal the core reads by the phase's offset. A demonstration that
+    /// ends its phases elsewhere, from the same start: the core cannot tell
+    /// from the images, only from the subgoal, so it learns to go where the
+    /// subgoal says. (A shift of the whole sequence, as
+    /// [`AugmentConfig::base_rotation`], teaches a residual model nothing of
+    /// the kind: it moves the start too.) 0 = off. Not in EIPL.
+    #[serde(default)]
+    pub phase_shift: f32,
 }
 
 impl Default for AugmentConfig {
@@ -48,8 +60,42 @@ impl Default for AugmentConfig {
             joint_noise: 0.1,
             colour_permute: false,
             base_rotation: 0.0,
+            phase_shift: 0.0,
         }
     }
+}
+
+/// The offsets of [`AugmentConfig::phase_shift`] for steps `steps` of an
+/// episode whose phases end at `phase_ends` (per step, the last step of its
+/// phase), `d` joints each: `(along, subgoal)`, both `steps.len() × d`: what
+/// to add to the step's joints and targets, and to the subgoal it reads.
+/// `draw` gives a fresh per-joint offset for each phase, in phase order.
+pub fn phase_shifts(phase_ends: &[usize], steps: &[usize], d: usize, mut draw: impl FnMut() -> Vec<f32>) -> (Vec<f32>, Vec<f32>) {
+    // One offset per phase that ends at or before the last step's phase;
+    // the phase before the first is the episode's start: no offset.
+    let mut offsets: Vec<(usize, Vec<f32>)> = Vec::new();
+    let mut offset_of = |end: usize| -> Vec<f32> {
+        if let Some((_, o)) = offsets.iter().find(|(e, _)| *e == end) {
+            return o.clone();
+        }
+        let o = draw();
+        offsets.push((end, o.clone()));
+        o
+    };
+    let (mut along, mut subgoal) = (Vec::with_capacity(steps.len() * d), Vec::with_capacity(steps.len() * d));
+    for &tt in steps {
+        let end = phase_ends[tt];
+        let mut start = tt;
+        while start > 0 && phase_ends[start - 1] == end {
+            start -= 1;
+        }
+        let prev = if start == 0 { vec![0.0; d] } else { offset_of(phase_ends[start - 1]) };
+        let here = offset_of(end);
+        let w = (tt - start + 1) as f32 / (end - start + 1) as f32;
+        along.extend(prev.iter().zip(&here).map(|(a, b)| a + (b - a) * w));
+        subgoal.extend_from_slice(&here);
+    }
+    (along, subgoal)
 }
 
 fn normal<R: Rng>(rng: &mut R) -> f32 {
@@ -135,6 +181,37 @@ pub fn augment_joints<R: Rng>(cfg: &AugmentConfig, rng: &mut R, joints: &mut [f3
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    /// Each phase ramps from the previous phase's offset (none before the
+    /// first) to its own, and the subgoal carries the phase's offset; a
+    /// sequence that starts mid-episode ramps from the same point.
+    #[test]
+    fn phase_shifts_ramp_each_phase_to_its_own_offset() {
+        let ends = [1, 1, 4, 4, 4, 5, 6];
+        let counter = || {
+            let mut n = 0.0;
+            move || {
+                n += 1.0;
+                vec![n, -n]
+            }
+        };
+        let (along, goal) = phase_shifts(&ends, &[0, 1, 2, 3, 4, 5, 6], 2, counter());
+        let first: Vec<f32> = along.iter().step_by(2).copied().collect();
+        let want = [0.5, 1.0, 1.0 + 1.0 / 3.0, 1.0 + 2.0 / 3.0, 2.0, 3.0, 4.0];
+        assert!(first.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6), "{first:?}");
+        assert!(along.chunks(2).all(|c| c[1] == -c[0]), "per joint: {along:?}");
+        let goal_first: Vec<f32> = goal.iter().step_by(2).copied().collect();
+        assert_eq!(goal_first, [1.0, 1.0, 2.0, 2.0, 2.0, 3.0, 4.0]);
+        // From step 3: the phase began at step 2, after the phase ending at 1.
+        let (along, goal) = phase_shifts(&ends, &[3, 4, 5], 1, || vec![7.0]);
+        assert_eq!((along, goal), (vec![7.0, 7.0, 7.0], vec![7.0, 7.0, 7.0]));
+        let mut n = 0.0;
+        let (along, _) = phase_shifts(&ends, &[3, 4], 1, || {
+            n += 3.0;
+            vec![n]
+        });
+        assert!((along[0] - 5.0).abs() < 1e-6 && (along[1] - 6.0).abs() < 1e-6, "3 + (6 - 3) * 2/3, then 6: {along:?}");
+    }
 
     /// Channels move as a block per frame; a grey pixel stays grey; all six
     /// orders are drawn, and none when the option is off.

@@ -127,7 +127,8 @@ pub struct Batch {
     /// frozen (then the image tensors are empty and no convolution runs).
     pub points: Option<Tensor>,
     /// `(B, T, D)` added to the subgoal the core reads: the turn of
-    /// [`AugmentConfig::base_rotation`], when drawn.
+    /// [`AugmentConfig::base_rotation`] and the offsets of
+    /// [`AugmentConfig::phase_shift`], when drawn.
     pub goal_shift: Option<Tensor>,
 }
 
@@ -221,9 +222,10 @@ impl Trainer {
                 format!("{:?}", data.labels.names),
             ));
         }
-        let turn = cfg.augment.base_rotation;
-        if !(turn.is_finite() && turn >= 0.0) {
-            return Err(DplError::Config(format!("base_rotation must be a finite number >= 0, got {turn}")));
+        for (name, v) in [("base_rotation", cfg.augment.base_rotation), ("phase_shift", cfg.augment.phase_shift)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(DplError::Config(format!("{name} must be a finite number >= 0, got {v}")));
+            }
         }
         if !(cfg.weight_decay.is_finite() && cfg.weight_decay >= 0.0) {
             return Err(DplError::Config(format!("weight_decay must be a finite number >= 0, got {}", cfg.weight_decay)));
@@ -327,10 +329,14 @@ impl Trainer {
         let mut pts = Vec::with_capacity(if frozen { b * t_len * k2 } else { 0 });
         // The base turn, in the first joint's normalised units.
         let turn = self.cfg.augment.base_rotation;
-        let turns = turn > 0.0 && self.ckpt.model.config().goal_input && rng.is_some();
+        let reads_goal = self.ckpt.model.config().goal_input && rng.is_some();
+        let turns = turn > 0.0 && reads_goal;
+        let phase_shift = self.cfg.augment.phase_shift;
+        let moves_phases = phase_shift > 0.0 && reads_goal;
         let norm = &self.ckpt.norm;
         let turn_scale = (norm.hi - norm.lo) / (norm.max[0] - norm.min[0]);
-        let mut shifts = Vec::with_capacity(if turns { b * t_len * d } else { 0 });
+        let shifted = turns || moves_phases;
+        let mut shifts = Vec::with_capacity(if shifted { b * t_len * d } else { 0 });
         for sp in spans {
             let (p, ep) = (&self.prepared[sp.episode], &self.data.episodes[sp.episode]);
             // The episode's instruction's block of the subgoal head's maps.
@@ -354,15 +360,29 @@ impl Trainer {
                 goals.extend_from_slice(&p.targets[end * d..(end + 1) * d]);
             }
             instr.extend_from_slice(&ep.instruction);
-            if let (true, Some(r)) = (turns, rng.as_deref_mut()) {
-                let dq = r.random_range(-turn..=turn) * turn_scale;
+            if shifted {
+                // Not the subgoal head's targets: its input, the image, did not move.
                 let n0 = jnt_t.len() - t_len * d;
-                for t in 0..t_len {
-                    // Not the subgoal head's targets: its input, the image, did not turn.
-                    jnt_t[n0 + t * d] += dq;
-                    xj[t * d] += dq;
-                    shifts.extend((0..d).map(|j| if j == 0 { dq } else { 0.0 }));
+                let mut goal_shift = vec![0f32; t_len * d];
+                if let (true, Some(r)) = (turns, rng.as_deref_mut()) {
+                    let dq = r.random_range(-turn..=turn) * turn_scale;
+                    for t in 0..t_len {
+                        jnt_t[n0 + t * d] += dq;
+                        xj[t * d] += dq;
+                        goal_shift[t * d] += dq;
+                    }
                 }
+                if let (true, Some(r)) = (moves_phases, rng.as_deref_mut()) {
+                    let steps: Vec<usize> = (0..t_len).map(|t| sp.start + t.min(sp.len - 1)).collect();
+                    let draw = || (0..d).map(|_| r.random_range(-phase_shift..=phase_shift)).collect();
+                    let (along, at_end) = crate::augment::phase_shifts(&p.phase_ends, &steps, d, draw);
+                    for (i, (a, g)) in along.iter().zip(&at_end).enumerate() {
+                        jnt_t[n0 + i] += a;
+                        xj[i] += a;
+                        goal_shift[i] += g;
+                    }
+                }
+                shifts.extend(goal_shift);
             }
             jnt_clean.extend_from_slice(&xj);
             if let Some(order) = rng.as_deref_mut().and_then(|r| draw_colour_order(&self.cfg.augment, r)) {
@@ -392,7 +412,7 @@ impl Trainer {
             goal_key: Tensor::from_vec(keys, (b, t_len), dev)?,
             goals: Tensor::from_vec(goals, (b, t_len, d), dev)?,
             points: if frozen { Some(Tensor::from_vec(pts, (b, t_len, k2), dev)?) } else { None },
-            goal_shift: if turns { Some(Tensor::from_vec(shifts, (b, t_len, d), dev)?) } else { None },
+            goal_shift: if shifted { Some(Tensor::from_vec(shifts, (b, t_len, d), dev)?) } else { None },
         })
     }
 

@@ -452,3 +452,38 @@ fn relative_and_blind_cores_read_what_they_say() {
     let no_input = ModelConfig { goal_input: false, goal_pull: false, goal_distance: true, ..goal_cfg() };
     assert!(err_text(Sarnn::new(&no_input, 1, &cpu())).contains("goal_distance needs goal_input"));
 }
+
+/// Phase shifts move each phase's end (and the subgoal the core reads with
+/// it) but not the episode's first step; the subgoal head's own targets stay.
+#[test]
+fn phase_shifts_move_the_phase_ends_and_the_subgoal_together() {
+    use rand::SeedableRng;
+    let mut tc = train_cfg(1);
+    tc.augment.phase_shift = 0.1;
+    let t = Trainer::new(&goal_input_cfg(), tc.clone(), dataset(), &cpu()).unwrap();
+    let spans = t.spans(&[0, 1], None);
+    assert!(spans.iter().all(|s| s.start == 0), "whole episodes: {spans:?}");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    let moved = t.batch_spans(&spans, Some(&mut rng)).unwrap();
+    let plain = t.batch_spans(&spans, None).unwrap();
+    let along = (&moved.joints_target - &plain.joints_target).unwrap().to_vec3::<f32>().unwrap();
+    let inputs = (&moved.joints_clean - &plain.joints_clean).unwrap().to_vec3::<f32>().unwrap();
+    assert_eq!(along, inputs, "inputs and targets move alike");
+    let shift = moved.goal_shift.as_ref().unwrap().to_vec3::<f32>().unwrap();
+    assert_eq!(moved.goals.to_vec3::<f32>().unwrap(), plain.goals.to_vec3::<f32>().unwrap(), "the head's targets stay");
+    for (i, sp) in spans.iter().enumerate() {
+        let ends = t.data().episodes[sp.episode].phase_ends();
+        for (k, step) in along[i].iter().enumerate().take(sp.len) {
+            assert!(step.iter().all(|v| v.abs() <= 0.1 + 1e-6), "within ±0.1: {step:?}");
+            // At a phase's last step the motion has arrived at the subgoal's offset.
+            if ends[k] == k {
+                assert!(step.iter().zip(&shift[i][k]).all(|(a, s)| (a - s).abs() < 1e-6), "sequence {i} step {k}: {step:?} vs {:?}", shift[i][k]);
+            }
+        }
+        assert!(along[i][0].iter().zip(&shift[i][0]).all(|(a, s)| a.abs() <= s.abs() + 1e-7), "the first step moves at most part of the way");
+        assert!(shift[i][0].iter().any(|&v| v != 0.0));
+    }
+    let t = Trainer::new(&goal_cfg(), tc, dataset(), &cpu()).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    assert!(t.batch_spans(&spans, Some(&mut rng)).unwrap().goal_shift.is_none(), "no subgoal input, no shift");
+}
