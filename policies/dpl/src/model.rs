@@ -563,7 +563,9 @@ impl Sarnn {
         z: &Tensor,
     ) -> candle_core::Result<Tensor> {
         let distance = match (goal, self.cfg.goal_distance) {
-            (Some(g), true) => Some((g - joints)?.sqr()?.sum_keepdim(1)?.sqrt()?),
+            // The tiny floor keeps the square root's gradient finite at zero
+            // distance (joints fed back from predictions carry gradients).
+            (Some(g), true) => Some(((g - joints)?.sqr()?.sum_keepdim(1)? + 1e-12)?.sqrt()?),
             _ => None,
         };
         let (goal, relative) = match (goal, self.cfg.goal_relative) {
