@@ -15,7 +15,7 @@ use crate::demo_noise::DemoNoise;
 use crate::rollout::ControllerKind;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
-use kotoba_dpl::{AugmentConfig, FitOptions, GoalEncoder, ModelConfig, NewCore, ResidualBase, TrainConfig};
+use kotoba_dpl::{AugmentConfig, FitOptions, GoalEncoder, ModelConfig, NewCore, TrainConfig};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -97,7 +97,7 @@ impl DemoArgs {
             (d.demos, d.epochs, d.motor_epochs, d.rollouts, d.max_seconds) = (1, 2, 2, 1, 3.0);
         }
         if subgoal && d.regression_iters > 0 {
-            bail!("--recipe subgoal has no online error regression yet (its core reads the subgoal): drop --regression-iters");
+            bail!("--recipe subgoal has no online error regression yet (not for a core driven by a subgoal): drop --regression-iters");
         }
         if subgoal && (d.epochs == 0 || d.motor_epochs == 0) {
             bail!("--recipe subgoal trains a vision and then a core: --epochs and --motor-epochs must be at least 1");
@@ -113,7 +113,8 @@ fn pick<T>(subgoal: bool, s: T, p: T) -> T {
 
 /// The subgoal recipe's vision: goal points from the pixels (4 of 9 points)
 /// that only the subgoal loss trains, plus the EIPL points for the image
-/// decoder; the session 13 settings (`runs/px20i`).
+/// decoder; the session 13 settings (`runs/px20i`). What the residual change
+/// is added to comes from `base` (`--residual-base`; by default the previous target).
 fn vision_model(base: ModelConfig) -> ModelConfig {
     ModelConfig {
         keypoints: 9,
@@ -124,7 +125,6 @@ fn vision_model(base: ModelConfig) -> ModelConfig {
         heatmap_size: 0.01,
         standardize_attention: true,
         residual_joints: true,
-        residual_base: ResidualBase::PreviousTarget,
         ..base
     }
 }
