@@ -116,7 +116,7 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
 
 /// The default recipe: the corner fold recorded through the controller with
 /// a drift, a vision with pixel goal points, its subgoal head fitted, then a
-/// fresh core pulled towards the subgoal.
+/// fresh core pulled towards the subgoal and blind to it.
 #[test]
 fn smoke_demo_with_the_subgoal_recipe_trains_its_three_stages() {
     let out = std::env::temp_dir().join(format!("kotoba-demo-subgoal-{}", std::process::id()));
