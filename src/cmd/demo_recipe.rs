@@ -154,7 +154,11 @@ pub fn train_subgoal(data: kotoba_dpl::Dataset, base: ModelConfig, policy_dir: &
         window: 30,
         ..TrainConfig::default()
     };
-    let mut t = kotoba_dpl::build_trainer(&vision_model(base), vision_cfg, data, &vision_dir, false, &device)?;
+    // Several instructions: a subgoal map per (instruction, label), since the
+    // same words name other corners in other folds.
+    let instructions = data.instruction_count();
+    let model = ModelConfig { goal_instructions: if instructions > 1 { instructions } else { 0 }, ..vision_model(base) };
+    let mut t = kotoba_dpl::build_trainer(&model, vision_cfg, data, &vision_dir, false, &device)?;
     eprintln!("1/3 the vision: {} params, goal points from the pixels, {} epochs", t.model().params().count(), d.epochs);
     kotoba_dpl::fit(&mut t, &FitOptions { out_dir: vision_dir.clone(), progress: true, console: false })?;
 
