@@ -537,7 +537,9 @@ fn run<C: JointController<6>>(
         labels,
         supervisor_events: events,
         ticks_not_tracking: not_tracking,
-        tracking: 1.0 - not_tracking as f64 / (sim_seconds / DT).max(1.0),
+        // Ticks counted from the summed sim time, which drifts by rounding
+        // (2.9999999999998 s): whole ticks, and a share within [0, 1].
+        tracking: (1.0 - not_tracking as f64 / (sim_seconds / DT).round().max(1.0)).clamp(0.0, 1.0),
         unstable_steps: ls.plant.unstable_steps,
     })
 }
