@@ -323,16 +323,23 @@ fn train(demos: &Path, policy_dir: &Path, a: &Demo) -> Result<TrainRow> {
         residual_base: a.residual_base.into(),
         ..ModelConfig::default()
     };
-    if a.recipe == Recipe::Subgoal {
-        let last = super::demo_recipe::train_subgoal(data, model, policy_dir, a)?;
-        return Ok(TrainRow {
-            epochs: a.epochs,
-            motor_epochs: a.motor_epochs,
-            episodes,
-            final_train_loss: last.as_ref().map(|l| l.train.total),
-            final_val_loss: None,
-        });
-    }
+    let last = match a.recipe {
+        Recipe::Subgoal => super::demo_recipe::train_subgoal(data, model, policy_dir, a)?,
+        Recipe::Plain => train_plain(data, &shape, &model, policy_dir, a)?,
+    };
+    Ok(TrainRow {
+        epochs: a.epochs,
+        motor_epochs: a.motor_epochs,
+        episodes,
+        final_train_loss: last.as_ref().map(|l| l.train.total),
+        final_val_loss: last.as_ref().and_then(|l| l.val.map(|v| v.total)),
+    })
+}
+
+/// The plain recipe: the whole model, then its core alone on whole episodes;
+/// returns the last epoch's log line.
+fn train_plain(data: kotoba_dpl::Dataset, shape: &kotoba_dpl::DatasetShape, model: &ModelConfig, policy_dir: &Path, a: &Demo) -> Result<Option<kotoba_dpl::EpochLog>> {
+    let episodes = data.episodes.len();
     let cfg = TrainConfig {
         epochs: a.epochs,
         // Few episodes: hold none out when there are fewer than five.
@@ -344,7 +351,7 @@ fn train(demos: &Path, policy_dir: &Path, a: &Demo) -> Result<TrainRow> {
         ..TrainConfig::default()
     };
     let device = kotoba_dpl::device(true)?;
-    let mut trainer = kotoba_dpl::build_trainer(&model, cfg, data, policy_dir, false, &device)?;
+    let mut trainer = kotoba_dpl::build_trainer(model, cfg, data, policy_dir, false, &device)?;
     eprintln!(
         "training SARNN ({} params) on {} episodes ({} steps max at 10 Hz), {} labels, device {device:?}",
         trainer.model().params().count(),
@@ -359,14 +366,7 @@ fn train(demos: &Path, policy_dir: &Path, a: &Demo) -> Result<TrainRow> {
         // Without input noise: it hides the step-to-step motion the core must continue.
         log = kotoba_dpl::fit_motor(trainer, a.motor_epochs, Some(0.0), &opts)?;
     }
-    let last = log.last();
-    Ok(TrainRow {
-        epochs: a.epochs,
-        motor_epochs: a.motor_epochs,
-        episodes,
-        final_train_loss: last.map(|l| l.train.total),
-        final_val_loss: last.and_then(|l| l.val.map(|v| v.total)),
-    })
+    Ok(log.last().cloned())
 }
 
 fn run_rollouts(policy_dir: &Path, out: &Path, a: &Demo) -> Result<Vec<RolloutOutcome>> {

@@ -451,7 +451,16 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 ckpt.model.set_label_input(false);
             }
             let c = ckpt.model.config();
-            if a.new_core.is_none() && ((a.goal_input && !c.goal_input) || (a.goal_pull && !c.goal_pull) || (a.goal_relative && !c.goal_relative) || (a.goal_blind && !c.goal_blind) || (a.goal_distance && !c.goal_distance) || (a.core_without_points && c.core_reads_points)) {
+            // (asked, the checkpoint has it): each changes the core's inputs or heads.
+            let core_options = [
+                (a.goal_input, c.goal_input),
+                (a.goal_pull, c.goal_pull),
+                (a.goal_relative, c.goal_relative),
+                (a.goal_blind, c.goal_blind),
+                (a.goal_distance, c.goal_distance),
+                (a.core_without_points, !c.core_reads_points),
+            ];
+            if a.new_core.is_none() && core_options.iter().any(|&(asked, has)| asked && !has) {
                 bail!("--goal-input, --goal-pull, --goal-relative, --goal-blind, --goal-distance and --core-without-points with --init-from need --new-core: the core's input and heads change");
             }
             if let Some(h) = a.new_core {

@@ -236,14 +236,20 @@ impl ModelConfig {
 
     /// Width of the LSTM input.
     pub fn core_input(&self) -> usize {
-        // A relative core reads `subgoal − joints` in place of both; a blind one
-        // neither the subgoal nor the goal points.
-        let goal = if self.goal_input && !self.goal_relative && !self.goal_blind { self.joints } else { 0 };
+        let goal = if self.core_reads_goal() { self.joints } else { 0 };
         let base = 2 * self.core_points() + self.joints + goal + usize::from(self.goal_distance);
         match self.conditioning {
             Conditioning::Concat => base + self.lang_dim,
             Conditioning::Film => base,
         }
+    }
+
+    /// Whether the subgoal itself is one of the core's inputs: with
+    /// [`ModelConfig::goal_input`], unless the core reads it only as
+    /// `subgoal − joints` ([`ModelConfig::goal_relative`]) or not at all
+    /// ([`ModelConfig::goal_blind`]).
+    pub fn core_reads_goal(&self) -> bool {
+        self.goal_input && !self.goal_relative && !self.goal_blind
     }
 
     /// Attention points the recurrent core reads: all, without the goal

@@ -411,15 +411,17 @@ impl Sarnn {
     /// recurrent core and the other heads keep their weights.
     pub fn make_residual(&mut self) -> Result<()> {
         for name in ["decoder_joint.weight", "decoder_joint.bias"] {
-            let v = self
-                .params
-                .get(name)
-                .ok_or_else(|| DplError::Config(format!("model has no parameter {name}")))?;
+            let v = self.param(name)?;
             v.set(&v.as_tensor().zeros_like()?)?;
         }
         self.cfg.residual_joints = true;
         Ok(())
     }
+    /// The parameter called `name`, or an error naming it.
+    pub(crate) fn param(&self, name: &str) -> Result<&candle_core::Var> {
+        self.params.get(name).ok_or_else(|| DplError::Config(format!("model has no parameter {name}")))
+    }
+
     /// Names of the vision's parameters: both encoders, the image decoder and
     /// the goal points' pixel encoder.
     pub const VISION: [&'static str; 4] = ["pos_encoder", "im_encoder", "decoder_image", pixel_goal::PARAMS];
@@ -434,11 +436,7 @@ impl Sarnn {
         let fresh = Sarnn::new(&cfg, seed, &self.device)?;
         for (name, var) in fresh.params.iter() {
             if Self::VISION.iter().chain(&[goal::PARAMS]).any(|v| name.starts_with(v)) {
-                let src = self
-                    .params
-                    .get(name)
-                    .ok_or_else(|| DplError::Config(format!("model has no parameter {name}")))?;
-                var.set(src.as_tensor())?;
+                var.set(self.param(name)?.as_tensor())?;
             }
         }
         Ok(fresh)
@@ -479,9 +477,9 @@ impl Sarnn {
         }
     }
 
-    /// Points `(N, 2K)` as the core reads them: pixel goal points detached, so
-    /// the core's losses leave their encoder to the subgoal loss.
-    fn core_points(&self, pts: &Tensor) -> candle_core::Result<Tensor> {
+    /// Points `(N, 2K)` with pixel goal points detached, as the core gets
+    /// them, so the core's losses leave their encoder to the subgoal loss.
+    fn detach_pixel_goal_points(&self, pts: &Tensor) -> candle_core::Result<Tensor> {
         let keep = self.predicted_points();
         if keep == 2 * self.cfg.keypoints {
             return Ok(pts.clone());
@@ -562,25 +560,28 @@ impl Sarnn {
         goal: Option<&Tensor>,
         z: &Tensor,
     ) -> candle_core::Result<Tensor> {
-        let distance = match (goal, self.cfg.goal_distance) {
-            // The tiny floor keeps the square root's gradient finite at zero
-            // distance (joints fed back from predictions carry gradients).
-            (Some(g), true) => Some(((g - joints)?.sqr()?.sum_keepdim(1)? + 1e-12)?.sqrt()?),
+        match (goal, self.cfg.goal_input) {
+            (None, true) => candle_core::bail!("this model's core reads a subgoal and none was given"),
+            (Some(_), false) => candle_core::bail!("a subgoal was given to a core that does not read one"),
+            _ => {}
+        }
+        let offset = match goal {
+            Some(g) if self.cfg.goal_relative || self.cfg.goal_distance => Some((g - joints)?),
             _ => None,
         };
-        let (goal, relative) = match (goal, self.cfg.goal_relative) {
-            (Some(g), true) => (None, Some((g - joints)?)),
-            (g, _) => (g, None),
+        // The tiny floor keeps the square root's gradient finite at zero
+        // distance (joints fed back from predictions carry gradients).
+        let distance = match (&offset, self.cfg.goal_distance) {
+            (Some(o), true) => Some((o.sqr()?.sum_keepdim(1)? + 1e-12)?.sqrt()?),
+            _ => None,
         };
-        let seen = match self.cfg.core_points() {
-            0 => None,
-            n if n == self.cfg.keypoints => Some(pts.clone()),
-            n => Some(pts.narrow(1, 0, 2 * n)?),
+        let joints_in = match (&offset, self.cfg.goal_relative) {
+            (Some(o), true) => o,
+            _ => joints,
         };
-        let joints_in = relative.as_ref().unwrap_or(joints);
-        let x = match &seen {
-            Some(p) => Tensor::cat(&[p, joints_in], 1)?,
-            None => joints_in.clone(),
+        let x = match self.cfg.core_points() {
+            0 => joints_in.clone(),
+            n => Tensor::cat(&[&pts.narrow(1, 0, 2 * n)?, joints_in], 1)?,
         };
         let x = match &self.film {
             None => x,
@@ -593,14 +594,7 @@ impl Sarnn {
         };
         let mut parts = vec![&x];
         parts.extend(distance.as_ref());
-        match (goal, self.cfg.goal_input) {
-            (Some(_), true) if self.cfg.goal_blind => {}
-            (Some(g), true) => parts.push(g),
-            (None, true) if relative.is_some() => {}
-            (None, false) => {}
-            (None, true) => candle_core::bail!("this model's core reads a subgoal and none was given"),
-            (Some(_), false) => candle_core::bail!("a subgoal was given to a core that does not read one"),
-        }
+        parts.extend(goal.filter(|_| self.cfg.core_reads_goal()));
         if self.film.is_none() {
             parts.push(z);
         }
@@ -705,7 +699,7 @@ impl Sarnn {
         let (b, t, d) = joints.dims3()?;
         self.check_seq(images, b * t, d, words.instr, words.labels)?;
         let (enc_pts, feat) = self.encode(images)?;
-        let m = self.core_seq(&self.core_points(&enc_pts)?.reshape((b, t, ()))?, joints, residual_base, words, state)?;
+        let m = self.core_seq(&self.detach_pixel_goal_points(&enc_pts)?.reshape((b, t, ()))?, joints, residual_base, words, state)?;
         let image = self.decode_image(&m.dec_pts.reshape((b * t, ()))?, &feat)?;
         Ok(SeqOut {
             image,

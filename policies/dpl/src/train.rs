@@ -341,11 +341,11 @@ impl Trainer {
             let (p, ep) = (&self.prepared[sp.episode], &self.data.episodes[sp.episode]);
             // The episode's instruction's block of the subgoal head's maps.
             let first_map = if per_instruction { p.instruction * v } else { 0 };
-            // Short sequences repeat their last step (EIPL pads the same way).
             let start_img = img_t.len();
             let mut xj = Vec::with_capacity(t_len * d);
-            for t in 0..t_len {
-                let tt = sp.start + t.min(sp.len - 1);
+            // Short sequences repeat their last step (EIPL pads the same way).
+            let steps: Vec<usize> = (0..t_len).map(|t| sp.start + t.min(sp.len - 1)).collect();
+            for &tt in &steps {
                 if let Some(pp) = &p.points {
                     pts.extend_from_slice(&pp[tt * k2..(tt + 1) * k2]);
                 } else {
@@ -373,7 +373,6 @@ impl Trainer {
                     }
                 }
                 if let (true, Some(r)) = (moves_phases, rng.as_deref_mut()) {
-                    let steps: Vec<usize> = (0..t_len).map(|t| sp.start + t.min(sp.len - 1)).collect();
                     let draw = || (0..d).map(|_| r.random_range(-phase_shift..=phase_shift)).collect();
                     let (along, at_end) = crate::augment::phase_shifts(&p.phase_ends, &steps, d, draw);
                     for (i, (a, g)) in along.iter().zip(&at_end).enumerate() {

@@ -356,20 +356,30 @@ fn pull_only_moves_by_the_pull_alone() {
     assert!(Sarnn::new(&ModelConfig { goal_pull_only: true, ..goal_input_cfg() }, 1, &cpu()).is_err());
 }
 
+/// Batches over episodes 0 and 1 of a goal-input trainer with `tc`: drawn
+/// with augmentation (seed 4), and without; then, with the same settings, a
+/// model whose core reads no subgoal shifts nothing.
+fn shifted_batches(tc: kotoba_dpl::TrainConfig) -> (Trainer, Vec<kotoba_dpl::Span>, kotoba_dpl::Batch, kotoba_dpl::Batch) {
+    use rand::SeedableRng;
+    let t = Trainer::new(&goal_input_cfg(), tc.clone(), dataset(), &cpu()).unwrap();
+    let spans = t.spans(&[0, 1], None);
+    let drawn = t.batch_spans(&spans, Some(&mut rand_chacha::ChaCha8Rng::seed_from_u64(4))).unwrap();
+    let plain = t.batch_spans(&spans, None).unwrap();
+    assert!(plain.goal_shift.is_none(), "no augmentation, no shift");
+    let no_input = Trainer::new(&goal_cfg(), tc, dataset(), &cpu()).unwrap();
+    let b = no_input.batch_spans(&spans, Some(&mut rand_chacha::ChaCha8Rng::seed_from_u64(4))).unwrap();
+    assert!(b.goal_shift.is_none(), "no subgoal input, no shift");
+    (t, spans, drawn, plain)
+}
+
 /// A base turn shifts the first joint's targets and the core's subgoal by the
 /// same amount per sequence, nothing else, and only for a core that reads the
 /// subgoal, only with augmentation.
 #[test]
 fn a_base_turn_moves_the_first_joint_and_the_subgoal_together() {
-    use rand::SeedableRng;
     let mut tc = train_cfg(1);
     tc.augment.base_rotation = 0.2;
-    let t = Trainer::new(&goal_input_cfg(), tc.clone(), dataset(), &cpu()).unwrap();
-    let spans = t.spans(&[0, 1], None);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
-    let turned = t.batch_spans(&spans, Some(&mut rng)).unwrap();
-    let plain = t.batch_spans(&spans, None).unwrap();
-    assert!(plain.goal_shift.is_none());
+    let (_, _, turned, plain) = shifted_batches(tc);
     let shift = turned.goal_shift.as_ref().unwrap();
     let moved = (&turned.joints_target - &plain.joints_target).unwrap();
     let gap = (&moved - shift).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
@@ -380,9 +390,6 @@ fn a_base_turn_moves_the_first_joint_and_the_subgoal_together() {
         assert!(seq[0][0] != 0.0);
     }
     assert_ne!(s[0][0][0], s[1][0][0], "one turn per sequence");
-    let t = Trainer::new(&goal_cfg(), tc, dataset(), &cpu()).unwrap();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
-    assert!(t.batch_spans(&spans, Some(&mut rng)).unwrap().goal_shift.is_none(), "no subgoal input, no turn");
 }
 
 /// A relative core's input is the same when the joints and the subgoal move
@@ -457,15 +464,10 @@ fn relative_and_blind_cores_read_what_they_say() {
 /// it) but not the episode's first step; the subgoal head's own targets stay.
 #[test]
 fn phase_shifts_move_the_phase_ends_and_the_subgoal_together() {
-    use rand::SeedableRng;
     let mut tc = train_cfg(1);
     tc.augment.phase_shift = 0.1;
-    let t = Trainer::new(&goal_input_cfg(), tc.clone(), dataset(), &cpu()).unwrap();
-    let spans = t.spans(&[0, 1], None);
+    let (t, spans, moved, plain) = shifted_batches(tc);
     assert!(spans.iter().all(|s| s.start == 0), "whole episodes: {spans:?}");
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
-    let moved = t.batch_spans(&spans, Some(&mut rng)).unwrap();
-    let plain = t.batch_spans(&spans, None).unwrap();
     let along = (&moved.joints_target - &plain.joints_target).unwrap().to_vec3::<f32>().unwrap();
     let inputs = (&moved.joints_clean - &plain.joints_clean).unwrap().to_vec3::<f32>().unwrap();
     assert_eq!(along, inputs, "inputs and targets move alike");
@@ -483,7 +485,4 @@ fn phase_shifts_move_the_phase_ends_and_the_subgoal_together() {
         assert!(along[i][0].iter().zip(&shift[i][0]).all(|(a, s)| a.abs() <= s.abs() + 1e-7), "the first step moves at most part of the way");
         assert!(shift[i][0].iter().any(|&v| v != 0.0));
     }
-    let t = Trainer::new(&goal_cfg(), tc, dataset(), &cpu()).unwrap();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
-    assert!(t.batch_spans(&spans, Some(&mut rng)).unwrap().goal_shift.is_none(), "no subgoal input, no shift");
 }

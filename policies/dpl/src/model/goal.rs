@@ -146,12 +146,8 @@ impl Sarnn {
         // nalgebra is column-major: (C, D) column by column is (D, C) row by row.
         let wt: Vec<f32> = w.iter().map(|&v| v as f32).collect();
         let dev = head.map.w.device();
-        let set = |name: &str, t: Tensor| -> Result<()> {
-            let var = self.params.get(name).ok_or_else(|| crate::error::DplError::Config(format!("model has no parameter {name}")))?;
-            Ok(var.set(&t)?)
-        };
-        set(&format!("{PARAMS}.weight"), Tensor::from_vec(wt, (d, c), dev)?)?;
-        set(&format!("{PARAMS}.bias"), Tensor::zeros(d, candle_core::DType::F32, dev)?)?;
+        self.param(&format!("{PARAMS}.weight"))?.set(&Tensor::from_vec(wt, (d, c), dev)?)?;
+        self.param(&format!("{PARAMS}.bias"))?.set(&Tensor::zeros(d, candle_core::DType::F32, dev)?)?;
         Ok(rms)
     }
 
