@@ -5,11 +5,11 @@
 //! keyed by encoder model id).
 
 use crate::episodes::{GripperRange, LabelGripper, SampleSpec};
-use anyhow::{Context, Result};
-use kotoba_dpl::{Checkpoint, RegressConfig, RuntimeConfig, SarnnPolicy};
+use anyhow::{Context, Result, bail};
+use kotoba_dpl::{Checkpoint, EnsemblePolicy, Policy, RegressConfig, RuntimeConfig, SarnnPolicy};
 use kotoba_text::EmbeddingCache;
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const MANIFEST_FILE: &str = "kotoba.json";
 pub const EMBEDDINGS_FILE: &str = "embeddings.json";
@@ -28,6 +28,10 @@ pub struct Manifest {
     /// Per verbal label, how often the demonstrations had the gripper closed.
     #[serde(default)]
     pub label_gripper: Vec<LabelGripper>,
+    /// Policy folders (relative to this one) trained the same way from other
+    /// seeds: loading this policy runs them all as one ensemble.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
 }
 
 impl Manifest {
@@ -87,16 +91,61 @@ pub struct InputParams {
 
 /// Loads the policy in `dir` (`best/` checkpoint, manifest, embeddings) for
 /// running, with `regression_iters` steps of online error regression per tick
-/// (0 = off) and the given `input_param`s.
-pub fn load_policy(dir: &Path, regression_iters: usize, input: InputParams) -> Result<(SarnnPolicy, Manifest, EmbeddingCache)> {
+/// (0 = off) and the given `input_param`s. A manifest that lists `members`
+/// loads as the [`EnsemblePolicy`] of this folder and those.
+pub fn load_policy(dir: &Path, regression_iters: usize, input: InputParams) -> Result<(Box<dyn Policy>, Manifest, EmbeddingCache)> {
     let (manifest, cache) = Manifest::load(dir)?;
+    let first = load_one(dir, regression_iters, input)?;
+    if manifest.members.is_empty() {
+        return Ok((Box::new(first), manifest, cache));
+    }
+    let mut members: Vec<Box<dyn Policy>> = vec![Box::new(first)];
+    for m in &manifest.members {
+        let member = dir.join(m);
+        check_member(&member, dir, &manifest)?;
+        members.push(Box::new(load_one(&member, regression_iters, input)?));
+    }
+    Ok((Box::new(EnsemblePolicy::new(members)?), manifest, cache))
+}
+
+/// [`load_policy`] for one folder, or an [`EnsemblePolicy`] of several
+/// trained on the same data (`kotoba eval --with`).
+pub fn load_policies(dirs: &[PathBuf], regression_iters: usize, input: InputParams) -> Result<(Box<dyn Policy>, Manifest, EmbeddingCache)> {
+    let Some((first, rest)) = dirs.split_first() else { bail!("no policy folder given") };
+    let (policy, manifest, cache) = load_policy(first, regression_iters, input)?;
+    if rest.is_empty() {
+        return Ok((policy, manifest, cache));
+    }
+    let mut members = vec![policy];
+    for dir in rest {
+        check_member(dir, first, &manifest)?;
+        members.push(load_policy(dir, regression_iters, input)?.0);
+    }
+    Ok((Box::new(EnsemblePolicy::new(members)?), manifest, cache))
+}
+
+/// An ensemble's members must have been taught from the same data: same
+/// samples, gripper, instructions and text model (their own `members` aside).
+fn check_member(dir: &Path, first: &Path, manifest: &Manifest) -> Result<()> {
+    let (m, _) = Manifest::load(dir)?;
+    let same = Manifest { members: vec![], ..m } == Manifest { members: vec![], ..manifest.clone() };
+    if !same {
+        bail!(
+            "{} was not trained on the data {} was (its {MANIFEST_FILE} differs): an ensemble's members must share samples, gripper, instructions and text model",
+            dir.display(),
+            first.display()
+        );
+    }
+    Ok(())
+}
+
+fn load_one(dir: &Path, regression_iters: usize, input: InputParams) -> Result<SarnnPolicy> {
     let device = kotoba_dpl::device(true)?;
     let ckpt = Checkpoint::load(&dir.join("best"), &device)?;
     let regression = (regression_iters > 0).then(|| RegressConfig { iterations: regression_iters, ..RegressConfig::default() });
     let d = RuntimeConfig::default();
     let cfg = RuntimeConfig { regression, input_param: input.image.unwrap_or(d.input_param), joint_input_param: input.joints, ..d };
-    let policy = SarnnPolicy::new(ckpt, cfg)?;
-    Ok((policy, manifest, cache))
+    Ok(SarnnPolicy::new(ckpt, cfg)?)
 }
 
 #[cfg(test)]
@@ -112,6 +161,7 @@ mod tests {
             encoder_model_id: String::new(),
             source_image: None,
             label_gripper: vec![LabelGripper { label: "holding".into(), closed: 0.9 }, LabelGripper { label: "reaching".into(), closed: 0.1 }],
+            members: vec![],
         };
         assert_eq!(m.gripper_for_label("holding"), Some(0.0));
         assert_eq!(m.gripper_for_label("reaching"), Some(0.04));

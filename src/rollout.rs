@@ -16,7 +16,7 @@ use kotoba_controller::mujoco::{SimArm, URDF};
 use kotoba_controller::{ARM_JOINTS, JVec, JointController, JointLimits, Level, Mode, Supervisor, SupervisorConfig, TargetChunk};
 use kotoba_core::{Clock, ManualClock, Stamp};
 use kotoba_dpl::prep::resize_rgb;
-use kotoba_dpl::{Observation, Policy, SarnnPolicy};
+use kotoba_dpl::{Observation, Policy};
 use kotoba_msgs::{Qos, std_msgs};
 use kotoba_recorder::{Dataset, Episode};
 use kotoba_recorder::scripted::{sim_ns, topics, write_image, write_joint_state};
@@ -177,7 +177,7 @@ struct Proposal {
 }
 
 struct PolicyProposer<'a> {
-    policy: &'a mut SarnnPolicy,
+    policy: &'a mut dyn Policy,
     instruction: Vec<f32>,
     /// The gripper range, the trained frame size and the label-to-gripper map.
     manifest: &'a Manifest,
@@ -188,7 +188,7 @@ struct PolicyProposer<'a> {
 
 impl<'a> PolicyProposer<'a> {
     /// Resets `policy` for a rollout of `task` on the simulated arm.
-    fn new(policy: &'a mut SarnnPolicy, manifest: &'a Manifest, cache: &EmbeddingCache, task: Task, label_gripper: bool) -> Result<Self> {
+    fn new(policy: &'a mut dyn Policy, manifest: &'a Manifest, cache: &EmbeddingCache, task: Task, label_gripper: bool) -> Result<Self> {
         let joints = policy.spec().joints;
         if joints != ARM_JOINTS.len() + 1 {
             bail!("the policy drives {joints} joints; the simulated arm has 6 + a gripper");
@@ -356,7 +356,7 @@ pub struct ShadowStats {
 
 /// [`replay_demo`] with `policy` in the shadow (see [`ShadowProposer`]).
 pub fn shadow_demo(
-    policy: &mut SarnnPolicy,
+    policy: &mut dyn Policy,
     manifest: &Manifest,
     cache: &EmbeddingCache,
     task: Task,
@@ -389,7 +389,7 @@ pub fn rollout_dataset(dir: &std::path::Path) -> Result<Dataset> {
 
 /// Runs one rollout of `policy` on `task` with towel seed `seed`.
 pub fn rollout(
-    policy: &mut SarnnPolicy,
+    policy: &mut dyn Policy,
     manifest: &Manifest,
     cache: &EmbeddingCache,
     task: Task,

@@ -121,7 +121,7 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
 fn smoke_demo_with_the_subgoal_recipe_trains_its_three_stages() {
     let out = std::env::temp_dir().join(format!("kotoba-demo-subgoal-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let o = common::kotoba().args(["demo", "--smoke", "--first-seed", "6", "--out"]).arg(&out).output().unwrap();
+    let o = common::kotoba().args(["demo", "--smoke", "--ensemble", "2", "--first-seed", "6", "--out"]).arg(&out).output().unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "demo failed:\n{stdout}\n{stderr}");
@@ -146,8 +146,20 @@ fn smoke_demo_with_the_subgoal_recipe_trains_its_three_stages() {
         assert_eq!(policy["model"][key], true, "{key}: {policy}");
     }
     assert_eq!(policy["model"]["residual_base"], "previous_target", "{policy}");
+    // `--ensemble 2`: a second core from another seed, listed in the policy's
+    // manifest so that loading the policy runs both.
+    assert_eq!(r["training"]["cores"], 2, "{r}");
+    let member = config("policy/members/1/best");
+    assert_eq!(member["model"]["goal_blind"], true, "{member}");
+    assert_ne!(
+        std::fs::read(out.join("policy/members/1/best/model.safetensors")).unwrap(),
+        std::fs::read(out.join("policy/best/model.safetensors")).unwrap(),
+        "another seed"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("policy/kotoba.json")).unwrap()).unwrap();
+    assert_eq!(manifest["members"], serde_json::json!(["members/1"]), "{manifest}");
     let stages: Vec<&str> = stderr.lines().filter(|l| l.starts_with(['1', '2', '3']) && l.contains("/3 ")).collect();
-    assert_eq!(stages.len(), 3, "{stderr}");
+    assert_eq!(stages.len(), 4, "vision, head, two cores: {stderr}");
     let rollouts = r["rollouts"].as_array().unwrap();
     assert_eq!(rollouts.len(), 1, "{r}");
     assert!(rollouts[0]["sim_seconds"].as_f64().unwrap() > 0.5, "{r}");
@@ -158,6 +170,29 @@ fn smoke_demo_with_the_subgoal_recipe_trains_its_three_stages() {
     let ticks_not_tracking = rollouts[0]["ticks_not_tracking"].as_u64().unwrap();
     assert!(ticks_not_tracking == 0 || !events.is_empty(), "{r}");
     assert!(out.join("rollout.rrd").exists());
+
+    // A member taught other words is refused by name, whether listed in the
+    // manifest or added with `kotoba eval --with`.
+    let other = out.join("policy/members/1/kotoba.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&other).unwrap()).unwrap();
+    m["instructions"] = serde_json::json!(["fold the towel in half from left to right"]);
+    std::fs::write(&other, serde_json::to_vec(&m).unwrap()).unwrap();
+    let spec = out.join("spec.toml");
+    std::fs::write(&spec, "instructions = [\"fold the towel corner to corner\"]\nseeds = [1000]\nvariants = [\"no_regression\"]\nmax_seconds = 1.0\n").unwrap();
+    for with in [false, true] {
+        let mut cmd = common::kotoba();
+        cmd.args(["eval", "--spec"]).arg(&spec).arg(out.join("policy"));
+        if with {
+            // The policy alone, its member named on the command line instead.
+            let mut alone = manifest.clone();
+            alone.as_object_mut().unwrap().remove("members");
+            std::fs::write(out.join("policy/kotoba.json"), serde_json::to_vec(&alone).unwrap()).unwrap();
+            cmd.arg("--with").arg(out.join("policy/members/1"));
+        }
+        let o = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains("members/1 was not trained on the data"), "--with {with}: {err}");
+    }
     let _ = std::fs::remove_dir_all(&out);
 }
 

@@ -14,6 +14,11 @@ pub struct BenchArgs {
     /// Shorter run (fewer samples) for smoke tests; figures are noisier.
     #[arg(long)]
     pub quick: bool,
+    /// `controller` and `rt`: wake this many microseconds before each 1 kHz
+    /// deadline and busy-wait the rest (`RtConfig::spin_ns`); costs that share
+    /// of a CPU, hides the kernel's wake-up latency. 0 = plain sleeps.
+    #[arg(long, default_value_t = 0, value_name = "US")]
+    pub spin_us: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -48,8 +53,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         #[cfg(feature = "sim")]
         BenchName::Sim => kotoba_sim::bench_sim(a.quick)?,
         BenchName::Recorder => kotoba_recorder::bench::run(a.quick)?,
-        BenchName::Controller => kotoba_controller::bench::controller(a.quick)?,
-        BenchName::Rt => kotoba_controller::bench::rt(a.quick)?,
+        BenchName::Controller => kotoba_controller::bench::controller(a.quick, a.spin_us * 1000)?,
+        BenchName::Rt => kotoba_controller::bench::rt(a.quick, a.spin_us * 1000)?,
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

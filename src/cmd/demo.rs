@@ -60,6 +60,11 @@ pub struct DemoArgs {
     /// episodes). Default: by recipe (2000; plain 200).
     #[arg(long)]
     pub motor_epochs: Option<usize>,
+    /// Cores trained on the one vision from different seeds and run as an
+    /// ensemble, their joint targets averaged (subgoal recipe only; each adds
+    /// the --motor-epochs time). Default: by recipe (1; plain 1).
+    #[arg(long)]
+    pub ensemble: Option<usize>,
     /// Model image side (EIPL uses 64; 32 keeps a 2-core CPU run near 15 minutes).
     #[arg(long, default_value_t = 32)]
     pub image_size: usize,
@@ -150,6 +155,8 @@ struct DemoRow {
 struct TrainRow {
     epochs: usize,
     motor_epochs: usize,
+    /// Cores run as one ensemble (`--ensemble`).
+    cores: usize,
     episodes: usize,
     final_train_loss: Option<f64>,
     final_val_loss: Option<f64>,
@@ -303,11 +310,12 @@ fn row(e: &kotoba_recorder::EpisodeEntry, seed: u64) -> DemoRow {
 fn train(demos: &Path, policy_dir: &Path, a: &Demo) -> Result<TrainRow> {
     if a.reuse && policy_dir.join("best").join(kotoba_dpl::MODEL_FILE).exists() {
         eprintln!("reusing the policy in {}", policy_dir.display());
-        return Ok(TrainRow { epochs: 0, motor_epochs: 0, episodes: 0, final_train_loss: None, final_val_loss: None });
+        return Ok(TrainRow { epochs: 0, motor_epochs: 0, cores: 0, episodes: 0, final_train_loss: None, final_val_loss: None });
     }
     let arm_targets = if a.through_controller { crate::episodes::ArmTargets::Command } else { Default::default() };
     let spec = SampleSpec { include_failed: a.smoke, image_size: a.image_size, arm_targets, ..SampleSpec::default() };
     let (data, manifest, cache) = crate::cmd::train::load_dataset(demos, spec)?;
+    let mut manifest = manifest;
     manifest.save(&cache, policy_dir)?;
     let shape = data.validate()?;
     let episodes = data.episodes.len();
@@ -324,12 +332,19 @@ fn train(demos: &Path, policy_dir: &Path, a: &Demo) -> Result<TrainRow> {
         ..ModelConfig::default()
     };
     let last = match a.recipe {
-        Recipe::Subgoal => super::demo_recipe::train_subgoal(data, model, policy_dir, a)?,
+        Recipe::Subgoal => {
+            let (last, members) = super::demo_recipe::train_subgoal(data, model, policy_dir, a, &manifest, &cache)?;
+            // Listed only once they exist: loading the policy runs them all.
+            manifest.members = members;
+            manifest.save(&cache, policy_dir)?;
+            last
+        }
         Recipe::Plain => train_plain(data, &shape, &model, policy_dir, a)?,
     };
     Ok(TrainRow {
         epochs: a.epochs,
         motor_epochs: a.motor_epochs,
+        cores: a.ensemble,
         episodes,
         final_train_loss: last.as_ref().map(|l| l.train.total),
         final_val_loss: last.as_ref().and_then(|l| l.val.map(|v| v.total)),
@@ -382,7 +397,7 @@ fn run_rollouts(policy_dir: &Path, out: &Path, a: &Demo) -> Result<Vec<RolloutOu
         for &task in &tasks {
             let meta = EpisodeMeta { instruction: task.instruction().into(), operator: "kotoba-policy".into(), robot_description_hash: None };
             let mut ep = ds.begin_episode(meta, &WriterOptions::default())?;
-            let o = rollout(&mut policy, &manifest, &cache, task, seed, &cfg, Some(&mut ep))?;
+            let o = rollout(policy.as_mut(), &manifest, &cache, task, seed, &cfg, Some(&mut ep))?;
             ds.save_episode(ep, o.score.success)?;
             say(&pb, format!(
                 "  {:<45} seed {seed}: folded {:<5} (progress {:>4.0}%, max pair {:.3} m) in {:>4.1} s, tracking {:.0}% of ticks, labels: {}",
@@ -410,8 +425,11 @@ fn print_table(r: &Results) {
     if let Some(l) = r.training.final_train_loss {
         let val = r.training.final_val_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
         println!(
-            "  training: {} + {} motor epochs on {} episodes, final loss train {l:.4} val {val}",
-            r.training.epochs, r.training.motor_epochs, r.training.episodes
+            "  training: {} + {} motor epochs{} on {} episodes, final loss train {l:.4} val {val}",
+            r.training.epochs,
+            r.training.motor_epochs,
+            if r.training.cores > 1 { format!(" x {} cores (an ensemble)", r.training.cores) } else { String::new() },
+            r.training.episodes
         );
     }
     println!("  {:<45} {:>8} {:>9} {:>9}", "instruction", "folded", "progress", "tracking");

@@ -12,10 +12,12 @@ use super::demo::DemoArgs;
 use crate::cmd::teleop::TaskArg;
 use crate::cmd::train::BaseArg;
 use crate::demo_noise::DemoNoise;
+use crate::bundle::Manifest;
 use crate::rollout::ControllerKind;
 use anyhow::{Context, Result, bail};
 use clap::ValueEnum;
 use kotoba_dpl::{AugmentConfig, FitOptions, GoalEncoder, ModelConfig, NewCore, TrainConfig};
+use kotoba_text::EmbeddingCache;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -43,6 +45,7 @@ pub struct Demo {
     pub first_seed: u64,
     pub epochs: usize,
     pub motor_epochs: usize,
+    pub ensemble: usize,
     pub image_size: usize,
     pub rollouts: u64,
     pub controller: ControllerKind,
@@ -79,6 +82,7 @@ impl DemoArgs {
             first_seed: self.first_seed,
             epochs: self.epochs.unwrap_or(pick(subgoal, 40, 10)),
             motor_epochs: self.motor_epochs.unwrap_or(pick(subgoal, 2000, 200)),
+            ensemble: self.ensemble.unwrap_or(pick(subgoal, 1, 1)),
             image_size: self.image_size,
             rollouts: self.rollouts.unwrap_or(pick(subgoal, 15, 2)),
             controller: self.controller,
@@ -98,6 +102,9 @@ impl DemoArgs {
         }
         if subgoal && d.regression_iters > 0 {
             bail!("--recipe subgoal has no online error regression yet (not for a core driven by a subgoal): drop --regression-iters");
+        }
+        if d.ensemble == 0 || (!subgoal && d.ensemble > 1) {
+            bail!("--ensemble {} : the subgoal recipe trains 1 or more cores; the plain recipe only 1", d.ensemble);
         }
         if subgoal && (d.epochs == 0 || d.motor_epochs == 0) {
             bail!("--recipe subgoal trains a vision and then a core: --epochs and --motor-epochs must be at least 1");
@@ -140,9 +147,24 @@ fn core() -> NewCore {
 /// Ridge penalty of the subgoal head's least-squares fit (`kotoba train --goal-ridge`).
 const GOAL_RIDGE: f64 = 1e-3;
 
+/// Where the ensemble's core `i` (from 1; core 0 is the policy folder itself)
+/// is trained, relative to the policy folder.
+fn member_dir(i: usize) -> String {
+    format!("members/{i}")
+}
+
 /// Trains the subgoal recipe into `policy_dir` (its vision stage in
-/// `policy_dir/vision`) and returns the last epoch's log line.
-pub fn train_subgoal(data: kotoba_dpl::Dataset, base: ModelConfig, policy_dir: &Path, d: &Demo) -> Result<Option<kotoba_dpl::EpochLog>> {
+/// `policy_dir/vision`, further cores of an ensemble in `members/`, each a
+/// policy folder with `manifest` and `cache`) and returns the last epoch's log
+/// line of core 0 and the members' folders, relative to `policy_dir`.
+pub fn train_subgoal(
+    data: kotoba_dpl::Dataset,
+    base: ModelConfig,
+    policy_dir: &Path,
+    d: &Demo,
+    manifest: &Manifest,
+    cache: &EmbeddingCache,
+) -> Result<(Option<kotoba_dpl::EpochLog>, Vec<String>)> {
     let device = kotoba_dpl::device(true)?;
     let vision_dir = policy_dir.join("vision");
     let vision_cfg = TrainConfig {
@@ -173,8 +195,6 @@ pub fn train_subgoal(data: kotoba_dpl::Dataset, base: ModelConfig, policy_dir: &
     // Kept as `vision/fitted`, the starting point of other cores (`kotoba train --init-from`).
     let fitted = vision_dir.join("fitted");
     kotoba_dpl::save_run(&t, &fitted)?;
-    let mut ckpt = kotoba_dpl::Checkpoint::load(&fitted, &device)?;
-    ckpt.model = ckpt.model.with_new_core(core(), 0)?;
     let motor_cfg = TrainConfig {
         epochs: d.motor_epochs,
         val_fraction: 0.0,
@@ -184,8 +204,31 @@ pub fn train_subgoal(data: kotoba_dpl::Dataset, base: ModelConfig, policy_dir: &
         freeze_vision: true,
         ..TrainConfig::default()
     };
-    let mut t = kotoba_dpl::Trainer::from_checkpoint(ckpt, motor_cfg, t.into_data())?;
-    eprintln!("3/3 a {}-unit core pulled towards the subgoal, vision frozen, {} epochs", core().hidden, d.motor_epochs);
-    let log = kotoba_dpl::fit(&mut t, &FitOptions { out_dir: policy_dir.to_path_buf(), progress: true, console: false })?;
-    Ok(log.last().cloned())
+    let mut data = t.into_data();
+    let mut last = None;
+    let mut members = Vec::new();
+    for i in 0..d.ensemble {
+        let out_dir = match i {
+            0 => policy_dir.to_path_buf(),
+            _ => {
+                let rel = member_dir(i);
+                let dir = policy_dir.join(&rel);
+                manifest.save(cache, &dir)?;
+                members.push(rel);
+                dir
+            }
+        };
+        let mut ckpt = kotoba_dpl::Checkpoint::load(&fitted, &device)?;
+        ckpt.model = ckpt.model.with_new_core(core(), i as u64)?;
+        let cfg = TrainConfig { seed: i as u64, ..motor_cfg.clone() };
+        let mut t = kotoba_dpl::Trainer::from_checkpoint(ckpt, cfg, data)?;
+        let of = if d.ensemble > 1 { format!(" (core {} of {})", i + 1, d.ensemble) } else { String::new() };
+        eprintln!("3/3 a {}-unit core pulled towards the subgoal, vision frozen, {} epochs{of}", core().hidden, d.motor_epochs);
+        let log = kotoba_dpl::fit(&mut t, &FitOptions { out_dir, progress: true, console: false })?;
+        if i == 0 {
+            last = log.last().cloned();
+        }
+        data = t.into_data();
+    }
+    Ok((last, members))
 }

@@ -7,7 +7,6 @@
 //! the demonstration itself replayed through the controller, as a ceiling.
 
 use crate::rollout::{ControllerKind, Perturbation, RolloutConfig, RolloutOutcome, ShadowStats, replay_blind, replay_demo, rollout, shadow_demo};
-use kotoba_dpl::Policy;
 use kotoba_recorder::{EpisodeMeta, WriterOptions};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -30,6 +29,11 @@ pub struct EvalArgs {
     /// replace it if it exists), for `kotoba replay` or training.
     #[arg(long)]
     pub record: Option<PathBuf>,
+    /// Another policy folder trained on the same data (repeat for more): the
+    /// rollouts run the ensemble, every member on the same observations and
+    /// their joint targets averaged.
+    #[arg(long = "with", value_name = "POLICY")]
+    pub with: Vec<PathBuf>,
 }
 
 /// One way of running the policy.
@@ -147,7 +151,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let mut all: Vec<(Variant, RolloutOutcome, Option<ShadowStats>)> = Vec::new();
     for &v in &spec.variants {
         let iters = if v == Variant::NoRegression { 0 } else { spec.regression_iters };
-        let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, iters, crate::bundle::InputParams { image: spec.input_param, joints: spec.joint_input_param })?;
+        let members: Vec<PathBuf> = std::iter::once(a.policy.clone()).chain(a.with.iter().cloned()).collect();
+        let (mut policy, manifest, cache) = crate::bundle::load_policies(&members, iters, crate::bundle::InputParams { image: spec.input_param, joints: spec.joint_input_param })?;
         let controller = if matches!(v, Variant::Pd | Variant::DemoPd) { ControllerKind::Pd } else { ControllerKind::Aic };
         for (perturbation, task) in grid(&spec.perturbations, &tasks) {
             let cfg = RolloutConfig { controller, perturbation, max_seconds: spec.max_seconds, label_gripper: spec.label_gripper, demo_noise: spec.demo_noise, ..RolloutConfig::default() };
@@ -166,13 +171,13 @@ pub fn run(a: EvalArgs) -> Result<()> {
                 } else if v == Variant::Blind {
                     replay_blind(task, spec.blind_seed, seed, policy.spec().rate_hz, &cfg, ep.as_mut())?
                 } else if v == Variant::Shadow {
-                    let (o, s) = shadow_demo(&mut policy, &manifest, &cache, task, seed, &cfg, ep.as_mut())?;
+                    let (o, s) = shadow_demo(policy.as_mut(), &manifest, &cache, task, seed, &cfg, ep.as_mut())?;
                     let f = |v: &[f64]| v.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(" ");
                     eprintln!("shadow seed {seed} {:?}: {} steps; policy RMS [{}] rad; holding still [{}]; extrapolating [{}]", task, s.steps, f(&s.policy_rms), f(&s.hold_rms), f(&s.extrapolate_rms));
                     shadow = Some(s);
                     o
                 } else {
-                    rollout(&mut policy, &manifest, &cache, task, seed, &cfg, ep.as_mut())?
+                    rollout(policy.as_mut(), &manifest, &cache, task, seed, &cfg, ep.as_mut())?
                 };
                 if let (Some(ds), Some(ep)) = (ds.as_mut(), ep) {
                     ds.save_episode(ep, o.score.success)?;

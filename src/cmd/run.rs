@@ -20,7 +20,7 @@ use kotoba_controller::{
     ARM_JOINTS, EncoderSample, JVec, JointController, JointLimits, Mode, Supervisor, SupervisorConfig, TargetChunk,
 };
 use kotoba_core::{Clock, SystemClock};
-use kotoba_dpl::{Observation, Policy};
+use kotoba_dpl::Observation;
 use kotoba_msgs::{sensor_msgs, std_msgs};
 use kotoba_replay::LiveEvent;
 use std::path::PathBuf;
@@ -66,6 +66,11 @@ pub struct RunArgs {
     /// Keep the normal scheduler (no SCHED_FIFO, no memory locking).
     #[arg(long)]
     pub no_rt: bool,
+    /// Wake this many microseconds before each 1 kHz deadline and busy-wait the
+    /// rest: steadier ticks for that share of a CPU (check with `kotoba bench rt
+    /// --spin-us N`). 0 = plain sleeps.
+    #[arg(long, default_value_t = 0, value_name = "US")]
+    pub spin_us: u64,
     #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]
@@ -108,7 +113,8 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
 
     let limits = JointLimits::<6>::from_urdf_str(urdf, Some(&ARM_JOINTS))?;
     let sup = Supervisor::new(SupervisorConfig { dt: 0.001, policy_period: period, ..Default::default() }, limits, controller);
-    let rt_cfg = if a.no_rt { RtConfig { priority: 0, lock_memory: false, ..RtConfig::default() } } else { RtConfig::default() };
+    let rt = RtConfig { spin_ns: a.spin_us * 1000, ..RtConfig::default() };
+    let rt_cfg = if a.no_rt { RtConfig { priority: 0, lock_memory: false, ..rt } } else { rt };
     let (core, mut ports) = rt::channel(sup, &rt_cfg);
     let clock = SystemClock;
     // The live view's thread, and every event sent to it, stay off the RT thread.

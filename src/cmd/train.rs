@@ -587,6 +587,7 @@ pub fn load_dataset(dir: &Path, spec: SampleSpec) -> Result<(kotoba_dpl::Dataset
         encoder_model_id: encoder.model_id().to_string(),
         source_image: loaded.source_image,
         label_gripper: loaded.label_gripper,
+        members: vec![],
     };
     Ok((loaded.data, manifest, cache))
 }

@@ -5,8 +5,8 @@ fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     let report = match args.first().map(String::as_str) {
-        Some("controller") => kotoba_controller::bench::controller(quick)?,
-        Some("rt") => kotoba_controller::bench::rt(quick)?,
+        Some("controller") => kotoba_controller::bench::controller(quick, 0)?,
+        Some("rt") => kotoba_controller::bench::rt(quick, 0)?,
         _ => {
             eprintln!("usage: bench controller|rt [--quick]");
             std::process::exit(2);

@@ -43,6 +43,16 @@ fn machine_note(r: &mut BenchReport) {
     ));
 }
 
+fn spin_note(r: &mut BenchReport, spin_ns: u64) {
+    if spin_ns > 0 {
+        r.note(format!(
+            "spin: the loop sleeps to {:.0} us before each deadline and spins the rest (RtConfig::spin_ns, --spin-us), {:.0} % of a CPU busy-waiting; cyclictest does not spin",
+            spin_ns as f64 / 1e3,
+            spin_ns as f64 / 1e4
+        ));
+    }
+}
+
 fn setup_note(r: &mut BenchReport, s: &RtSetup) {
     r.note(format!(
         "RT set-up: SCHED_FIFO {}, mlockall {}, cpu_dma_latency=0 {}{}",
@@ -158,12 +168,13 @@ fn tick_rows<const N: usize>(r: &mut BenchReport, n: u64) {
 /// Runs the 1 kHz loop for `secs` with the AIC on 7 joints; a feeder thread
 /// plays the transport (plant stepped with the latest command, encoder
 /// samples and 20 Hz targets pushed through the lock-free ports).
-fn loop_rows(r: &mut BenchReport, secs: f64) -> std::io::Result<()> {
+fn loop_rows(r: &mut BenchReport, secs: f64, spin_ns: u64) -> std::io::Result<()> {
     let nominal = DecoupledPlant::<7>::arm_like(JVec::from_element(0.2));
     let aic =
         ActiveInference::new(&AicGains::default(), nominal.gravity_model()).expect("default gains");
     let sup = Supervisor::new(cfg(), limits::<7>(), aic);
-    let rt_cfg = RtConfig::default();
+    let rt_cfg = RtConfig { spin_ns, ..RtConfig::default() };
+    spin_note(r, spin_ns);
     let (core, mut ports) = rt::channel(sup, &rt_cfg);
     let metrics = ports.metrics.clone();
     let handle = rt::spawn(core, SystemClock, &rt_cfg)?;
@@ -425,7 +436,7 @@ fn mujoco_rows(r: &mut BenchReport) {
 }
 
 /// `kotoba bench controller`.
-pub fn controller(quick: bool) -> std::io::Result<BenchReport> {
+pub fn controller(quick: bool, spin_ns: u64) -> std::io::Result<BenchReport> {
     let mut r = BenchReport::new("controller");
     machine_note(&mut r);
     let n = if quick { 20_000 } else { 200_000 };
@@ -433,7 +444,7 @@ pub fn controller(quick: bool) -> std::io::Result<BenchReport> {
     r.note(format!("tick: supervisor + interpolation + controller step, {n} ticks timed with CLOCK_MONOTONIC (~20-50 ns overhead) on a normal thread, so max includes preemption by the rest of the machine; peer = PD + gravity compensation in the same run"));
     tick_rows::<6>(&mut r, n);
     tick_rows::<7>(&mut r, n);
-    loop_rows(&mut r, if quick { 5.0 } else { 60.0 })?;
+    loop_rows(&mut r, if quick { 5.0 } else { 60.0 }, spin_ns)?;
     r.note("tracking: on the UNIT-TEST PLANT (decoupled joints, inertia + damping + pendulum gravity, see kotoba_controller::plant), NOT the MuJoCo arm; 0.5 Hz sine of 0.25 rad via 20 Hz targets + cubic interpolation, error vs the true sine after 1 s; 0.08 rad step (1.6 rad/s over one policy period, under the 2 rad/s limit); controllers get the nominal gravity model; peer = PD (critically damped at 20 rad/s on the nominal plant); settling inf = still outside the band after 10 s (steady-state offset); errors are the worst joint per tick");
     tracking_rows(&mut r);
     #[cfg(feature = "mujoco")]
@@ -445,11 +456,12 @@ pub fn controller(quick: bool) -> std::io::Result<BenchReport> {
 
 /// `kotoba bench rt`: the machine's own 1 kHz wake-up jitter, an empty tick on
 /// a SCHED_FIFO thread (when granted), like `cyclictest -m -p50 -i1000`.
-pub fn rt(quick: bool) -> std::io::Result<BenchReport> {
+pub fn rt(quick: bool, spin_ns: u64) -> std::io::Result<BenchReport> {
     let mut r = BenchReport::new("rt");
     machine_note(&mut r);
     let secs = if quick { 5.0 } else { 60.0 };
-    let cfg = RtConfig::default();
+    let cfg = RtConfig { spin_ns, ..RtConfig::default() };
+    spin_note(&mut r, spin_ns);
     let metrics = Arc::new(LoopMetrics::default());
     let h = rt::spawn_loop(&cfg, metrics.clone(), (), |_| {})?;
     setup_note(&mut r, &h.setup);

@@ -125,11 +125,25 @@ fn prefault_stack() {
     std::hint::black_box(&buf);
 }
 
-/// The periodic loop: sleep to an absolute deadline, run `tick`, record.
+/// Sleeps to `spin_ns` before `deadline`, then spins on the clock to it;
+/// returns the time it got there.
+fn wait_until(deadline: u64, spin_ns: u64) -> u64 {
+    sleep_until(deadline.saturating_sub(spin_ns));
+    let mut now = monotonic_ns();
+    while now < deadline {
+        std::hint::spin_loop();
+        now = monotonic_ns();
+    }
+    now
+}
+
+/// The periodic loop: wait for an absolute deadline (sleeping, and spinning
+/// the last `spin_ns`), run `tick`, record.
 /// A tick that ends after the next deadline counts the periods it overran as
 /// misses and skips them, so the loop never tries to catch up with a burst.
 pub fn run_periodic(
     period_ns: u64,
+    spin_ns: u64,
     metrics: &LoopMetrics,
     stop: &AtomicBool,
     mut tick: impl FnMut(),
@@ -137,8 +151,7 @@ pub fn run_periodic(
     let period = period_ns.max(1);
     let mut deadline = monotonic_ns() + period;
     while !stop.load(Ordering::Acquire) {
-        sleep_until(deadline);
-        let woke = monotonic_ns();
+        let woke = wait_until(deadline, spin_ns);
         metrics.wakeup_latency.record(woke.saturating_sub(deadline));
         tick();
         metrics.ticks.fetch_add(1, Ordering::Relaxed);

@@ -57,3 +57,21 @@ fn loop_thread_runs_and_hands_the_core_back() {
     let m = ports.metrics.snapshot();
     assert!(m.ticks > 20 && m.wakeup_latency.count() == m.ticks && m.compute.count() == m.ticks);
 }
+
+#[test]
+fn a_spinning_loop_ticks_and_a_margin_of_a_whole_period_is_refused() {
+    use std::sync::Arc;
+    let cfg = RtConfig { lock_memory: false, priority: 0, spin_ns: 200_000, ..RtConfig::default() };
+    let metrics = Arc::new(kotoba_controller::metrics::LoopMetrics::default());
+    let h = rt::spawn_loop(&cfg, metrics.clone(), 0u64, |n| *n += 1).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let ticks = h.stop().unwrap();
+    let m = metrics.snapshot();
+    assert!(ticks > 10 && m.ticks == ticks, "{ticks} ticks, metrics {}", m.ticks);
+    assert_eq!(m.wakeup_latency.count(), ticks);
+
+    let whole = RtConfig { spin_ns: cfg.period_ns, ..cfg };
+    let err = rt::spawn_loop(&whole, metrics, (), |_| {}).err().expect("refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("spin margin"), "{err}");
+}

@@ -10,6 +10,7 @@ mod data;
 mod direct;
 #[cfg(target_arch = "x86_64")]
 mod direct_avx512;
+mod ensemble;
 mod error;
 mod fit;
 mod model;
@@ -34,6 +35,7 @@ pub use fit::{
 pub use model::{CoreOut, LstmState, NewCore, Sarnn, SeqOut, Words};
 pub use optim::Adam;
 pub use params::Params;
+pub use ensemble::EnsemblePolicy;
 pub use policy::{
     JointChunk, Observation, Policy, PolicyOutput, PolicySpec, RuntimeConfig, SarnnPolicy,
 };

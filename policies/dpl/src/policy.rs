@@ -90,6 +90,14 @@ pub trait Policy {
     /// Forgets the recurrent state; call at the start of an episode.
     fn reset(&mut self);
     fn step(&mut self, obs: &Observation<'_>) -> Result<PolicyOutput>;
+    /// Takes `target` (raw joint units) as the last step's first target in
+    /// place of its own, for what the policy carries to its next step (the
+    /// base of a residual change, the prediction `input_param` blends with).
+    /// An [`crate::EnsemblePolicy`] tells every member the mean it sent, so
+    /// none drifts on targets the robot never got. Stateless policies ignore it.
+    fn follow(&mut self, _target: &[f32]) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Settings of the online loop.
@@ -231,6 +239,7 @@ impl SarnnPolicy {
         &self.ckpt
     }
 
+
     /// Checks an observation against the spec: sizes and finiteness.
     pub fn check(&self, obs: &Observation<'_>) -> Result<()> {
         let s = &self.spec;
@@ -341,6 +350,17 @@ impl Policy for SarnnPolicy {
         if let Some(er) = &mut self.er {
             er.reset();
         }
+    }
+
+    fn follow(&mut self, target: &[f32]) -> Result<()> {
+        if target.len() != self.spec.joints {
+            return Err(DplError::mismatch("target joint count", self.spec.joints, target.len()));
+        }
+        check_finite("followed target", target)?;
+        self.ckpt.norm.normalize(target, &mut self.norm_joints);
+        let dev = self.ckpt.model.device();
+        self.prev_joints = Some(Tensor::from_slice(&self.norm_joints, (1, self.spec.joints), dev)?);
+        Ok(())
     }
 
     fn step(&mut self, obs: &Observation<'_>) -> Result<PolicyOutput> {
