@@ -6,7 +6,7 @@
 
 use crate::episodes::{GripperRange, LabelGripper, SampleSpec};
 use anyhow::{Context, Result, bail};
-use kotoba_dpl::{Checkpoint, EnsemblePolicy, Policy, RegressConfig, RuntimeConfig, SarnnPolicy};
+use kotoba_dpl::{Checkpoint, EnsemblePolicy, Policy, RegressConfig, RuntimeConfig, SarnnPolicy, SettleAtSubgoal, SettleConfig};
 use kotoba_text::EmbeddingCache;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -106,6 +106,39 @@ pub fn load_policy(dir: &Path, regression_iters: usize, input: InputParams) -> R
         members.push(Box::new(load_one(&member, regression_iters, input)?));
     }
     Ok((Box::new(EnsemblePolicy::new(members)?), manifest, cache))
+}
+
+/// Grasp and release at the subgoal once the arm has settled there
+/// ([`SettleAtSubgoal`]); needs a policy with a subgoal head (others run as
+/// they are).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settle {
+    /// Every arm joint within this of the subgoal (rad) counts as settled.
+    pub tolerance: f32,
+    /// The gripper moves at the latest this many policy ticks after asked.
+    #[serde(default = "default_settle_ticks")]
+    pub max_ticks: usize,
+    /// The keypose is the subgoal this many ticks into its phase (0: the latest).
+    #[serde(default = "default_latch_after")]
+    pub latch_after: usize,
+}
+
+fn default_settle_ticks() -> usize {
+    10
+}
+
+fn default_latch_after() -> usize {
+    3
+}
+
+/// `policy` wrapped so that the gripper (its last joint) changes only once
+/// the arm has settled at the subgoal: see [`Settle`].
+pub fn settled(policy: Box<dyn Policy>, manifest: &Manifest, s: Settle) -> Result<Box<dyn Policy>> {
+    let gripper = policy.spec().joints.saturating_sub(1);
+    let threshold = (manifest.gripper.open + manifest.gripper.closed) / 2.0;
+    let cfg = SettleConfig { gripper, threshold, tolerance: s.tolerance, max_ticks: s.max_ticks, latch_after: s.latch_after };
+    Ok(Box::new(SettleAtSubgoal::new(policy, cfg)?))
 }
 
 /// [`load_policy`] for one folder, or an [`EnsemblePolicy`] of several

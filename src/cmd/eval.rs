@@ -89,6 +89,9 @@ pub struct EvalSpec {
     /// `demo` and `demo_pd` only: drift added to the replayed arm commands, as
     /// `kotoba demo --demo-noise` records with (e.g. `{ sigma = 0.03, tau = 1.0 }`).
     pub demo_noise: Option<crate::demo_noise::DemoNoise>,
+    /// Move the gripper only once the arm has settled at the subgoal, e.g.
+    /// `settle = { tolerance = 0.01 }` (rad; `max_ticks` 10 by default). Off when absent.
+    pub settle: Option<crate::bundle::Settle>,
 }
 
 impl Default for EvalSpec {
@@ -105,6 +108,7 @@ impl Default for EvalSpec {
             label_gripper: false,
             blind_seed: 0,
             demo_noise: None,
+            settle: None,
         }
     }
 }
@@ -153,6 +157,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let iters = if v == Variant::NoRegression { 0 } else { spec.regression_iters };
         let members: Vec<PathBuf> = std::iter::once(a.policy.clone()).chain(a.with.iter().cloned()).collect();
         let (mut policy, manifest, cache) = crate::bundle::load_policies(&members, iters, crate::bundle::InputParams { image: spec.input_param, joints: spec.joint_input_param })?;
+        if let Some(st) = spec.settle {
+            policy = crate::bundle::settled(policy, &manifest, st)?;
+        }
         let controller = if matches!(v, Variant::Pd | Variant::DemoPd) { ControllerKind::Pd } else { ControllerKind::Aic };
         for (perturbation, task) in grid(&spec.perturbations, &tasks) {
             let cfg = RolloutConfig { controller, perturbation, max_seconds: spec.max_seconds, label_gripper: spec.label_gripper, demo_noise: spec.demo_noise, ..RolloutConfig::default() };

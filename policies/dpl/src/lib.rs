@@ -21,6 +21,7 @@ pub mod prep;
 mod regress;
 mod regress_fast;
 mod replay_check;
+mod settle;
 pub mod synthetic;
 mod train;
 
@@ -40,6 +41,7 @@ pub use policy::{
     JointChunk, Observation, Policy, PolicyOutput, PolicySpec, RuntimeConfig, SarnnPolicy,
 };
 pub use replay_check::{StepReplay, step_replay};
+pub use settle::{SettleAtSubgoal, SettleConfig};
 pub use regress::{ErrorRegression, RegressConfig, RegressTarget, WindowStep};
 pub use train::{Batch, Losses, Span, TrainConfig, TrainState, Trainer, check_compatible, point_ramp};
 

@@ -100,6 +100,21 @@ pub trait Policy {
     }
 }
 
+impl<P: Policy + ?Sized> Policy for Box<P> {
+    fn spec(&self) -> &PolicySpec {
+        (**self).spec()
+    }
+    fn reset(&mut self) {
+        (**self).reset()
+    }
+    fn step(&mut self, obs: &Observation<'_>) -> Result<PolicyOutput> {
+        (**self).step(obs)
+    }
+    fn follow(&mut self, target: &[f32]) -> Result<()> {
+        (**self).follow(target)
+    }
+}
+
 /// Settings of the online loop.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
