@@ -124,6 +124,12 @@ pub struct Settle {
     pub latch_after: usize,
 }
 
+impl Default for Settle {
+    fn default() -> Self {
+        Self { tolerance: 0.01, max_ticks: default_settle_ticks(), latch_after: default_latch_after() }
+    }
+}
+
 fn default_settle_ticks() -> usize {
     10
 }
@@ -132,9 +138,16 @@ fn default_latch_after() -> usize {
     3
 }
 
-/// `policy` wrapped so that the gripper (its last joint) changes only once
-/// the arm has settled at the subgoal: see [`Settle`].
-pub fn settled(policy: Box<dyn Policy>, manifest: &Manifest, s: Settle) -> Result<Box<dyn Policy>> {
+/// `policy` (loaded from `dir`) wrapped so that the gripper (its last joint)
+/// changes only once the arm has settled at the subgoal: see [`Settle`].
+pub fn settled(policy: Box<dyn Policy>, dir: &Path, manifest: &Manifest, s: Settle) -> Result<Box<dyn Policy>> {
+    let config = dir.join("best").join(kotoba_dpl::CONFIG_FILE);
+    let c: kotoba_dpl::CheckpointConfig =
+        serde_json::from_slice(&std::fs::read(&config).with_context(|| format!("reading {}", config.display()))?)
+            .with_context(|| format!("parsing {}", config.display()))?;
+    if !c.model.goal_head {
+        bail!("settling at the subgoal needs a policy with a subgoal head; {} has none (train with the subgoal recipe, or drop the settle option)", dir.display());
+    }
     let gripper = policy.spec().joints.saturating_sub(1);
     let threshold = (manifest.gripper.open + manifest.gripper.closed) / 2.0;
     let cfg = SettleConfig { gripper, threshold, tolerance: s.tolerance, max_ticks: s.max_ticks, latch_after: s.latch_after };

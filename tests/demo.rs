@@ -18,6 +18,7 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     // One demonstration and one rollout per instruction (three instructions).
     assert_eq!(r["recipe"], "plain", "{r}");
+    assert!(r["settle"].is_null(), "the plain recipe has no subgoal to settle at: {r}");
     assert_eq!(r["demos"].as_array().unwrap().len(), 3, "{r}");
     assert!(r["demos"].as_array().unwrap().iter().all(|d| d["labels"].as_u64().unwrap() > 0), "labels spoken: {r}");
     assert!(r["demos"].as_array().unwrap().iter().all(|d| d["seed"] == 5), "--first-seed: {r}");
@@ -111,6 +112,12 @@ fn smoke_demo_runs_every_stage_and_writes_results() {
     }
     // The demonstration moves the arm in its first two seconds.
     assert!(s["hold_rms"].as_array().unwrap().iter().any(|x| x.as_f64().unwrap() > 0.005), "{s}");
+
+    // Settling at the subgoal needs a subgoal head, which this recipe lacks.
+    std::fs::write(&spec, "seeds = [7]\nvariants = [\"no_regression\"]\nmax_seconds = 1.0\nsettle = { tolerance = 0.01 }\n").unwrap();
+    let o = common::kotoba().arg("eval").arg(out.join("policy")).arg("--spec").arg(&spec).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("needs a policy with a subgoal head"), "{err}");
     let _ = std::fs::remove_dir_all(&out);
 }
 
@@ -127,6 +134,9 @@ fn smoke_demo_with_the_subgoal_recipe_trains_its_three_stages() {
     assert!(o.status.success(), "demo failed:\n{stdout}\n{stderr}");
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(r["recipe"], "subgoal", "{r}");
+    // The recipe grasps and releases at the subgoal once settled (0.01 rad).
+    assert!((r["settle"]["tolerance"].as_f64().unwrap() - 0.01).abs() < 1e-6, "{r}");
+    assert!(stdout.contains("gripper: moves once the arm is within 0.01 rad of the subgoal"), "{stdout}");
     let demos = r["demos"].as_array().unwrap();
     assert_eq!(demos.len(), 1, "{r}");
     assert_eq!(demos[0]["instruction"], "fold the towel corner to corner", "{r}");

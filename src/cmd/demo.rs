@@ -129,11 +129,18 @@ pub struct DemoArgs {
     /// Default: by recipe (previous-target; plain input).
     #[arg(long, value_enum)]
     pub residual_base: Option<crate::cmd::train::BaseArg>,
+    /// Move the gripper only once every arm joint reads within this many
+    /// radians of the subgoal (a keypose read early in the phase); the policy
+    /// waits meanwhile, at most 10 ticks. 0 = off. Default: by recipe (0.01; plain 0).
+    #[arg(long, value_name = "RAD")]
+    pub settle: Option<f32>,
 }
 
 #[derive(Serialize)]
 struct Results {
     recipe: Recipe,
+    /// Grasp and release at the subgoal once settled (`--settle`); null = off.
+    settle: Option<crate::bundle::Settle>,
     demos: Vec<DemoRow>,
     training: TrainRow,
     rollouts: Vec<RolloutOutcome>,
@@ -227,6 +234,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         .collect();
     let results = Results {
         recipe: a.recipe,
+        settle: a.settle,
         demos,
         training,
         success_rate: ok as f64 / rollouts.len().max(1) as f64,
@@ -386,6 +394,9 @@ fn train_plain(data: kotoba_dpl::Dataset, shape: &kotoba_dpl::DatasetShape, mode
 
 fn run_rollouts(policy_dir: &Path, out: &Path, a: &Demo) -> Result<Vec<RolloutOutcome>> {
     let (mut policy, manifest, cache) = crate::bundle::load_policy(policy_dir, a.regression_iters, crate::bundle::InputParams { image: a.input_param, joints: a.joint_input_param })?;
+    if let Some(st) = a.settle {
+        policy = crate::bundle::settled(policy, policy_dir, &manifest, st)?;
+    }
     let mut ds = crate::rollout::rollout_dataset(out)?;
     let cfg = RolloutConfig { controller: a.controller, max_seconds: a.max_seconds, label_gripper: a.label_gripper, ..RolloutConfig::default() };
     let tasks = a.task.tasks();
@@ -431,6 +442,9 @@ fn print_table(r: &Results) {
             if r.training.cores > 1 { format!(" x {} cores (an ensemble)", r.training.cores) } else { String::new() },
             r.training.episodes
         );
+    }
+    if let Some(st) = &r.settle {
+        println!("  gripper: moves once the arm is within {} rad of the subgoal (at most {} ticks of waiting)", st.tolerance, st.max_ticks);
     }
     println!("  {:<45} {:>8} {:>9} {:>9}", "instruction", "folded", "progress", "tracking");
     for (instr, ok, n) in &r.per_instruction {

@@ -59,6 +59,8 @@ pub struct Demo {
     pub noise: Option<DemoNoise>,
     pub label_gripper: bool,
     pub residual_base: BaseArg,
+    /// Grasp and release at the subgoal once settled (`--settle`).
+    pub settle: Option<crate::bundle::Settle>,
 }
 
 /// The DART drift of the subgoal recipe's demonstrations (rad, per joint):
@@ -96,6 +98,7 @@ impl DemoArgs {
             noise: sigma.map(|sigma| DemoNoise { sigma, tau: self.demo_noise_tau }),
             label_gripper: self.label_gripper,
             residual_base: self.residual_base.unwrap_or(pick(subgoal, BaseArg::PreviousTarget, BaseArg::Input)),
+            settle: settle(self.settle.unwrap_or(pick(subgoal, SETTLE_TOLERANCE, 0.0)))?,
         };
         if d.smoke {
             (d.demos, d.epochs, d.motor_epochs, d.rollouts, d.max_seconds) = (1, 2, 2, 1, 3.0);
@@ -111,6 +114,18 @@ impl DemoArgs {
         }
         Ok(d)
     }
+}
+
+/// How close (rad) the arm must come to the subgoal before the gripper
+/// moves, in the subgoal recipe (session 15: 7 of 15 folded at 0.01, 4 at 0.02).
+const SETTLE_TOLERANCE: f32 = 0.01;
+
+/// `--settle RAD`: 0 turns it off.
+fn settle(tolerance: f32) -> Result<Option<crate::bundle::Settle>> {
+    if !(tolerance.is_finite() && tolerance >= 0.0) {
+        bail!("--settle {tolerance}: a tolerance in radians, >= 0 (0 = off)");
+    }
+    Ok((tolerance > 0.0).then(|| crate::bundle::Settle { tolerance, ..crate::bundle::Settle::default() }))
 }
 
 /// The subgoal recipe's default, else the plain one's.

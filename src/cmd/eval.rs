@@ -158,7 +158,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         let members: Vec<PathBuf> = std::iter::once(a.policy.clone()).chain(a.with.iter().cloned()).collect();
         let (mut policy, manifest, cache) = crate::bundle::load_policies(&members, iters, crate::bundle::InputParams { image: spec.input_param, joints: spec.joint_input_param })?;
         if let Some(st) = spec.settle {
-            policy = crate::bundle::settled(policy, &manifest, st)?;
+            policy = crate::bundle::settled(policy, &a.policy, &manifest, st)?;
         }
         let controller = if matches!(v, Variant::Pd | Variant::DemoPd) { ControllerKind::Pd } else { ControllerKind::Aic };
         for (perturbation, task) in grid(&spec.perturbations, &tasks) {

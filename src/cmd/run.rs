@@ -71,6 +71,11 @@ pub struct RunArgs {
     /// --spin-us N`). 0 = plain sleeps.
     #[arg(long, default_value_t = 0, value_name = "US")]
     pub spin_us: u64,
+    /// Move the gripper only once every arm joint reads within this many
+    /// radians of the policy's subgoal (read early in the phase); the policy
+    /// waits meanwhile, at most 10 ticks. Needs a policy with a subgoal head.
+    #[arg(long, value_name = "RAD")]
+    pub settle: Option<f32>,
     #[command(flatten)]
     pub conn: ConnArgs,
     #[command(flatten)]
@@ -90,6 +95,9 @@ pub fn run(a: RunArgs) -> Result<()> {
 
 fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C) -> Result<()> {
     let (mut policy, manifest, cache) = crate::bundle::load_policy(&a.policy, a.regression_iters, crate::bundle::InputParams { image: a.input_param, joints: a.joint_input_param })?;
+    if let Some(tolerance) = a.settle {
+        policy = crate::bundle::settled(policy, &a.policy, &manifest, crate::bundle::Settle { tolerance, ..Default::default() })?;
+    }
     let spec = policy.spec().clone();
     if spec.joints != ARM_JOINTS.len() + 1 {
         bail!("the policy drives {} joints; this controller runs 6 arm joints + a gripper", spec.joints);
