@@ -226,7 +226,11 @@ fn connect_streams_to_a_running_rerun_server() {
     let dir = write_run(&root.join("ds"));
     let saved = root.join("received.rrd");
     let port = 20_000 + (std::process::id() % 20_000) as u16;
+    // The venv's `rerun` is a Python launcher that starts the viewer binary
+    // as its child: in a process group of their own, both can be stopped.
+    use std::os::unix::process::CommandExt;
     let mut server = std::process::Command::new(&rerun)
+        .process_group(0)
         .arg("--save")
         .arg(&saved)
         .arg("--port")
@@ -238,7 +242,7 @@ fn connect_streams_to_a_running_rerun_server() {
     std::thread::sleep(std::time::Duration::from_secs(2));
     let result = replay(&dir, &Target::Connect(format!("127.0.0.1:{port}")), &ReplayOptions::default());
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let _ = server.kill();
+    let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{}", server.id())]).status();
     let _ = server.wait();
     let r = &result.unwrap()[0];
     assert!(r.sink_error.is_none(), "{r}");
