@@ -109,8 +109,7 @@ pub fn load_policy(dir: &Path, regression_iters: usize, input: InputParams) -> R
 }
 
 /// Grasp and release at the subgoal once the arm has settled there
-/// ([`SettleAtSubgoal`]); needs a policy with a subgoal head (others run as
-/// they are).
+/// ([`SettleAtSubgoal`]); only for a policy with a subgoal head.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settle {

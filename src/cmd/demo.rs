@@ -62,9 +62,9 @@ pub struct DemoArgs {
     pub motor_epochs: Option<usize>,
     /// Cores trained on the one vision from different seeds and run as an
     /// ensemble, their joint targets averaged (subgoal recipe only; each adds
-    /// the --motor-epochs time). Default: by recipe (1; plain 1).
-    #[arg(long)]
-    pub ensemble: Option<usize>,
+    /// the --motor-epochs time).
+    #[arg(long, default_value_t = 1)]
+    pub ensemble: usize,
     /// Model image side (EIPL uses 64; 32 keeps a 2-core CPU run near 15 minutes).
     #[arg(long, default_value_t = 32)]
     pub image_size: usize,
@@ -322,8 +322,7 @@ fn train(demos: &Path, policy_dir: &Path, a: &Demo) -> Result<TrainRow> {
     }
     let arm_targets = if a.through_controller { crate::episodes::ArmTargets::Command } else { Default::default() };
     let spec = SampleSpec { include_failed: a.smoke, image_size: a.image_size, arm_targets, ..SampleSpec::default() };
-    let (data, manifest, cache) = crate::cmd::train::load_dataset(demos, spec)?;
-    let mut manifest = manifest;
+    let (data, mut manifest, cache) = crate::cmd::train::load_dataset(demos, spec)?;
     manifest.save(&cache, policy_dir)?;
     let shape = data.validate()?;
     let episodes = data.episodes.len();

@@ -84,7 +84,7 @@ impl DemoArgs {
             first_seed: self.first_seed,
             epochs: self.epochs.unwrap_or(pick(subgoal, 40, 10)),
             motor_epochs: self.motor_epochs.unwrap_or(pick(subgoal, 2000, 200)),
-            ensemble: self.ensemble.unwrap_or(pick(subgoal, 1, 1)),
+            ensemble: self.ensemble,
             image_size: self.image_size,
             rollouts: self.rollouts.unwrap_or(pick(subgoal, 15, 2)),
             controller: self.controller,
@@ -107,7 +107,7 @@ impl DemoArgs {
             bail!("--recipe subgoal has no online error regression yet (not for a core driven by a subgoal): drop --regression-iters");
         }
         if d.ensemble == 0 || (!subgoal && d.ensemble > 1) {
-            bail!("--ensemble {} : the subgoal recipe trains 1 or more cores; the plain recipe only 1", d.ensemble);
+            bail!("--ensemble {}: the subgoal recipe trains 1 or more cores, the plain recipe only 1", d.ensemble);
         }
         if subgoal && (d.epochs == 0 || d.motor_epochs == 0) {
             bail!("--recipe subgoal trains a vision and then a core: --epochs and --motor-epochs must be at least 1");

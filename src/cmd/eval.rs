@@ -153,9 +153,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
     let mut ds = a.record.as_deref().map(crate::rollout::rollout_dataset).transpose()?;
     // Each rollout with its variant, and its scores for the shadow variant.
     let mut all: Vec<(Variant, RolloutOutcome, Option<ShadowStats>)> = Vec::new();
+    let members: Vec<PathBuf> = std::iter::once(a.policy.clone()).chain(a.with.iter().cloned()).collect();
     for &v in &spec.variants {
         let iters = if v == Variant::NoRegression { 0 } else { spec.regression_iters };
-        let members: Vec<PathBuf> = std::iter::once(a.policy.clone()).chain(a.with.iter().cloned()).collect();
         let (mut policy, manifest, cache) = crate::bundle::load_policies(&members, iters, crate::bundle::InputParams { image: spec.input_param, joints: spec.joint_input_param })?;
         if let Some(st) = spec.settle {
             policy = crate::bundle::settled(policy, &a.policy, &manifest, st)?;
@@ -235,7 +235,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
     if let Some(p) = &a.json {
         let outcomes: Vec<_> =
             all.iter().map(|(v, o, s)| serde_json::json!({"variant": v, "outcome": o, "shadow": s})).collect();
-        let doc = serde_json::json!({"spec": spec, "summary": rows, "rollouts": outcomes});
+        let doc = serde_json::json!({"spec": spec, "policies": members, "summary": rows, "rollouts": outcomes});
         std::fs::write(p, serde_json::to_vec_pretty(&doc)?).with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(())
