@@ -102,7 +102,7 @@ pub fn load_policy(dir: &Path, regression_iters: usize, input: InputParams) -> R
     let mut members: Vec<Box<dyn Policy>> = vec![Box::new(first)];
     for m in &manifest.members {
         let member = dir.join(m);
-        check_member(&member, dir, &manifest)?;
+        check_member(&Manifest::load(&member)?.0, &member, dir, &manifest)?;
         members.push(Box::new(load_one(&member, regression_iters, input)?));
     }
     Ok((Box::new(EnsemblePolicy::new(members)?), manifest, cache))
@@ -140,17 +140,12 @@ fn default_latch_after() -> usize {
 /// `policy` (loaded from `dir`) wrapped so that the gripper (its last joint)
 /// changes only once the arm has settled at the subgoal: see [`Settle`].
 pub fn settled(policy: Box<dyn Policy>, dir: &Path, manifest: &Manifest, s: Settle) -> Result<Box<dyn Policy>> {
-    let config = dir.join("best").join(kotoba_dpl::CONFIG_FILE);
-    let c: kotoba_dpl::CheckpointConfig =
-        serde_json::from_slice(&std::fs::read(&config).with_context(|| format!("reading {}", config.display()))?)
-            .with_context(|| format!("parsing {}", config.display()))?;
-    if !c.model.goal_head {
-        bail!("settling at the subgoal needs a policy with a subgoal head; {} has none (train with the subgoal recipe, or drop the settle option)", dir.display());
-    }
     let gripper = policy.spec().joints.saturating_sub(1);
     let threshold = (manifest.gripper.open + manifest.gripper.closed) / 2.0;
     let cfg = SettleConfig { gripper, threshold, tolerance: s.tolerance, max_ticks: s.max_ticks, latch_after: s.latch_after };
-    Ok(Box::new(SettleAtSubgoal::new(policy, cfg)?))
+    let settle = SettleAtSubgoal::new(policy, cfg)
+        .with_context(|| format!("{} (train with the subgoal recipe, or drop the settle option)", dir.display()))?;
+    Ok(Box::new(settle))
 }
 
 /// [`load_policy`] for one folder, or an [`EnsemblePolicy`] of several
@@ -163,17 +158,18 @@ pub fn load_policies(dirs: &[PathBuf], regression_iters: usize, input: InputPara
     }
     let mut members = vec![policy];
     for dir in rest {
-        check_member(dir, first, &manifest)?;
-        members.push(load_policy(dir, regression_iters, input)?.0);
+        let (member, m, _) = load_policy(dir, regression_iters, input)?;
+        check_member(&m, dir, first, &manifest)?;
+        members.push(member);
     }
     Ok((Box::new(EnsemblePolicy::new(members)?), manifest, cache))
 }
 
 /// An ensemble's members must have been taught from the same data: same
 /// samples, gripper, instructions and text model (their own `members` aside).
-fn check_member(dir: &Path, first: &Path, manifest: &Manifest) -> Result<()> {
-    let (m, _) = Manifest::load(dir)?;
-    let same = Manifest { members: vec![], ..m } == Manifest { members: vec![], ..manifest.clone() };
+/// `m` is the manifest of the member in `dir`.
+fn check_member(m: &Manifest, dir: &Path, first: &Path, manifest: &Manifest) -> Result<()> {
+    let same = Manifest { members: vec![], ..m.clone() } == Manifest { members: vec![], ..manifest.clone() };
     if !same {
         bail!(
             "{} was not trained on the data {} was (its {MANIFEST_FILE} differs): an ensemble's members must share samples, gripper, instructions and text model",

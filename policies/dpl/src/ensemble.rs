@@ -9,7 +9,7 @@
 //! actually sent rather than its own proposal.
 
 use crate::error::{DplError, Result};
-use crate::policy::{JointChunk, Observation, Policy, PolicyOutput, PolicySpec};
+use crate::policy::{JointChunk, Observation, Policy, PolicyOutput, PolicySpec, most_likely};
 
 pub struct EnsemblePolicy {
     members: Vec<Box<dyn Policy>>,
@@ -77,10 +77,8 @@ impl Policy for EnsemblePolicy {
         let subgoals: Option<Vec<&[f32]>> = outs.iter().map(|o| o.subgoal.as_deref()).collect();
         let subgoal = subgoals.map(|s| mean(s.into_iter()));
         let joints = outs[0].chunk.joints;
-        for m in &mut self.members {
-            m.follow(&targets[..joints])?;
-        }
-        let label = label_probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
+        self.follow(&targets[..joints])?;
+        let label = most_likely(&label_probs);
         let errors: Option<Vec<(f32, f32)>> = outs.iter().map(|o| o.window_error).collect();
         let window_error = errors.map(|e| {
             let n = e.len() as f32;

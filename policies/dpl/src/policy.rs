@@ -24,6 +24,9 @@ pub struct PolicySpec {
     /// The policy must be stepped at this rate (the rate it was trained at).
     pub rate_hz: f64,
     pub label_names: Vec<String>,
+    /// Whether each output carries a subgoal ([`PolicyOutput::subgoal`]).
+    #[serde(default)]
+    pub subgoal: bool,
 }
 
 /// One tick's sensations, all plain arrays.
@@ -207,6 +210,7 @@ impl SarnnPolicy {
             embed_dim: m.embed_dim,
             rate_hz: m.rate_hz,
             label_names: ckpt.labels.names.clone(),
+            subgoal: m.goal_head,
         };
         let ckpt = Checkpoint {
             model: ckpt.model.frozen(),
@@ -347,6 +351,11 @@ impl SarnnPolicy {
     }
 }
 
+/// Index of the largest probability (0 for none).
+pub(crate) fn most_likely(probs: &[f32]) -> usize {
+    probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
+}
+
 fn points(t: &Tensor) -> Result<Vec<[f32; 2]>> {
     let v = t.flatten_all()?.to_vec1::<f32>()?;
     Ok(v.chunks_exact(2).map(|p| [p[0], p[1]]).collect())
@@ -478,12 +487,7 @@ impl Policy for SarnnPolicy {
             targets.extend_from_slice(&raw);
         }
         let label_probs = probs.flatten_all()?.to_vec1::<f32>()?;
-        let label = label_probs
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, _)| i)
-            .unwrap_or(0);
+        let label = most_likely(&label_probs);
         let period = Duration::from_secs_f64(1.0 / self.spec.rate_hz);
         Ok(PolicyOutput {
             chunk: JointChunk {

@@ -40,6 +40,13 @@ pub struct SettleConfig {
     pub latch_after: usize,
 }
 
+/// What is kept of the last output sent.
+struct Sent {
+    /// Its gripper target, whose side of the threshold a change is read against.
+    gripper: f32,
+    subgoal: Option<Vec<f32>>,
+}
+
 /// A pending gripper change: the arm is being sent to `target`.
 struct Hold {
     /// The subgoal's arm joints with the gripper as it was.
@@ -52,8 +59,7 @@ struct Hold {
 pub struct SettleAtSubgoal<P> {
     inner: P,
     cfg: SettleConfig,
-    /// The last output sent: its gripper side and its subgoal.
-    last: Option<PolicyOutput>,
+    last: Option<Sent>,
     hold: Option<Hold>,
     /// The current phase's label, its ticks so far and its latched subgoal.
     phase: Option<(usize, usize)>,
@@ -63,6 +69,9 @@ pub struct SettleAtSubgoal<P> {
 impl<P: Policy> SettleAtSubgoal<P> {
     pub fn new(inner: P, cfg: SettleConfig) -> Result<Self> {
         let joints = inner.spec().joints;
+        if !inner.spec().subgoal {
+            return Err(DplError::Config("settling at the subgoal needs a policy with a subgoal head; this one has none".into()));
+        }
         if cfg.gripper >= joints {
             return Err(DplError::Config(format!("gripper joint {} of a policy with {joints} joints", cfg.gripper)));
         }
@@ -76,9 +85,14 @@ impl<P: Policy> SettleAtSubgoal<P> {
         &self.inner
     }
 
-    /// Which side of the threshold the gripper target is on.
-    fn below(&self, target: &[f32]) -> bool {
-        target[self.cfg.gripper] < self.cfg.threshold
+    /// Which side of the threshold a gripper target is on.
+    fn below(&self, gripper: f32) -> bool {
+        gripper < self.cfg.threshold
+    }
+
+    /// Remembers `out` as the last output sent.
+    fn sent(&mut self, out: &PolicyOutput) {
+        self.last = Some(Sent { gripper: out.chunk.target(0)[self.cfg.gripper], subgoal: out.subgoal.clone() });
     }
 
     fn settled(&self, joints: &[f32], target: &[f32]) -> bool {
@@ -131,26 +145,26 @@ impl<P: Policy> Policy for SettleAtSubgoal<P> {
                 self.hold = Some(h);
                 return Ok(out);
             }
-            // Settled: the gripper moves now, from the pose the arm reached.
+            // Settled (or waited long enough): the gripper moves now, at the keypose.
             let g = self.cfg.gripper;
             let mut target = h.target;
             target[g] = h.asked.chunk.target(0)[g];
             self.inner.follow(&target)?;
             let out = Self::holding(&h.asked, &target);
-            self.last = Some(out.clone());
+            self.sent(&out);
             return Ok(out);
         }
         let out = self.inner.step(obs)?;
+        let g = self.cfg.gripper;
         let change = match &self.last {
-            Some(last) => self.below(last.chunk.target(0)) != self.below(out.chunk.target(0)),
+            Some(last) => self.below(last.gripper) != self.below(out.chunk.target(0)[g]),
             None => false,
         };
         if let (true, Some(last)) = (change, &self.last)
             && let Some(goal) = self.latched.as_ref().or(last.subgoal.as_ref())
         {
-            let g = self.cfg.gripper;
             let mut target = goal.clone();
-            target[g] = last.chunk.target(0)[g];
+            target[g] = last.gripper;
             if !self.settled(obs.joints, &target) {
                 let held = Self::holding(&out, &target);
                 self.hold = Some(Hold { target, asked: out, ticks: 0 });
@@ -158,7 +172,7 @@ impl<P: Policy> Policy for SettleAtSubgoal<P> {
             }
         }
         self.track_phase(&out);
-        self.last = Some(out.clone());
+        self.sent(&out);
         Ok(out)
     }
 

@@ -19,7 +19,7 @@ struct Scripted {
 
 impl Scripted {
     fn new(close_at: usize) -> Self {
-        let spec = PolicySpec { image_height: 1, image_width: 1, joints: 3, embed_dim: 1, rate_hz: 10.0, label_names: vec!["reach".into(), "hold".into()] };
+        let spec = PolicySpec { image_height: 1, image_width: 1, joints: 3, embed_dim: 1, rate_hz: 10.0, label_names: vec!["reach".into(), "hold".into()], subgoal: true };
         Self { spec, close_at, steps: 0, followed: Vec::new() }
     }
 }
@@ -103,4 +103,8 @@ fn already_settled_arms_pass_straight_through_and_bad_configs_are_refused() {
     assert!(bad(SettleConfig { gripper: 3, ..cfg(1) }), "no such joint");
     assert!(bad(SettleConfig { tolerance: 0.0, ..cfg(1) }));
     assert!(bad(SettleConfig { threshold: f32::NAN, ..cfg(1) }));
+    let mut blind = Scripted::new(1);
+    blind.spec.subgoal = false;
+    let err = SettleAtSubgoal::new(blind, cfg(1)).err().expect("a policy without subgoals is refused");
+    assert!(err.to_string().contains("needs a policy with a subgoal head"), "{err}");
 }
