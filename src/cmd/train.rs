@@ -166,6 +166,11 @@ pub struct TrainArgs {
     /// Model image side (square; episodes must already be this size).
     #[arg(long, default_value_t = 64)]
     pub image_size: usize,
+    /// The convolutions see the image averaged over blocks of this side (so
+    /// `--image-size 64 --conv-pool 2` runs them at 32x32), while pixel goal
+    /// points (`--goal-encoder pixels`, needed) read it whole. 1 = off.
+    #[arg(long, default_value_t = 1)]
+    pub conv_pool: usize,
     /// What the arm outputs learn to predict one step ahead: the next measured
     /// joints (`state`, EIPL) or the next commanded positions (`command`, which
     /// lead the measured ones by the servo lag).
@@ -374,6 +379,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let model = ModelConfig {
         image_height: a.image_size,
         image_width: a.image_size,
+        conv_pool: a.conv_pool,
         keypoints: a.keypoints,
         temperature: a.temperature,
         heatmap_size: a.heatmap_size,

@@ -461,9 +461,19 @@ impl Sarnn {
 
     /// Images `(N, 3, H, W)` -> (points `(N, 2K)`, feature maps `(N, K, h, w)`).
     pub fn encode(&self, img: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let p = run_stack(&self.pos_enc, img)?;
-        let f = run_stack(&self.im_enc, img)?;
+        let small = self.conv_view(img)?;
+        let p = run_stack(&self.pos_enc, &small)?;
+        let f = run_stack(&self.im_enc, &small)?;
         Ok((self.points(&p, img)?, f))
+    }
+
+    /// Images `(N, 3, H, W)` as the convolutions see them (and as the image
+    /// decoder predicts them): averaged over [`ModelConfig::conv_pool`] blocks.
+    pub fn conv_view(&self, img: &Tensor) -> candle_core::Result<Tensor> {
+        match self.cfg.conv_pool {
+            0 | 1 => Ok(img.clone()),
+            p => img.avg_pool2d(p),
+        }
     }
 
     /// Coordinates of the points the point loss compares (the first this-many
@@ -513,8 +523,16 @@ impl Sarnn {
     /// [`Sarnn::encode`] of one CHW image through [`Sarnn::direct_stacks`].
     pub(crate) fn encode_direct(&self, d: &mut [DirectStack; 3], img: &[f32]) -> candle_core::Result<(Tensor, Tensor)> {
         let dims = (3, self.cfg.image_height, self.cfg.image_width);
+        let pooled;
+        let (small, small_dims) = match self.cfg.conv_pool {
+            0 | 1 => (img, dims),
+            p => {
+                pooled = crate::prep::pool_chw(img, dims, p);
+                (&pooled[..], (3, dims.1 / p, dims.2 / p))
+            }
+        };
         let run = |s: &mut DirectStack| {
-            let (v, (c, h, w)) = s.run(img, dims);
+            let (v, (c, h, w)) = s.run(small, small_dims);
             Tensor::from_slice(v, (1, c, h, w), &self.device)
         };
         // The two encoders are independent: one each on two threads.

@@ -465,6 +465,13 @@ impl Policy for SarnnPolicy {
             None => m.decode_image(&dec_pts, &feat)?,
         };
         self.prev_probs = Some(probs.clone());
+        // The decoder predicts the image as the convolutions see it; repeated
+        // back to full size, blending it in and pooling again gives the
+        // convolutions what an unpooled model would blend.
+        let image = match m.config().conv_pool {
+            0 | 1 => image,
+            _ => image.upsample_nearest2d(h, w)?,
+        };
         self.prev_image = Some(image);
         self.prev_joints = Some(yj.clone());
         self.state = Some(s.clone());

@@ -46,6 +46,24 @@ pub fn resize_rgb(src: &[u8], h: usize, w: usize, out_h: usize, out_w: usize) ->
     out
 }
 
+/// A CHW image `dims = (c, h, w)` averaged over `p × p` blocks, as
+/// `Tensor::avg_pool2d(p)` does (rows and columns past a whole block are dropped).
+pub fn pool_chw(src: &[f32], (c, h, w): (usize, usize, usize), p: usize) -> Vec<f32> {
+    let (oh, ow) = (h / p, w / p);
+    let mut out = vec![0f32; c * oh * ow];
+    let scale = 1.0 / (p * p) as f32;
+    for ch in 0..c {
+        for y in 0..oh * p {
+            let row = &src[(ch * h + y) * w..(ch * h + y) * w + ow * p];
+            let dst = &mut out[(ch * oh + y / p) * ow..(ch * oh + y / p + 1) * ow];
+            for (x, v) in row.iter().enumerate() {
+                dst[x / p] += v * scale;
+            }
+        }
+    }
+    out
+}
+
 /// Replaces each 0<->1 switch of a binary signal by a raised-cosine ramp of
 /// `2 * step` samples centred on the switch (EIPL `cos_interpolation`), so the
 /// gripper target is smooth enough for the network to predict.
@@ -86,6 +104,25 @@ mod tests {
     fn resize_keeps_a_flat_image_flat() {
         let src = vec![77u8; 8 * 6 * 3];
         assert!(resize_rgb(&src, 8, 6, 3, 5).iter().all(|&p| p == 77));
+    }
+
+    /// The policy's pooling of one image is candle's, which training uses.
+    #[test]
+    fn pool_chw_is_candles_average_pool() {
+        let (c, h, w) = (3, 6, 8);
+        let src: Vec<f32> = (0..c * h * w).map(|i| ((i * 37) % 101) as f32 / 100.0).collect();
+        let t = candle_core::Tensor::from_slice(&src, (1, c, h, w), &candle_core::Device::Cpu).unwrap();
+        let want: Vec<f32> = t.avg_pool2d(2).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let got = pool_chw(&src, (c, h, w), 2);
+        assert_eq!(got.len(), c * 3 * 4);
+        for (a, b) in got.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-6, "{got:?} vs {want:?}");
+        }
+        // A 7x9 image pools to 3x4, the last row and column dropped, as candle does.
+        let odd: Vec<f32> = (0..7 * 9).map(|i| i as f32).collect();
+        let t = candle_core::Tensor::from_slice(&odd, (1, 1, 7, 9), &candle_core::Device::Cpu).unwrap();
+        let want: Vec<f32> = t.avg_pool2d(2).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(pool_chw(&odd, (1, 7, 9), 2), want);
     }
 
     #[test]

@@ -89,6 +89,48 @@ fn pixel_cfg() -> ModelConfig {
 }
 
 /// A core that reads the joints as their offset from the subgoal.
+/// Pixel goal points from the 16x16 image, the convolutions on it pooled to 8x8.
+fn pooled_cfg() -> ModelConfig {
+    ModelConfig { conv_pool: 2, ..pixel_cfg() }
+}
+
+/// With `conv_pool` the convolutions and the image decoder work on the
+/// block-averaged image, exactly as a model built for the small image would,
+/// while the pixel goal points read the full one.
+#[test]
+fn pooled_convolutions_see_the_averaged_image_and_goal_points_the_full_one() {
+    let pooled = Sarnn::new(&pooled_cfg(), 5, &cpu()).unwrap();
+    let small = Sarnn::new(&ModelConfig { image_height: 8, image_width: 8, ..pixel_cfg() }, 5, &cpu()).unwrap();
+    // A coloured 3x3 square on grey at an odd offset: pooling blurs its edges.
+    let mut v = vec![0.5f32; 3 * 16 * 16];
+    for r in 5..8 {
+        for c in 9..12 {
+            for (ch, x) in [0.9f32, 0.2, 0.1].into_iter().enumerate() {
+                v[ch * 256 + r * 16 + c] = x;
+            }
+        }
+    }
+    let img = Tensor::from_vec(v, (1, 3, 16, 16), &cpu()).unwrap();
+    let img_small = img.avg_pool2d(2).unwrap();
+    let (pts, feat) = pooled.encode(&img).unwrap();
+    let (pts_s, feat_s) = small.encode(&img_small).unwrap();
+    assert_eq!(feat.dims(), feat_s.dims());
+    assert_eq!(max_abs_diff(&feat, &feat_s), 0.0, "the convolutions see the pooled image");
+    let conv = pooled.predicted_points();
+    assert!(max_abs_diff(&pts.narrow(1, 0, conv).unwrap(), &pts_s.narrow(1, 0, conv).unwrap()) < 1e-6);
+    let goal = |p: &Tensor| p.narrow(1, conv, p.dim(1).unwrap() - conv).unwrap();
+    assert!(max_abs_diff(&goal(&pts), &goal(&pts_s)) > 1e-3, "the goal points read the full image");
+    let dec = pooled.decode_image(&pts, &feat).unwrap();
+    assert_eq!(dec.dims(), [1, 3, 8, 8]);
+    assert_eq!(max_abs_diff(&pooled.conv_view(&img).unwrap(), &img_small), 0.0);
+    assert!(err_text(ModelConfig { conv_pool: 3, ..pooled_cfg() }.validate()).contains("conv_pool"));
+    assert!(err_text(ModelConfig { conv_pool: 2, ..goal_cfg() }.validate()).contains("pixels"));
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+}
+
 fn relative_cfg() -> ModelConfig {
     ModelConfig { goal_relative: true, ..pixel_cfg() }
 }
@@ -184,7 +226,7 @@ fn the_core_losses_leave_the_subgoal_head_alone() {
 /// and without a core that reads it.
 #[test]
 fn goal_input_policy_steps_match_the_training_forward_pass() {
-    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg(), per_instruction_cfg(), pixel_cfg(), relative_cfg(), blind_cfg(), distance_cfg(), ModelConfig { core_reads_points: false, ..distance_cfg() }] {
+    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg(), per_instruction_cfg(), pixel_cfg(), pooled_cfg(), relative_cfg(), blind_cfg(), distance_cfg(), ModelConfig { core_reads_points: false, ..distance_cfg() }] {
         policy_matches_training(&cfg);
     }
     // A model without the head reports no subgoal.
