@@ -166,11 +166,17 @@ pub struct TrainArgs {
     /// Model image side (square; episodes must already be this size).
     #[arg(long, default_value_t = 64)]
     pub image_size: usize,
-    /// The convolutions see the image averaged over blocks of this side (so
-    /// `--image-size 64 --conv-pool 2` runs them at 32x32), while pixel goal
-    /// points (`--goal-encoder pixels`, needed) read it whole. 1 = off.
+    /// The feature encoder and image decoder see the image averaged over
+    /// blocks of this side (`--image-size 64 --feature-pool 2` runs them at
+    /// 32x32, about halving a vision's training time), while the point encoder
+    /// and pixel goal points read it whole. 1 = off.
     #[arg(long, default_value_t = 1)]
-    pub conv_pool: usize,
+    pub feature_pool: usize,
+    /// With --init-from a checkpoint trained on another image size: carry
+    /// its weights to --image-size (no layer's shape depends on it), e.g. to
+    /// finish at 64x64 a vision trained mostly at 32x32.
+    #[arg(long, requires = "init_from")]
+    pub resize: bool,
     /// What the arm outputs learn to predict one step ahead: the next measured
     /// joints (`state`, EIPL) or the next commanded positions (`command`, which
     /// lead the measured ones by the servo lag).
@@ -335,6 +341,7 @@ fn ignored_shape_flags(asked: &ModelConfig, ckpt: &ModelConfig, new_core: bool) 
         ("--goal-per-instruction", asked.goal_instructions != ckpt.goal_instructions),
         ("--goal-encoder", asked.goal_encoder != ckpt.goal_encoder),
         ("--goal-temperature", asked.goal_temperature != ckpt.goal_temperature),
+        ("--feature-pool", asked.feature_pool != ckpt.feature_pool),
     ]
     .into_iter()
     .filter_map(|(flag, differs)| differs.then_some(flag))
@@ -379,7 +386,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let model = ModelConfig {
         image_height: a.image_size,
         image_width: a.image_size,
-        conv_pool: a.conv_pool,
+        feature_pool: a.feature_pool,
         keypoints: a.keypoints,
         temperature: a.temperature,
         heatmap_size: a.heatmap_size,
@@ -445,6 +452,14 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 .with_context(|| format!("--init-from {}", dir.display()))?;
             for flag in ignored_shape_flags(&model, ckpt.model.config(), a.new_core.is_some()) {
                 eprintln!("note: {flag} is ignored with --init-from: the network keeps the shape of {}", dir.display());
+            }
+            let (h, w) = (ckpt.model.config().image_height, ckpt.model.config().image_width);
+            if (h, w) != (a.image_size, a.image_size) {
+                if !a.resize {
+                    bail!("--init-from {}: its model reads {h}x{w} images, --image-size is {}: pass --resize to carry its weights to the new size", dir.display(), a.image_size);
+                }
+                eprintln!("--resize: the weights of {} ({h}x{w}) carried to {1}x{1} images", dir.display(), a.image_size);
+                ckpt.model = ckpt.model.resized(a.image_size, a.image_size)?;
             }
             if a.residual_joints && !ckpt.model.config().residual_joints {
                 eprintln!("--residual-joints: the absolute joint head of {} is replaced by a zeroed residual one", dir.display());

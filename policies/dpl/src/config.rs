@@ -173,14 +173,15 @@ pub struct ModelConfig {
     /// standardised pixel score (the ramps span about 1 over the image).
     #[serde(default = "goal_temperature")]
     pub goal_temperature: f64,
-    /// The convolutions (both encoders and the image decoder) see the image
-    /// averaged over blocks of this side, while [`GoalEncoder::Pixels`] reads
-    /// it whole: goal points from a 64×64 frame with the convolutions' cost of
-    /// 32×32. Where the towel lies moves by a pixel or two between scenes at
-    /// 32×32, and the subgoal read from the full frame is about half as far
-    /// off (session 15); the motion did not need the sharper maps. 1 = off.
+    /// The feature encoder and the image decoder see the image averaged over
+    /// blocks of this side (and the image loss compares frames so averaged),
+    /// while the point encoder and [`GoalEncoder::Pixels`] read it whole: the
+    /// attention points of a 64×64 frame at about half its training cost.
+    /// Those two stacks only teach the points what to follow, through the
+    /// heatmaps; the core reads the points (session 16: cores on 64×64 points
+    /// fold 11 of 15, cores whose convolutions all see 32×32 2 to 9). 1 = off.
     #[serde(default = "one")]
-    pub conv_pool: usize,
+    pub feature_pool: usize,
 }
 
 fn one() -> usize {
@@ -232,23 +233,33 @@ impl Default for ModelConfig {
             core_reads_points: true,
             goal_encoder: GoalEncoder::Maps,
             goal_temperature: goal_temperature(),
-            conv_pool: 1,
+            feature_pool: 1,
         }
     }
 }
 
 impl ModelConfig {
-    /// Size of the image the convolutions see (and the image decoder
-    /// predicts): the input averaged over [`ModelConfig::conv_pool`] blocks.
-    pub fn conv_hw(&self) -> (usize, usize) {
-        let p = self.conv_pool.max(1);
+    /// Size of the image the feature encoder sees and the image decoder
+    /// predicts: the input averaged over [`ModelConfig::feature_pool`] blocks.
+    pub fn pooled_hw(&self) -> (usize, usize) {
+        let p = self.feature_pool.max(1);
         (self.image_height / p, self.image_width / p)
     }
 
-    /// Side of the encoder feature map: three unpadded convolutions shrink it.
+    /// Side of the feature encoder's maps, which the heatmaps gate: three
+    /// unpadded convolutions shrink the pooled image.
     pub fn feature_hw(&self) -> (usize, usize) {
+        self.shrunk(self.pooled_hw())
+    }
+
+    /// Side of the point encoder's maps (the spatial softmax's grid): three
+    /// unpadded convolutions shrink the whole image.
+    pub fn point_hw(&self) -> (usize, usize) {
+        self.shrunk((self.image_height, self.image_width))
+    }
+
+    fn shrunk(&self, (h, w): (usize, usize)) -> (usize, usize) {
         let shrink = 3 * (self.kernel_size - 1);
-        let (h, w) = self.conv_hw();
         (h.saturating_sub(shrink), w.saturating_sub(shrink))
     }
 
@@ -294,11 +305,8 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
         let (fh, fw) = self.feature_hw();
         let bad = |m: &str| Err(DplError::Config(m.to_string()));
-        if self.conv_pool == 0 || self.image_height % self.conv_pool != 0 || self.image_width % self.conv_pool != 0 {
-            return bad("conv_pool must be > 0 and divide the image's height and width");
-        }
-        if self.conv_pool > 1 && self.goal_encoder != GoalEncoder::Pixels {
-            return bad("conv_pool needs goal_encoder pixels: only the pixel goal points read the image whole");
+        if self.feature_pool == 0 || !self.image_height.is_multiple_of(self.feature_pool) || !self.image_width.is_multiple_of(self.feature_pool) {
+            return bad("feature_pool must be > 0 and divide the image's height and width");
         }
         if self.kernel_size == 0 || self.kernel_size % 2 == 0 {
             return bad("kernel_size must be odd and > 0");

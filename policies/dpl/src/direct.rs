@@ -272,7 +272,7 @@ mod tests {
     /// The direct stacks give what candle's convolutions give, for EIPL's 64x64,
     /// for a size whose rows end in partial 16- and 8-column blocks, and with
     /// goal points from the pixel encoder, also with the convolutions on the
-    /// image pooled 2x2 (`conv_pool`).
+    /// feature encoder and image decoder on the image pooled 2x2 (`feature_pool`).
     #[test]
     fn direct_stacks_match_the_candle_path() {
         let dev = Device::Cpu;
@@ -283,7 +283,7 @@ mod tests {
             goal_encoder: crate::GoalEncoder::Pixels,
             ..ModelConfig::default()
         };
-        for cfg in [64, 27].map(|side| ModelConfig { image_height: side, image_width: side, ..ModelConfig::default() }).into_iter().chain([pixels(32), ModelConfig { conv_pool: 2, ..pixels(40) }]) {
+        for cfg in [64, 27].map(|side| ModelConfig { image_height: side, image_width: side, ..ModelConfig::default() }).into_iter().chain([pixels(32), ModelConfig { feature_pool: 2, ..pixels(40) }]) {
             let side = cfg.image_height;
             let m = Sarnn::new(&cfg, 5, &dev).unwrap();
             let img = Tensor::rand(0f32, 1f32, (1, 3, side, side), &dev).unwrap();
@@ -296,7 +296,7 @@ mod tests {
             let dec = m.decode_image(&pts, &feat).unwrap();
             let dec_d = m.decode_image_direct(&mut d[2], &pts, &feat).unwrap();
             assert_eq!(dec.dims(), dec_d.dims());
-            assert_eq!(dec.dims()[2], side / cfg.conv_pool, "the decoder predicts the pooled image");
+            assert_eq!(dec.dims()[2], side / cfg.feature_pool, "the decoder predicts the pooled image");
             assert!(max_diff(&dec, &dec_d) < 1e-4, "image, side {side}");
             // A second run through the same buffers gives the same answer.
             let again = m.decode_image_direct(&mut d[2], &pts, &feat).unwrap();

@@ -294,8 +294,11 @@ pub struct Sarnn {
     pixel_goal: Option<pixel_goal::PixelGoal>,
     /// The gate of [`ModelConfig::goal_pull`].
     goal_gate: Option<Dense>,
-    /// `(hw, 2)` normalised (x, y) of each feature-map cell.
+    /// `(hw, 2)` normalised (x, y) of each cell of the point encoder's maps.
     grid: Tensor,
+    /// The same for the feature encoder's maps, which the heatmaps gate (the
+    /// point grid unless [`ModelConfig::feature_pool`] shrinks them).
+    map_grid: Tensor,
 }
 
 impl Sarnn {
@@ -355,8 +358,12 @@ impl Sarnn {
             GoalEncoder::Pixels => Some(pixel_goal::PixelGoal::new(&mut init, cfg)?),
             GoalEncoder::Maps => None,
         };
-        let (fh, fw) = cfg.feature_hw();
-        let grid = grid(fh, fw, device)?;
+        let (ph, pw) = cfg.point_hw();
+        let grid = grid(ph, pw, device)?;
+        let map_grid = match cfg.feature_hw() {
+            (fh, fw) if (fh, fw) == (ph, pw) => grid.clone(),
+            (fh, fw) => self::grid(fh, fw, device)?,
+        };
         Ok(Self {
             cfg: cfg.clone(),
             params: init.finish(),
@@ -374,6 +381,7 @@ impl Sarnn {
             pixel_goal,
             goal_gate,
             grid,
+            map_grid,
         })
     }
 
@@ -398,6 +406,7 @@ impl Sarnn {
             pixel_goal: self.pixel_goal.as_ref().map(pixel_goal::PixelGoal::frozen),
             goal_gate: self.goal_gate.as_ref().map(Dense::frozen),
             grid: self.grid.clone(),
+            map_grid: self.map_grid.clone(),
         }
     }
 
@@ -442,6 +451,19 @@ impl Sarnn {
         Ok(fresh)
     }
 
+    /// This model for `height × width` images, every weight copied: no layer's
+    /// shape depends on the image size (the convolutions slide, the points are
+    /// normalised), so a vision trained on small frames can be finished on
+    /// large ones.
+    pub fn resized(&self, height: usize, width: usize) -> Result<Sarnn> {
+        let cfg = ModelConfig { image_height: height, image_width: width, ..self.cfg.clone() };
+        let fresh = Sarnn::new(&cfg, 0, &self.device)?;
+        for (name, var) in fresh.params.iter() {
+            var.set(self.param(name)?.as_tensor())?;
+        }
+        Ok(fresh)
+    }
+
     /// Stops (or resumes) feeding the label into the core; see [`ModelConfig::label_input`].
     pub fn set_label_input(&mut self, on: bool) {
         self.cfg.label_input = on;
@@ -461,16 +483,15 @@ impl Sarnn {
 
     /// Images `(N, 3, H, W)` -> (points `(N, 2K)`, feature maps `(N, K, h, w)`).
     pub fn encode(&self, img: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let small = self.conv_view(img)?;
-        let p = run_stack(&self.pos_enc, &small)?;
-        let f = run_stack(&self.im_enc, &small)?;
+        let p = run_stack(&self.pos_enc, img)?;
+        let f = run_stack(&self.im_enc, &self.pooled(img)?)?;
         Ok((self.points(&p, img)?, f))
     }
 
-    /// Images `(N, 3, H, W)` as the convolutions see them (and as the image
-    /// decoder predicts them): averaged over [`ModelConfig::conv_pool`] blocks.
-    pub fn conv_view(&self, img: &Tensor) -> candle_core::Result<Tensor> {
-        match self.cfg.conv_pool {
+    /// Images `(N, 3, H, W)` as the feature encoder sees them and the image
+    /// decoder predicts them: averaged over [`ModelConfig::feature_pool`] blocks.
+    pub fn pooled(&self, img: &Tensor) -> candle_core::Result<Tensor> {
+        match self.cfg.feature_pool {
             0 | 1 => Ok(img.clone()),
             p => img.avg_pool2d(p),
         }
@@ -524,20 +545,20 @@ impl Sarnn {
     pub(crate) fn encode_direct(&self, d: &mut [DirectStack; 3], img: &[f32]) -> candle_core::Result<(Tensor, Tensor)> {
         let dims = (3, self.cfg.image_height, self.cfg.image_width);
         let pooled;
-        let (small, small_dims) = match self.cfg.conv_pool {
+        let (small, small_dims) = match self.cfg.feature_pool {
             0 | 1 => (img, dims),
             p => {
                 pooled = crate::prep::pool_chw(img, dims, p);
                 (&pooled[..], (3, dims.1 / p, dims.2 / p))
             }
         };
-        let run = |s: &mut DirectStack| {
-            let (v, (c, h, w)) = s.run(small, small_dims);
+        let run = |s: &mut DirectStack, x: &[f32], dims| {
+            let (v, (c, h, w)) = s.run(x, dims);
             Tensor::from_slice(v, (1, c, h, w), &self.device)
         };
         // The two encoders are independent: one each on two threads.
         let [pos, im, _] = d;
-        let (p, f) = rayon::join(|| run(pos), || run(im));
+        let (p, f) = rayon::join(|| run(pos, img, dims), || run(im, small, small_dims));
         let (p, f) = (p?, f?);
         match self.pixel_goal {
             None => Ok((self.spatial_softmax(&p)?, f)),

@@ -465,10 +465,10 @@ impl Policy for SarnnPolicy {
             None => m.decode_image(&dec_pts, &feat)?,
         };
         self.prev_probs = Some(probs.clone());
-        // The decoder predicts the image as the convolutions see it; repeated
-        // back to full size, blending it in and pooling again gives the
-        // convolutions what an unpooled model would blend.
-        let image = match m.config().conv_pool {
+        // The decoder predicts the pooled image; repeated back to full size,
+        // blended in and pooled again, it gives the feature encoder what an
+        // unpooled model would blend (the point encoder sees its blocks).
+        let image = match m.config().feature_pool {
             0 | 1 => image,
             _ => image.upsample_nearest2d(h, w)?,
         };

@@ -458,7 +458,7 @@ impl Trainer {
             Tensor::new(0f32, self.ckpt.model.device())?
         } else {
             let img_pred = out.image.reshape((b, t, ()))?.narrow(1, 0, n)?;
-            let img_tgt = self.ckpt.model.conv_view(&batch.images_target)?.reshape((b, t, ()))?.narrow(1, 1, n)?;
+            let img_tgt = self.ckpt.model.pooled(&batch.images_target)?.reshape((b, t, ()))?.narrow(1, 1, n)?;
             candle_nn::loss::mse(&img_pred, &img_tgt)?
         };
         let l_jnt = candle_nn::loss::mse(

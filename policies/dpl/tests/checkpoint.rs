@@ -451,3 +451,19 @@ fn split_honours_a_zero_validation_fraction() {
     let (train, val) = data.split(0.99, 1);
     assert_eq!((train.len(), val.len()), (1, n - 1));
 }
+
+/// A model carried to another image size keeps every weight and runs on
+/// frames of the new size; a size too small for its convolutions is refused.
+#[test]
+fn a_resized_model_keeps_its_weights_and_reads_the_new_size() {
+    let cfg = ModelConfig { goal_head: true, goal_points: 2, goal_encoder: kotoba_dpl::GoalEncoder::Pixels, ..model_cfg(Conditioning::Concat) };
+    let small = Sarnn::new(&cfg, 3, &cpu()).unwrap();
+    let large = small.resized(32, 24).unwrap();
+    assert_eq!((large.config().image_height, large.config().image_width), (32, 24));
+    assert_eq!(all_params(&small), all_params(&large));
+    let img = Tensor::rand(0f32, 1f32, (2, 3, 32, 24), &cpu()).unwrap();
+    let (pts, feat) = large.encode(&img).unwrap();
+    assert_eq!(pts.dims(), [2, 2 * cfg.keypoints]);
+    assert_eq!(feat.dims(), [2, cfg.keypoints, 26, 18]);
+    assert!(matches!(small.resized(4, 4), Err(DplError::Config(_))), "too small for three convolutions");
+}

@@ -89,16 +89,17 @@ fn pixel_cfg() -> ModelConfig {
 }
 
 /// A core that reads the joints as their offset from the subgoal.
-/// Pixel goal points from the 16x16 image, the convolutions on it pooled to 8x8.
+/// Pixel goal points and the point encoder on the 16x16 image, the feature
+/// encoder and image decoder on it pooled to 8x8.
 fn pooled_cfg() -> ModelConfig {
-    ModelConfig { conv_pool: 2, ..pixel_cfg() }
+    ModelConfig { feature_pool: 2, ..pixel_cfg() }
 }
 
-/// With `conv_pool` the convolutions and the image decoder work on the
+/// With `feature_pool` the feature encoder and the image decoder work on the
 /// block-averaged image, exactly as a model built for the small image would,
-/// while the pixel goal points read the full one.
+/// while the point encoder and the pixel goal points read the full one.
 #[test]
-fn pooled_convolutions_see_the_averaged_image_and_goal_points_the_full_one() {
+fn pooled_features_see_the_averaged_image_and_points_the_full_one() {
     let pooled = Sarnn::new(&pooled_cfg(), 5, &cpu()).unwrap();
     let small = Sarnn::new(&ModelConfig { image_height: 8, image_width: 8, ..pixel_cfg() }, 5, &cpu()).unwrap();
     // A coloured 3x3 square on grey at an odd offset: pooling blurs its edges.
@@ -112,19 +113,17 @@ fn pooled_convolutions_see_the_averaged_image_and_goal_points_the_full_one() {
     }
     let img = Tensor::from_vec(v, (1, 3, 16, 16), &cpu()).unwrap();
     let img_small = img.avg_pool2d(2).unwrap();
+    assert_eq!(max_abs_diff(&pooled.pooled(&img).unwrap(), &img_small), 0.0);
     let (pts, feat) = pooled.encode(&img).unwrap();
     let (pts_s, feat_s) = small.encode(&img_small).unwrap();
     assert_eq!(feat.dims(), feat_s.dims());
-    assert_eq!(max_abs_diff(&feat, &feat_s), 0.0, "the convolutions see the pooled image");
-    let conv = pooled.predicted_points();
-    assert!(max_abs_diff(&pts.narrow(1, 0, conv).unwrap(), &pts_s.narrow(1, 0, conv).unwrap()) < 1e-6);
-    let goal = |p: &Tensor| p.narrow(1, conv, p.dim(1).unwrap() - conv).unwrap();
-    assert!(max_abs_diff(&goal(&pts), &goal(&pts_s)) > 1e-3, "the goal points read the full image");
+    assert_eq!(max_abs_diff(&feat, &feat_s), 0.0, "the feature encoder sees the pooled image");
+    assert!(max_abs_diff(&pts, &pts_s) > 1e-3, "the points read the full image");
+    // The decoder paints the pooled image, its heatmaps on the pooled maps.
     let dec = pooled.decode_image(&pts, &feat).unwrap();
     assert_eq!(dec.dims(), [1, 3, 8, 8]);
-    assert_eq!(max_abs_diff(&pooled.conv_view(&img).unwrap(), &img_small), 0.0);
-    assert!(err_text(ModelConfig { conv_pool: 3, ..pooled_cfg() }.validate()).contains("conv_pool"));
-    assert!(err_text(ModelConfig { conv_pool: 2, ..goal_cfg() }.validate()).contains("pixels"));
+    assert_eq!(max_abs_diff(&dec, &small.decode_image(&pts, &feat_s).unwrap()), 0.0);
+    assert!(err_text(ModelConfig { feature_pool: 3, ..pooled_cfg() }.validate()).contains("feature_pool"));
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
@@ -226,7 +225,7 @@ fn the_core_losses_leave_the_subgoal_head_alone() {
 /// and without a core that reads it.
 #[test]
 fn goal_input_policy_steps_match_the_training_forward_pass() {
-    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg(), per_instruction_cfg(), pixel_cfg(), pooled_cfg(), relative_cfg(), blind_cfg(), distance_cfg(), ModelConfig { core_reads_points: false, ..distance_cfg() }] {
+    for cfg in [goal_cfg(), goal_input_cfg(), goal_pull_cfg(), per_instruction_cfg(), pixel_cfg(), pooled_cfg(), ModelConfig { feature_pool: 2, ..goal_cfg() }, relative_cfg(), blind_cfg(), distance_cfg(), ModelConfig { core_reads_points: false, ..distance_cfg() }] {
         policy_matches_training(&cfg);
     }
     // A model without the head reports no subgoal.

@@ -49,7 +49,7 @@ impl Sarnn {
         let (fh, fw) = self.cfg.feature_hw();
         let p = pts.reshape((n * k, 1, 2))?;
         let d = self
-            .grid
+            .map_grid
             .unsqueeze(0)?
             .broadcast_sub(&p)?
             .sqr()?
