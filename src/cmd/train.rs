@@ -168,8 +168,9 @@ pub struct TrainArgs {
     pub image_size: usize,
     /// The feature encoder and image decoder see the image averaged over
     /// blocks of this side (`--image-size 64 --feature-pool 2` runs them at
-    /// 32x32, about halving a vision's training time), while the point encoder
-    /// and pixel goal points read it whole. 1 = off.
+    /// 32x32: a 64x64 vision in about 60 % of the time), while the point
+    /// encoder and pixel goal points read it whole. 1 = off. On the towel such
+    /// a vision folded less than the full one (docs/towel-folding.md, session 16).
     #[arg(long, default_value_t = 1)]
     pub feature_pool: usize,
     /// With --init-from a checkpoint trained on another image size: carry

@@ -176,10 +176,10 @@ pub struct ModelConfig {
     /// The feature encoder and the image decoder see the image averaged over
     /// blocks of this side (and the image loss compares frames so averaged),
     /// while the point encoder and [`GoalEncoder::Pixels`] read it whole: the
-    /// attention points of a 64×64 frame at about half its training cost.
+    /// attention points of a 64×64 frame at about 60 % of its training time.
     /// Those two stacks only teach the points what to follow, through the
-    /// heatmaps; the core reads the points (session 16: cores on 64×64 points
-    /// fold 11 of 15, cores whose convolutions all see 32×32 2 to 9). 1 = off.
+    /// heatmaps. On the towel it did not pay (session 16: the blind core on
+    /// such a vision folded 1 of 15, on the full 64×64 one 11). 1 = off.
     #[serde(default = "one")]
     pub feature_pool: usize,
 }

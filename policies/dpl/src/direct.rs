@@ -271,8 +271,8 @@ mod tests {
 
     /// The direct stacks give what candle's convolutions give, for EIPL's 64x64,
     /// for a size whose rows end in partial 16- and 8-column blocks, and with
-    /// goal points from the pixel encoder, also with the convolutions on the
-    /// feature encoder and image decoder on the image pooled 2x2 (`feature_pool`).
+    /// goal points from the pixel encoder, also with the feature encoder and
+    /// the image decoder on the image pooled 2x2 (`feature_pool`).
     #[test]
     fn direct_stacks_match_the_candle_path() {
         let dev = Device::Cpu;

@@ -296,9 +296,11 @@ pub struct Sarnn {
     goal_gate: Option<Dense>,
     /// `(hw, 2)` normalised (x, y) of each cell of the point encoder's maps.
     grid: Tensor,
-    /// The same for the feature encoder's maps, which the heatmaps gate (the
-    /// point grid unless [`ModelConfig::feature_pool`] shrinks them).
-    map_grid: Tensor,
+    /// `(1, w)` and `(1, h)`: the normalised x of each column and y of each
+    /// row of the feature encoder's maps, which the heatmaps gate (the point
+    /// maps' unless [`ModelConfig::feature_pool`] shrinks them).
+    map_xs: Tensor,
+    map_ys: Tensor,
 }
 
 impl Sarnn {
@@ -360,10 +362,9 @@ impl Sarnn {
         };
         let (ph, pw) = cfg.point_hw();
         let grid = grid(ph, pw, device)?;
-        let map_grid = match cfg.feature_hw() {
-            (fh, fw) if (fh, fw) == (ph, pw) => grid.clone(),
-            (fh, fw) => self::grid(fh, fw, device)?,
-        };
+        let (fh, fw) = cfg.feature_hw();
+        let ramp = |n: usize| Tensor::from_vec((0..n).map(|i| i as f32 / (n - 1) as f32).collect::<Vec<_>>(), (1, n), device);
+        let (map_xs, map_ys) = (ramp(fw)?, ramp(fh)?);
         Ok(Self {
             cfg: cfg.clone(),
             params: init.finish(),
@@ -381,7 +382,8 @@ impl Sarnn {
             pixel_goal,
             goal_gate,
             grid,
-            map_grid,
+            map_xs,
+            map_ys,
         })
     }
 
@@ -406,7 +408,8 @@ impl Sarnn {
             pixel_goal: self.pixel_goal.as_ref().map(pixel_goal::PixelGoal::frozen),
             goal_gate: self.goal_gate.as_ref().map(Dense::frozen),
             grid: self.grid.clone(),
-            map_grid: self.map_grid.clone(),
+            map_xs: self.map_xs.clone(),
+            map_ys: self.map_ys.clone(),
         }
     }
 

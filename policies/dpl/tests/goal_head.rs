@@ -88,7 +88,6 @@ fn pixel_cfg() -> ModelConfig {
     ModelConfig { goal_points: 2, goal_encoder: GoalEncoder::Pixels, ..goal_pull_cfg() }
 }
 
-/// A core that reads the joints as their offset from the subgoal.
 /// Pixel goal points and the point encoder on the 16x16 image, the feature
 /// encoder and image decoder on it pooled to 8x8.
 fn pooled_cfg() -> ModelConfig {
@@ -130,6 +129,7 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
 }
 
+/// A core that reads the joints as their offset from the subgoal.
 fn relative_cfg() -> ModelConfig {
     ModelConfig { goal_relative: true, ..pixel_cfg() }
 }

@@ -47,21 +47,22 @@ impl Sarnn {
         let n = pts.dim(0)?;
         let k = self.cfg.keypoints;
         let (fh, fw) = self.cfg.feature_hw();
-        let p = pts.reshape((n * k, 1, 2))?;
-        let d = self
-            .map_grid
-            .unsqueeze(0)?
-            .broadcast_sub(&p)?
-            .sqr()?
-            .sum(D::Minus1)?;
-        let maps = (d / -self.cfg.heatmap_size)?.exp()?.reshape((n, k, fh, fw))?;
-        match self.cfg.goal_points {
-            0 => Ok(maps),
+        let p = pts.reshape((n * k, 2))?;
+        // exp(−(dx² + dy²)/s) = exp(−dx²/s) · exp(−dy²/s): two 1-D Gaussians
+        // and one outer product, not an `(n·k, h·w, 2)` difference.
+        let gauss = |axis: &Tensor, i: usize| -> candle_core::Result<Tensor> {
+            (axis.broadcast_sub(&p.narrow(1, i, 1)?)?.sqr()? / -self.cfg.heatmap_size)?.exp()
+        };
+        let gx = gauss(&self.map_xs, 0)?.reshape((n, k, 1, fw))?;
+        let gy = gauss(&self.map_ys, 1)?.reshape((n, k, fh, 1))?;
+        let gx = match self.cfg.goal_points {
+            0 => gx,
             g => {
                 let mask: Vec<f32> = (0..k).map(|i| if i + g < k { 1.0 } else { 0.0 }).collect();
-                maps.broadcast_mul(&Tensor::from_vec(mask, (1, k, 1, 1), pts.device())?)
+                gx.broadcast_mul(&Tensor::from_vec(mask, (1, k, 1, 1), pts.device())?)?
             }
-        }
+        };
+        gy.broadcast_mul(&gx)
     }
 }
 
@@ -88,6 +89,28 @@ mod tests {
         assert!(gap(pts(&std, &feat), pts(&std, &scaled)) < 1e-4);
         let raw = Sarnn::new(&cfg, 1, &Device::Cpu).unwrap();
         assert!(gap(pts(&raw, &feat), pts(&raw, &scaled)) > 0.05);
+    }
+
+    /// Each heatmap is the Gaussian `exp(−‖cell − point‖² / heatmap_size)`
+    /// over the feature map's cells, (x, y) normalised to 0..1.
+    #[test]
+    fn heatmaps_are_gaussians_at_the_points() {
+        let cfg = ModelConfig { image_height: 16, image_width: 20, keypoints: 2, heatmap_size: 0.05, ..ModelConfig::default() };
+        let (fh, fw) = cfg.feature_hw();
+        let p = [0.2f32, 0.7, 0.9, 0.1];
+        let maps = Sarnn::new(&cfg, 1, &Device::Cpu).unwrap().heatmaps(&Tensor::new(&[p], &Device::Cpu).unwrap()).unwrap();
+        assert_eq!(maps.dims(), [1, 2, fh, fw]);
+        let got = maps.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for k in 0..2 {
+            for i in 0..fh {
+                for j in 0..fw {
+                    let (x, y) = (j as f32 / (fw - 1) as f32, i as f32 / (fh - 1) as f32);
+                    let d2 = (x - p[2 * k]).powi(2) + (y - p[2 * k + 1]).powi(2);
+                    let want = (-d2 / 0.05).exp();
+                    assert!((got[(k * fh + i) * fw + j] - want).abs() < 1e-6, "map {k} cell ({i}, {j})");
+                }
+            }
+        }
     }
 
     /// Goal points paint nothing for the image decoder; the others paint as before.
