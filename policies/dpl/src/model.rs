@@ -96,15 +96,16 @@ fn run_stack(stack: &[Conv; 3], x: &Tensor) -> candle_core::Result<Tensor> {
     Tensor::cat(&outs, 1)?.transpose(0, 1)?.contiguous()
 }
 
+/// The normalised coordinate, 0..1, of each of `n` cells along an axis.
+fn axis(n: usize) -> Vec<f32> {
+    (0..n).map(|i| i as f32 / (n - 1) as f32).collect()
+}
+
 /// `(h·w, 2)`: the normalised (x, y), each in 0..1, of every cell of an
 /// `h × w` map, row by row.
 fn grid(h: usize, w: usize, device: &Device) -> candle_core::Result<Tensor> {
-    let mut g = Vec::with_capacity(2 * h * w);
-    for i in 0..h {
-        for j in 0..w {
-            g.extend([j as f32 / (w - 1) as f32, i as f32 / (h - 1) as f32]);
-        }
-    }
+    let (xs, ys) = (axis(w), axis(h));
+    let g: Vec<f32> = ys.iter().flat_map(|&y| xs.iter().flat_map(move |&x| [x, y])).collect();
     Tensor::from_vec(g, (h * w, 2), device)
 }
 
@@ -363,8 +364,7 @@ impl Sarnn {
         let (ph, pw) = cfg.point_hw();
         let grid = grid(ph, pw, device)?;
         let (fh, fw) = cfg.feature_hw();
-        let ramp = |n: usize| Tensor::from_vec((0..n).map(|i| i as f32 / (n - 1) as f32).collect::<Vec<_>>(), (1, n), device);
-        let (map_xs, map_ys) = (ramp(fw)?, ramp(fh)?);
+        let (map_xs, map_ys) = (Tensor::from_vec(axis(fw), (1, fw), device)?, Tensor::from_vec(axis(fh), (1, fh), device)?);
         Ok(Self {
             cfg: cfg.clone(),
             params: init.finish(),

@@ -468,9 +468,10 @@ impl Policy for SarnnPolicy {
         // The decoder predicts the pooled image; repeated back to full size,
         // blended in and pooled again, it gives the feature encoder what an
         // unpooled model would blend (the point encoder sees its blocks).
+        // Unblended (`input_param` 1) it is never read at full size.
         let image = match m.config().feature_pool {
-            0 | 1 => image,
-            _ => image.upsample_nearest2d(h, w)?,
+            p if p > 1 && self.cfg.input_param < 1.0 => image.upsample_nearest2d(h, w)?,
+            _ => image,
         };
         self.prev_image = Some(image);
         self.prev_joints = Some(yj.clone());

@@ -123,6 +123,14 @@ fn pooled_features_see_the_averaged_image_and_points_the_full_one() {
     assert_eq!(dec.dims(), [1, 3, 8, 8]);
     assert_eq!(max_abs_diff(&dec, &small.decode_image(&pts, &feat_s).unwrap()), 0.0);
     assert!(err_text(ModelConfig { feature_pool: 3, ..pooled_cfg() }.validate()).contains("feature_pool"));
+    // Run with `input_param` below 1, the pooled prediction is blended back into full frames.
+    let t = Trainer::new(&pooled_cfg(), train_cfg(1), dataset(), &cpu()).unwrap();
+    let mut p = SarnnPolicy::new(frozen_checkpoint(&t), RuntimeConfig { input_param: 0.5, ..RuntimeConfig::default() }).unwrap();
+    let ep = &t.data().episodes[0];
+    for k in 0..3 {
+        let obs = Observation { label: None, stamp: Stamp::ZERO, image: ep.image(k), joints: ep.joint_row(k), instruction: &ep.instruction };
+        assert!(p.step(&obs).unwrap().chunk.targets.iter().all(|x| x.is_finite()));
+    }
 }
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
