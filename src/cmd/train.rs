@@ -295,6 +295,13 @@ pub struct TrainArgs {
     /// different tasks (a half fold reaches for other corners than the corner fold).
     #[arg(long, requires = "goal_head")]
     pub goal_per_instruction: bool,
+    /// With `--goal-head`: one subgoal map per phase (a label's place in the
+    /// task's usual sequence of labels) instead of one per label, for tasks
+    /// that say the same words more than once for different targets (a half
+    /// fold reaches for a corner three times). With several instructions,
+    /// add `--goal-per-instruction`.
+    #[arg(long, requires = "goal_head")]
+    pub goal_per_phase: bool,
     /// Instead of training: set the subgoal head of the `--init-from`
     /// checkpoint to its least-squares fit over every step of the training
     /// episodes (the head is affine in the points, so this is its best fit;
@@ -340,6 +347,7 @@ fn ignored_shape_flags(asked: &ModelConfig, ckpt: &ModelConfig, new_core: bool) 
         ("--goal-distance", asked.goal_distance != ckpt.goal_distance && !new_core),
         ("--core-without-points", asked.core_reads_points != ckpt.core_reads_points && !new_core),
         ("--goal-per-instruction", asked.goal_instructions != ckpt.goal_instructions),
+        ("--goal-per-phase", asked.goal_phases != ckpt.goal_phases),
         ("--goal-encoder", asked.goal_encoder != ckpt.goal_encoder),
         ("--goal-temperature", asked.goal_temperature != ckpt.goal_temperature),
         ("--feature-pool", asked.feature_pool != ckpt.feature_pool),
@@ -416,6 +424,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
         goal_distance: a.goal_distance,
         core_reads_points: !a.core_without_points,
         goal_instructions: if a.goal_per_instruction { data.instruction_count() } else { 0 },
+        goal_phases: if a.goal_per_phase { data.most_phases() } else { 0 },
         goal_encoder: match a.goal_encoder {
             GoalEncoderArg::Maps => GoalEncoder::Maps,
             GoalEncoderArg::Pixels => GoalEncoder::Pixels,

@@ -34,11 +34,16 @@ pub struct CheckpointConfig {
 }
 
 /// The label a task's demonstrations most often start with, keyed by the
-/// instruction's embedding.
+/// instruction's embedding, and the labels they most often go through.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstructionStart {
     pub instruction: Vec<f32>,
     pub label: usize,
+    /// The task's usual label sequence, repeats collapsed
+    /// ([`crate::phases::usual_sequence`]): the phases of a subgoal head with
+    /// [`crate::ModelConfig::goal_phases`]. Empty in checkpoints from before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<usize>,
 }
 
 /// A model with everything needed to use it on a robot.
@@ -87,13 +92,32 @@ impl Checkpoint {
 
     /// Refuses a subgoal head with a map per instruction
     /// ([`crate::ModelConfig::goal_instructions`]) for another number of taught
-    /// instructions than `start_labels` lists.
+    /// instructions than `start_labels` lists, and one with maps per phase
+    /// ([`crate::ModelConfig::goal_phases`]) too few for a taught sequence.
     pub fn check_goal_maps(&self) -> Result<()> {
-        let maps = self.model.config().goal_instructions;
+        let cfg = self.model.config();
+        let maps = cfg.goal_instructions;
         if maps > 0 && maps != self.start_labels.len() {
             return Err(DplError::mismatch("taught instructions (the subgoal head's maps)", maps, self.start_labels.len()));
         }
+        if cfg.goal_phases > 0 {
+            let longest = self.start_labels.iter().map(|s| s.phases.len()).max().unwrap_or(0);
+            if longest == 0 || longest > cfg.goal_phases {
+                return Err(DplError::mismatch("phases of the longest taught task (the subgoal head's maps per instruction)", cfg.goal_phases, longest));
+            }
+            if maps == 0 && self.start_labels.len() > 1 {
+                return Err(DplError::Config(format!(
+                    "a subgoal map per phase for {} taught instructions needs a block of maps per instruction (goal_instructions): their phases differ",
+                    self.start_labels.len()
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// The taught phase sequence of `instruction`'s most similar taught instruction.
+    pub fn phases_for(&self, instruction: &[f32]) -> &[usize] {
+        self.start_labels.get(self.instruction_index(instruction)).map_or(&[], |s| s.phases.as_slice())
     }
 
     /// The position in `start_labels` of the most similar taught instruction
@@ -151,10 +175,10 @@ impl Checkpoint {
         let bad_start = cfg
             .start_labels
             .iter()
-            .any(|s| s.label >= cfg.model.labels || s.instruction.len() != cfg.model.embed_dim);
+            .any(|s| s.label >= cfg.model.labels || s.instruction.len() != cfg.model.embed_dim || s.phases.iter().any(|&l| l >= cfg.model.labels));
         if bad_start {
             return Err(err(format!(
-                "a per-instruction start label is out of range or not {}-wide",
+                "a per-instruction start label or phase is out of range, or an instruction not {}-wide",
                 cfg.model.embed_dim
             )));
         }

@@ -121,6 +121,13 @@ pub struct ModelConfig {
     /// another corner in a half fold than in the corner fold).
     #[serde(default)]
     pub goal_instructions: usize,
+    /// The subgoal head keeps one map per *phase* (a label's place in the
+    /// task's usual label sequence, the checkpoint's
+    /// [`crate::InstructionStart::phases`]; `phases.rs`) instead of one per
+    /// label, this many per instruction; 0 = one per label. A half fold
+    /// reaches for a corner three times, each time another corner.
+    #[serde(default)]
+    pub goal_phases: usize,
     /// With [`ModelConfig::goal_pull`]: the change is the pull alone, `g(h) ⊙
     /// (subgoal − base)`, without the free head: each step closes a fraction
     /// the core sets of the way to the phase's end, so the arm arrives where
@@ -225,6 +232,7 @@ impl Default for ModelConfig {
             goal_input: false,
             goal_pull: false,
             goal_instructions: 0,
+            goal_phases: 0,
             goal_pull_only: false,
             goal_gate_init: goal_gate_init(),
             goal_relative: false,
@@ -292,9 +300,16 @@ impl ModelConfig {
         }
     }
 
-    /// Maps of the subgoal head: one per label, or per (instruction, label).
+    /// Maps of the subgoal head: one per label or phase
+    /// ([`ModelConfig::goal_phases`]), for each instruction when
+    /// [`ModelConfig::goal_instructions`] is set.
     pub fn goal_maps(&self) -> usize {
-        self.labels * self.goal_instructions.max(1)
+        self.maps_per_instruction() * self.goal_instructions.max(1)
+    }
+
+    /// The subgoal head's maps for one instruction: its phases, else the labels.
+    pub fn maps_per_instruction(&self) -> usize {
+        if self.goal_phases > 0 { self.goal_phases } else { self.labels }
     }
 
     /// A residual model that adds its change to its previous target.
@@ -323,8 +338,8 @@ impl ModelConfig {
         if self.goal_input && !self.goal_head {
             return bad("goal_input needs goal_head: the core reads the subgoal head's prediction");
         }
-        if self.goal_instructions > 0 && !self.goal_head {
-            return bad("goal_instructions needs goal_head: it shapes the subgoal head's maps");
+        if (self.goal_instructions > 0 || self.goal_phases > 0) && !self.goal_head {
+            return bad("goal_instructions and goal_phases need goal_head: they shape the subgoal head's maps");
         }
         if self.goal_pull && !(self.goal_input && self.residual_joints) {
             return bad("goal_pull needs goal_input and residual_joints: it pulls a residual model's change towards the subgoal it reads");

@@ -125,6 +125,20 @@ impl Dataset {
         self.instructions().len()
     }
 
+    /// The usual label sequence (repeats collapsed) of the episodes taught
+    /// with `instruction`: its phases ([`crate::phases`]).
+    pub fn usual_phases(&self, instruction: &[f32]) -> Vec<usize> {
+        let runs: Vec<Vec<usize>> =
+            self.episodes.iter().filter(|e| e.instruction == instruction).map(|e| crate::phases::label_runs(&e.labels)).collect();
+        crate::phases::usual_sequence(&runs)
+    }
+
+    /// The most phases any taught instruction has: the subgoal maps per
+    /// instruction [`crate::ModelConfig::goal_phases`] needs.
+    pub fn most_phases(&self) -> usize {
+        self.instructions().into_iter().map(|i| self.usual_phases(i).len()).max().unwrap_or(0)
+    }
+
     /// Checks that the dataset is non-empty, consistent and finite, and returns its shape.
     pub fn validate(&self) -> Result<DatasetShape> {
         let first = self

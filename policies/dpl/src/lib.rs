@@ -16,6 +16,7 @@ mod fit;
 mod model;
 mod optim;
 mod params;
+pub mod phases;
 mod policy;
 pub mod prep;
 mod regress;

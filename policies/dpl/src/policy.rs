@@ -11,6 +11,7 @@ use crate::checkpoint::Checkpoint;
 use crate::direct::DirectStack;
 use crate::error::{DplError, Result, check_finite};
 use crate::model::LstmState;
+use crate::phases::{PhaseTracker, phase_weights};
 use crate::regress::{ErrorRegression, RegressConfig, WindowStep};
 use crate::train::hwc_to_chw;
 
@@ -185,6 +186,9 @@ pub struct SarnnPolicy {
     norm_joints: Vec<f32>,
     /// Batch-1 conv stacks for the CPU (`None` on a GPU, where candle's convs run).
     direct: Option<[DirectStack; 3]>,
+    /// The task's phase so far, for a subgoal head with a map per phase, and
+    /// the taught instruction it belongs to (a new one starts it again).
+    phase: (PhaseTracker, Option<usize>),
 }
 
 impl SarnnPolicy {
@@ -251,6 +255,7 @@ impl SarnnPolicy {
             chw,
             norm_joints,
             direct,
+            phase: (PhaseTracker::default(), None),
         })
     }
 
@@ -320,21 +325,6 @@ impl SarnnPolicy {
         Ok(prev.maximum(&(jnt - &lead)?)?.minimum(&(jnt + &lead)?)?)
     }
 
-    /// The subgoal head's map weights `(1, M)` from label weights `(1, V)`:
-    /// the same, or placed in the block of the most similar taught instruction
-    /// ([`crate::ModelConfig::goal_instructions`]).
-    fn goal_weights(&self, labels: Tensor, instruction: &[f32]) -> Result<Tensor> {
-        let n = self.ckpt.model.config().goal_instructions;
-        if n == 0 {
-            return Ok(labels);
-        }
-        let v = self.ckpt.labels.len();
-        let i = self.ckpt.instruction_index(instruction);
-        let dev = self.ckpt.model.device();
-        let zeros = |k: usize| Tensor::zeros((1, k * v), labels.dtype(), dev);
-        Ok(Tensor::cat(&[&zeros(i)?, &labels, &zeros(n - 1 - i)?], 1)?)
-    }
-
     /// `(1, V)` one-hot of label `i`.
     fn one_hot(&self, i: usize) -> Result<Tensor> {
         let mut w = vec![0f32; self.ckpt.labels.len()];
@@ -349,6 +339,37 @@ impl SarnnPolicy {
             _ => sensor,
         })
     }
+}
+
+/// The subgoal head's map weights `(1, M)` from label weights `(1, V)`: the
+/// same, or over the current phase and the next
+/// ([`crate::ModelConfig::goal_phases`]; moves the phase tracker on, and
+/// starts it again for another instruction), placed in the block of the most
+/// similar taught instruction ([`crate::ModelConfig::goal_instructions`]).
+fn goal_weights(ckpt: &Checkpoint, phase: &mut (PhaseTracker, Option<usize>), labels: Tensor, instruction: &[f32]) -> Result<Tensor> {
+    let cfg = ckpt.model.config();
+    let (n, per) = (cfg.goal_instructions, cfg.maps_per_instruction());
+    let i = ckpt.instruction_index(instruction);
+    let dev = ckpt.model.device();
+    let block = match cfg.goal_phases {
+        0 => labels,
+        _ => {
+            let (tracker, of) = phase;
+            if *of != Some(i) {
+                *tracker = PhaseTracker::default();
+                *of = Some(i);
+            }
+            let probs = labels.flatten_all()?.to_vec1::<f32>()?;
+            let phases = ckpt.phases_for(instruction);
+            let at = tracker.observe(phases, most_likely(&probs));
+            Tensor::from_vec(phase_weights(phases, at, &probs, per), (1, per), dev)?
+        }
+    };
+    if n == 0 {
+        return Ok(block);
+    }
+    let zeros = |k: usize| Tensor::zeros((1, k * per), block.dtype(), dev);
+    Ok(Tensor::cat(&[&zeros(i)?, &block, &zeros(n - 1 - i)?], 1)?)
 }
 
 /// Index of the largest probability (0 for none).
@@ -371,6 +392,7 @@ impl Policy for SarnnPolicy {
         self.prev_image = None;
         self.prev_joints = None;
         self.prev_probs = None;
+        self.phase = (PhaseTracker::default(), None);
         if let Some(er) = &mut self.er {
             er.reset();
         }
@@ -446,7 +468,7 @@ impl Policy for SarnnPolicy {
             None => (z, state, None),
         };
         let subgoal = match m.config().goal_head {
-            true => Some(m.goal_from(&enc_pts.unsqueeze(1)?, &self.goal_weights(weights, obs.instruction)?, &z)?),
+            true => Some(m.goal_from(&enc_pts.unsqueeze(1)?, &goal_weights(&self.ckpt, &mut self.phase, weights, obs.instruction)?, &z)?),
             false => None,
         };
         let goal = if m.config().goal_input { subgoal.clone() } else { None };

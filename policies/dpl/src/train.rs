@@ -207,6 +207,10 @@ impl Trainer {
             // A checkpoint from before per-instruction start labels.
             ckpt.start_labels = start_labels(&data);
         }
+        for s in ckpt.start_labels.iter_mut().filter(|s| s.phases.is_empty()) {
+            // From before phase sequences.
+            s.phases = data.usual_phases(&s.instruction);
+        }
         if cfg.batch_size == 0 {
             return Err(DplError::Config("batch_size must be > 0".into()));
         }
@@ -234,7 +238,10 @@ impl Trainer {
         let mut prepared: Vec<Prepared> = data
             .episodes
             .iter()
-            .map(|e| prepare(e, &ckpt.norm, ckpt.instruction_index(&e.instruction)))
+            .map(|e| {
+                let phases = (ckpt.model.config().goal_phases > 0).then(|| ckpt.phases_for(&e.instruction));
+                prepare(e, &ckpt.norm, ckpt.instruction_index(&e.instruction), phases)
+            })
             .collect();
         if cfg.freeze_vision {
             for p in &mut prepared {
@@ -322,7 +329,7 @@ impl Trainer {
         let mut lab_i = Vec::with_capacity(b * t_len);
         let mut keys = Vec::with_capacity(b * t_len);
         let per_instruction = self.ckpt.model.config().goal_instructions > 0;
-        let v = self.data.labels.len();
+        let v = self.ckpt.model.config().maps_per_instruction();
         let mut goals = Vec::with_capacity(b * t_len * d);
         let frozen = self.cfg.freeze_vision;
         let k2 = 2 * self.ckpt.model.config().keypoints;
@@ -339,8 +346,10 @@ impl Trainer {
         let mut shifts = Vec::with_capacity(if shifted { b * t_len * d } else { 0 });
         for sp in spans {
             let (p, ep) = (&self.prepared[sp.episode], &self.data.episodes[sp.episode]);
-            // The episode's instruction's block of the subgoal head's maps.
+            // The episode's instruction's block of the subgoal head's maps,
+            // in which a step's map is its label's or its phase's.
             let first_map = if per_instruction { p.instruction * v } else { 0 };
+            let map = |t: usize| p.phases.as_ref().map_or(ep.labels[t], |ph| ph[t]);
             let start_img = img_t.len();
             let mut xj = Vec::with_capacity(t_len * d);
             // Short sequences repeat their last step (EIPL pads the same way).
@@ -355,7 +364,7 @@ impl Trainer {
                 xj.extend_from_slice(&p.joints[tt * d..(tt + 1) * d]);
                 lab_e.extend_from_slice(self.data.labels.embedding(ep.labels[tt]));
                 lab_i.push(ep.labels[tt] as u32);
-                keys.push((first_map + ep.labels[tt]) as u32);
+                keys.push((first_map + map(tt)) as u32);
                 let end = p.phase_ends[tt];
                 goals.extend_from_slice(&p.targets[end * d..(end + 1) * d]);
             }
@@ -584,7 +593,11 @@ pub fn hwc_to_chw(src: &[u8], h: usize, w: usize, dst: &mut [f32]) {
 fn start_labels(data: &Dataset) -> Vec<InstructionStart> {
     data.instructions()
         .into_iter()
-        .map(|i| InstructionStart { instruction: i.to_vec(), label: most_common_first_label(data, |o| o.instruction == i) })
+        .map(|i| InstructionStart {
+            instruction: i.to_vec(),
+            label: most_common_first_label(data, |o| o.instruction == i),
+            phases: data.usual_phases(i),
+        })
         .collect()
 }
 

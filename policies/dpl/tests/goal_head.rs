@@ -363,7 +363,7 @@ fn each_instruction_has_its_own_subgoal_maps() {
     let e = err_text(Trainer::new(&three, train_cfg(1), data, &cpu()));
     assert!(e.contains("taught instructions"), "{e}");
     let no_head = ModelConfig { goal_head: false, goal_input: false, ..per_instruction_cfg() };
-    assert!(err_text(Sarnn::new(&no_head, 1, &cpu())).contains("goal_instructions needs goal_head"));
+    assert!(err_text(Sarnn::new(&no_head, 1, &cpu())).contains("goal_instructions and goal_phases need goal_head"));
 }
 
 /// The closed-form head is the least-squares fit: the RMS it reports is the

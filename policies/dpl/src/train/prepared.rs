@@ -20,12 +20,15 @@ pub(super) struct Prepared {
     pub(super) phase_ends: Vec<usize>,
     /// The episode's instruction among the checkpoint's taught ones.
     pub(super) instruction: usize,
+    /// Each step's phase in its task's usual sequence, for a subgoal head
+    /// with a map per phase ([`crate::ModelConfig::goal_phases`]).
+    pub(super) phases: Option<Vec<usize>>,
     /// Attention points `(len, 2K)` read by the encoder, when the vision is frozen.
     pub(super) points: Option<Vec<f32>>,
     pub(super) len: usize,
 }
 
-pub(super) fn prepare(ep: &crate::data::Episode, norm: &JointNorm, instruction: usize) -> Prepared {
+pub(super) fn prepare(ep: &crate::data::Episode, norm: &JointNorm, instruction: usize, phases: Option<&[usize]>) -> Prepared {
     let (h, w, d) = (ep.height, ep.width, ep.num_joints);
     let mut images = vec![0f32; ep.len() * 3 * h * w];
     for t in 0..ep.len() {
@@ -54,6 +57,7 @@ pub(super) fn prepare(ep: &crate::data::Episode, norm: &JointNorm, instruction: 
         targets,
         phase_ends: ep.phase_ends(),
         instruction,
+        phases: phases.map(|ph| crate::phases::step_phases(&ep.labels, ph)),
         points: None,
         len: ep.len(),
     }
