@@ -71,7 +71,8 @@ fn too_few_phase_maps_or_no_block_per_instruction_are_refused() {
 }
 
 /// With spoken labels the running policy follows the phases as training
-/// keys them: its subgoal is the training pass's at every step.
+/// keys them: its subgoal is the training pass's at every step, and a new
+/// instruction starts its phases again.
 #[test]
 fn the_policy_follows_the_phases_training_used() {
     let data = repeating();
@@ -80,13 +81,19 @@ fn the_policy_follows_the_phases_training_used() {
     let ckpt = Checkpoint { start_labels: t.ckpt.start_labels.clone(), ..frozen_checkpoint(&t) };
     let rt = RuntimeConfig { input_param: 1.0, joint_margin: None, ..RuntimeConfig::default() };
     let mut p = SarnnPolicy::new(ckpt, rt).unwrap();
+    assert_ne!(data.episodes[0].instruction, data.episodes[1].instruction);
     for (i, ep) in data.episodes.iter().enumerate().take(2) {
         let b = t.batch(&[i], None).unwrap();
         let out = t.forward(&b).unwrap();
         let want = t.model().predict_goal(&out.enc_pts, &b.goal_key, &b.instr, &b.label_emb).unwrap().unwrap();
         let want = want.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         let d = ep.num_joints;
-        p.reset();
+        // Episode 1 carries the other instruction: with no reset, switching
+        // the instruction alone must start its phases again (the subgoal does
+        // not read the recurrent state, so it must match all the same).
+        if i == 0 {
+            p.reset();
+        }
         for k in 0..ep.len() {
             let label = Some(data.labels.embedding(ep.labels[k]));
             let obs = Observation { stamp: Stamp::ZERO, image: ep.image(k), joints: ep.joint_row(k), instruction: &ep.instruction, label };
