@@ -115,9 +115,9 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// The taught phase sequence of `instruction`'s most similar taught instruction.
-    pub fn phases_for(&self, instruction: &[f32]) -> &[usize] {
-        self.start_labels.get(self.instruction_index(instruction)).map_or(&[], |s| s.phases.as_slice())
+    /// The phase sequence of taught instruction `index` ([`Checkpoint::instruction_index`]).
+    pub fn phases(&self, index: usize) -> &[usize] {
+        self.start_labels.get(index).map_or(&[], |s| s.phases.as_slice())
     }
 
     /// The position in `start_labels` of the most similar taught instruction

@@ -38,11 +38,13 @@ pub fn usual_sequence(runs: &[Vec<usize>]) -> Vec<usize> {
     best.map(|(_, r)| r.clone()).unwrap_or_default()
 }
 
-/// Where a run of labels stands in a phase sequence. Starts at the first
-/// phase; [`PhaseTracker::observe`] moves it.
+/// Where a run of labels stands in a task's phase sequence. Starts at the
+/// first phase; [`PhaseTracker::observe`] moves it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PhaseTracker {
     phase: usize,
+    /// The task (taught instruction) the phase belongs to.
+    task: Option<usize>,
 }
 
 impl PhaseTracker {
@@ -51,16 +53,20 @@ impl PhaseTracker {
         self.phase
     }
 
-    /// Back to the first phase (a new episode, a new instruction).
+    /// Back to the first phase (a new episode).
     pub fn reset(&mut self) {
-        self.phase = 0;
+        *self = Self::default();
     }
 
-    /// Takes this step's active label: when it is not the current phase's, the
-    /// tracker moves to the nearest of the next [`LOOKAHEAD`] phases that has
-    /// it; otherwise (an earlier phase's label, or one the sequence lacks) it
-    /// stays. Returns the phase.
-    pub fn observe(&mut self, phases: &[usize], label: usize) -> usize {
+    /// Takes this step's task, with its phase sequence `phases`, and active
+    /// label. Another task than last step's starts at its first phase. When
+    /// the label is not the current phase's, the tracker moves to the nearest
+    /// of the next [`LOOKAHEAD`] phases that has it; otherwise (an earlier
+    /// phase's label, or one the sequence lacks) it stays. Returns the phase.
+    pub fn observe(&mut self, task: usize, phases: &[usize], label: usize) -> usize {
+        if self.task != Some(task) {
+            *self = Self { phase: 0, task: Some(task) };
+        }
         if phases.get(self.phase) != Some(&label) {
             let ahead = (self.phase + 1..phases.len()).take(LOOKAHEAD);
             if let Some(j) = ahead.into_iter().find(|&j| phases[j] == label) {
@@ -75,7 +81,7 @@ impl PhaseTracker {
 /// running policy would follow it.
 pub fn step_phases(labels: &[usize], phases: &[usize]) -> Vec<usize> {
     let mut tracker = PhaseTracker::default();
-    labels.iter().map(|&l| tracker.observe(phases, l)).collect()
+    labels.iter().map(|&l| tracker.observe(0, phases, l)).collect()
 }
 
 /// Weights `(P)` over the phase maps of one instruction at phase `at` from
@@ -133,16 +139,18 @@ mod tests {
     fn the_tracker_only_moves_forwards_and_not_far() {
         let phases = [0, 1, 2, 3, 1, 2];
         let mut t = PhaseTracker::default();
-        assert_eq!(t.observe(&phases, 1), 1);
-        assert_eq!(t.observe(&phases, 0), 1, "an earlier label does not go back");
-        assert_eq!(t.observe(&phases, 3), 3, "one skipped phase is tolerated");
-        assert_eq!(t.observe(&phases, 7), 3, "a label the sequence lacks changes nothing");
-        assert_eq!(t.observe(&phases, 1), 4);
-        assert_eq!(t.observe(&phases, 3), 4, "phase 3 is behind");
+        assert_eq!(t.observe(0, &phases, 1), 1);
+        assert_eq!(t.observe(0, &phases, 0), 1, "an earlier label does not go back");
+        assert_eq!(t.observe(0, &phases, 3), 3, "one skipped phase is tolerated");
+        assert_eq!(t.observe(0, &phases, 7), 3, "a label the sequence lacks changes nothing");
+        assert_eq!(t.observe(0, &phases, 1), 4);
+        assert_eq!(t.observe(0, &phases, 3), 4, "phase 3 is behind");
         t.reset();
         assert_eq!(t.phase(), 0);
         // Three phases ahead is beyond the lookahead.
-        assert_eq!(t.observe(&phases, 3), 0);
+        assert_eq!(t.observe(0, &phases, 3), 0);
+        assert_eq!(t.observe(0, &phases, 1), 1);
+        assert_eq!(t.observe(1, &phases, 0), 0, "another task starts at its first phase");
     }
 
     #[test]

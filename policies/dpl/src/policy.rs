@@ -186,9 +186,8 @@ pub struct SarnnPolicy {
     norm_joints: Vec<f32>,
     /// Batch-1 conv stacks for the CPU (`None` on a GPU, where candle's convs run).
     direct: Option<[DirectStack; 3]>,
-    /// The task's phase so far, for a subgoal head with a map per phase, and
-    /// the taught instruction it belongs to (a new one starts it again).
-    phase: (PhaseTracker, Option<usize>),
+    /// The task's phase so far, for a subgoal head with a map per phase.
+    phase: PhaseTracker,
 }
 
 impl SarnnPolicy {
@@ -255,7 +254,7 @@ impl SarnnPolicy {
             chw,
             norm_joints,
             direct,
-            phase: (PhaseTracker::default(), None),
+            phase: PhaseTracker::default(),
         })
     }
 
@@ -346,7 +345,7 @@ impl SarnnPolicy {
 /// ([`crate::ModelConfig::goal_phases`]; moves the phase tracker on, and
 /// starts it again for another instruction), placed in the block of the most
 /// similar taught instruction ([`crate::ModelConfig::goal_instructions`]).
-fn goal_weights(ckpt: &Checkpoint, phase: &mut (PhaseTracker, Option<usize>), labels: Tensor, instruction: &[f32]) -> Result<Tensor> {
+fn goal_weights(ckpt: &Checkpoint, phase: &mut PhaseTracker, labels: Tensor, instruction: &[f32]) -> Result<Tensor> {
     let cfg = ckpt.model.config();
     let (n, per) = (cfg.goal_instructions, cfg.maps_per_instruction());
     let i = ckpt.instruction_index(instruction);
@@ -354,14 +353,9 @@ fn goal_weights(ckpt: &Checkpoint, phase: &mut (PhaseTracker, Option<usize>), la
     let block = match cfg.goal_phases {
         0 => labels,
         _ => {
-            let (tracker, of) = phase;
-            if *of != Some(i) {
-                *tracker = PhaseTracker::default();
-                *of = Some(i);
-            }
             let probs = labels.flatten_all()?.to_vec1::<f32>()?;
-            let phases = ckpt.phases_for(instruction);
-            let at = tracker.observe(phases, most_likely(&probs));
+            let phases = ckpt.phases(i);
+            let at = phase.observe(i, phases, most_likely(&probs));
             Tensor::from_vec(phase_weights(phases, at, &probs, per), (1, per), dev)?
         }
     };
@@ -392,7 +386,7 @@ impl Policy for SarnnPolicy {
         self.prev_image = None;
         self.prev_joints = None;
         self.prev_probs = None;
-        self.phase = (PhaseTracker::default(), None);
+        self.phase.reset();
         if let Some(er) = &mut self.er {
             er.reset();
         }

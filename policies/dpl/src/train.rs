@@ -239,8 +239,8 @@ impl Trainer {
             .episodes
             .iter()
             .map(|e| {
-                let phases = (ckpt.model.config().goal_phases > 0).then(|| ckpt.phases_for(&e.instruction));
-                prepare(e, &ckpt.norm, ckpt.instruction_index(&e.instruction), phases)
+                let i = ckpt.instruction_index(&e.instruction);
+                prepare(e, &ckpt.norm, i, (ckpt.model.config().goal_phases > 0).then(|| ckpt.phases(i)))
             })
             .collect();
         if cfg.freeze_vision {
