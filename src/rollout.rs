@@ -9,7 +9,7 @@
 use crate::bundle::Manifest;
 pub use crate::controllers::ControllerKind;
 use crate::controllers;
-use crate::demo_noise::{DemoNoise, Drift, grasp_fade};
+use crate::demo_noise::{DemoNoise, Drift, grasp_fade, quiet_spans};
 use anyhow::{Context, Result, bail};
 use kotoba_controller::lockstep::{Lockstep, Plant};
 use kotoba_controller::mujoco::{SimArm, URDF};
@@ -232,8 +232,9 @@ struct DemoProposer {
     commands: Vec<(f64, Vec<f32>)>,
     labels: Vec<(f64, &'static str)>,
     drift: Option<Drift>,
-    /// When the gripper command changes (s): the drift fades out around them.
-    gripper_changes: Vec<f64>,
+    /// Where the drift is off (s): the gripper changes, and the carries unless
+    /// the noise drifts while holding; it fades out around them.
+    quiet: Vec<(f64, f64)>,
 }
 
 impl DemoProposer {
@@ -260,8 +261,10 @@ impl DemoProposer {
             sim.step_n(steps);
         }
         let drift = noise.map(|n| Drift::new(n, 1.0 / rate_hz, seed));
-        let gripper_changes = commands.windows(2).filter(|w| (w[1].1[6] - w[0].1[6]).abs() > 1e-4).map(|w| w[1].0).collect();
-        Ok(Self { rate_hz, commands, labels, drift, gripper_changes })
+        let gripper: Vec<(f64, f32)> = commands.iter().map(|(t, c)| (*t, c[6])).collect();
+        let open = sim.robot().gripper.upper as f32;
+        let quiet = quiet_spans(&gripper, open, noise.is_none_or(|n| n.holding));
+        Ok(Self { rate_hz, commands, labels, drift, quiet })
     }
     fn at<T: Clone>(v: &[(f64, T)], t: f64) -> Option<T> {
         v.iter().take_while(|(ti, _)| *ti <= t + 1e-9).last().map(|(_, x)| x.clone())
@@ -291,7 +294,7 @@ impl Proposer for DemoProposer {
         };
         let offset = match self.drift.as_mut() {
             Some(d) => {
-                let fade = grasp_fade(t, &self.gripper_changes);
+                let fade = grasp_fade(t, &self.quiet);
                 d.next().map(|x| x * fade)
             }
             None => [0.0; 6],

@@ -63,7 +63,7 @@ fn blind_replay_is_the_demonstration_of_the_named_scene() {
 fn demonstration_noise_moves_the_arm_not_the_taught_targets() {
     let task = Task::LeftToRight;
     let clean_cfg = RolloutConfig { max_seconds: 3.0, ..RolloutConfig::default() };
-    let noisy_cfg = RolloutConfig { demo_noise: Some(DemoNoise { sigma: 0.05, tau: 0.5 }), ..clean_cfg.clone() };
+    let noisy_cfg = RolloutConfig { demo_noise: Some(DemoNoise { sigma: 0.05, tau: 0.5, holding: true }), ..clean_cfg.clone() };
     let (_, clean) = record_replay("clean", task, 1, &clean_cfg);
     let (_, noisy) = record_replay("noisy", task, 1, &noisy_cfg);
     let (c, n) = (&clean.data.episodes[0], &noisy.data.episodes[0]);
@@ -72,4 +72,31 @@ fn demonstration_noise_moves_the_arm_not_the_taught_targets() {
     let d = c.num_joints;
     let moved = (0..c.len() * d).filter(|i| i % d < ARM_JOINTS.len()).map(|i| (c.joints[i] - n.joints[i]).abs()).fold(0.0f32, f32::max);
     assert!(moved > 0.02, "the noise moved the measured joints by at most {moved} rad");
+}
+
+/// With `holding` off the drift is zero wherever the demonstration holds the
+/// towel (the carried swing stays on the path) and still moves the arm
+/// elsewhere; with it on, the carry drifts too.
+#[test]
+fn drift_can_leave_the_carry_alone() {
+    let (task, seed, rate) = (Task::CornerToCorner, 1, SampleSpec::default().rate_hz);
+    let open = kotoba_sim::RobotModel::default_arm().gripper.upper as f32;
+    let carry_offsets = |holding: bool| {
+        let noise = DemoNoise { sigma: 0.05, tau: 0.5, holding };
+        let mut p = DemoProposer::new(task, seed, rate, RolloutConfig::default().perturbation.sim_config(), Some(noise)).unwrap();
+        let end = p.commands.last().unwrap().0;
+        let (mut carried, mut free) = (0.0f32, 0.0f32);
+        for k in 0..(end * rate) as usize {
+            let t = k as f64 / rate;
+            let held = DemoProposer::at(&p.commands, t).is_some_and(|c| c[6] < open - 1e-4);
+            let o = p.propose(t, &[], &[0.0; 7]).unwrap().offset.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+            if held { carried = carried.max(o) } else { free = free.max(o) }
+        }
+        (carried, free)
+    };
+    let (carried, free) = carry_offsets(false);
+    assert_eq!(carried, 0.0, "no drift while the towel is held");
+    assert!(free > 0.02, "the drift still moves the free arm: at most {free} rad");
+    let (carried, _) = carry_offsets(true);
+    assert!(carried > 0.02, "with holding on the carry drifts: at most {carried} rad");
 }

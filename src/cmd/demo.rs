@@ -119,6 +119,11 @@ pub struct DemoArgs {
     /// Correlation time of that drift (s).
     #[arg(long, default_value_t = 1.0)]
     pub demo_noise_tau: f64,
+    /// Whether that drift goes on while the gripper holds the towel (`false`:
+    /// the carried swing follows the demonstrated path, and the drift fades
+    /// back in after the release, as around any gripper change).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub demo_noise_holding: bool,
     /// Close the gripper where the predicted verbal label is one the
     /// demonstrations mostly held it closed under ("holding the towel"), instead
     /// of thresholding the predicted gripper value.

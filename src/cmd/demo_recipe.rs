@@ -95,7 +95,7 @@ impl DemoArgs {
             reuse: self.reuse,
             smoke: self.smoke,
             through_controller,
-            noise: sigma.map(|sigma| DemoNoise { sigma, tau: self.demo_noise_tau }),
+            noise: sigma.map(|sigma| DemoNoise { sigma, tau: self.demo_noise_tau, holding: self.demo_noise_holding }),
             label_gripper: self.label_gripper,
             residual_base: self.residual_base.unwrap_or(pick(subgoal, BaseArg::PreviousTarget, BaseArg::Input)),
             settle: settle(self.settle.unwrap_or(pick(subgoal, SETTLE_TOLERANCE, 0.0)))?,

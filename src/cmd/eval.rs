@@ -87,7 +87,8 @@ pub struct EvalSpec {
     /// (0: the first one `kotoba demo` records).
     pub blind_seed: u64,
     /// `demo` and `demo_pd` only: drift added to the replayed arm commands, as
-    /// `kotoba demo --demo-noise` records with (e.g. `{ sigma = 0.03, tau = 1.0 }`).
+    /// `kotoba demo --demo-noise` records with (e.g. `{ sigma = 0.03, tau = 1.0 }`;
+    /// `holding = false` keeps the carried swing on the path).
     pub demo_noise: Option<crate::demo_noise::DemoNoise>,
     /// Move the gripper only once the arm has settled at the subgoal, e.g.
     /// `settle = { tolerance = 0.01 }` (rad; `max_ticks` 10 by default). Off when absent.
