@@ -98,7 +98,7 @@ impl Drift {
     pub fn new(noise: DemoNoise, period: f64, seed: u64) -> Self {
         let a = if noise.tau > 0.0 { (-period / noise.tau).exp() } else { 0.0 };
         let b = noise.sigma.max(0.0) * (1.0 - a * a).sqrt();
-        Self { a, b, x: [0.0; 6], rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6472_6966_74) }
+        Self { a, b, x: [0.0; 6], rng: ChaCha8Rng::seed_from_u64(seed ^ 0x64_72_69_66_74) }
     }
 
     /// The offset for the next policy period.

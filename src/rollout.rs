@@ -508,11 +508,11 @@ fn run<C: JointController<6>>(
                 write_event(ep, &e, sim_ns(ls.plant.sim.time()))?;
             }
         }
-        if let Some(ep) = record.as_deref_mut() {
-            if k % 10 == 0 {
-                ls.plant.sim.read_joints(&mut reading);
-                write_joint_state(ep, &names, &reading, sim_ns(ls.plant.sim.time()))?;
-            }
+        if let Some(ep) = record.as_deref_mut()
+            && k % 10 == 0
+        {
+            ls.plant.sim.read_joints(&mut reading);
+            write_joint_state(ep, &names, &reading, sim_ns(ls.plant.sim.time()))?;
         }
     }
     let sim_seconds = ls.plant.sim.time() - t0;

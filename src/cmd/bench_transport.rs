@@ -140,7 +140,7 @@ fn summarize(rep: &mut BenchReport, label: &str, mut v: Vec<f64>, sent: usize, t
         r99 = r99.target(t99, Better::Lower);
     }
     rep.push(r50).push(r99);
-    rep.push(BenchRow::new(format!("{label} received"), v.len() as f64, &format!("of {sent}")));
+    rep.push(BenchRow::new(format!("{label} received"), v.len() as f64, format!("of {sent}")));
 }
 
 /// A free TCP port on 127.0.0.1.
@@ -235,7 +235,7 @@ pub fn run(quick: bool) -> Result<BenchReport> {
                 .peer(pct(&theirs, p), Better::Lower),
         );
     }
-    rep.push(BenchRow::new("round trip via Python zenoh echo received", theirs.len() as f64, &format!("of {rt_n}")));
+    rep.push(BenchRow::new("round trip via Python zenoh echo received", theirs.len() as f64, format!("of {rt_n}")));
     rep.note("peer column of the round-trip rows: the same round trip echoed by the Python eclipse-zenoh peer");
     Ok(rep)
 }

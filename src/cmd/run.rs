@@ -148,14 +148,14 @@ fn serve<C: JointController<6> + 'static>(a: RunArgs, urdf: &str, controller: C)
             // Each event goes to /diagnostics; the console gets each kind at most once a second.
             let mut logged: std::collections::HashMap<kotoba_controller::EventKind, Instant> = Default::default();
             while !stop.load(Ordering::Relaxed) {
-                if let Some((js, true)) = joints_io.read() {
-                    if let Some((q, qd)) = arm_state(js, &names) {
-                        let stamp = clock.now();
-                        enc.write(Some(EncoderSample { stamp, q, qd }));
-                        if let Some(l) = live.as_ref().filter(|_| stamp.as_nanos() - shown_js >= 10_000_000) {
-                            shown_js = stamp.as_nanos();
-                            l.send(LiveEvent::JointState { t_ns: shown_js, names: live_names.clone(), positions: q.as_slice().to_vec() });
-                        }
+                if let Some((js, true)) = joints_io.read()
+                    && let Some((q, qd)) = arm_state(js, &names)
+                {
+                    let stamp = clock.now();
+                    enc.write(Some(EncoderSample { stamp, q, qd }));
+                    if let Some(l) = live.as_ref().filter(|_| stamp.as_nanos() - shown_js >= 10_000_000) {
+                        shown_js = stamp.as_nanos();
+                        l.send(LiveEvent::JointState { t_ns: shown_js, names: live_names.clone(), positions: q.as_slice().to_vec() });
                     }
                 }
                 while let Ok(cmd) = commands.pop() {

@@ -129,13 +129,11 @@ pub fn run(conn: &ConnArgs, f: &FollowerArgs, k: &KeysArgs) -> Result<()> {
         if kotoba_recorder::signalled() || f.duration.is_some_and(|d| start.elapsed().as_secs_f64() >= d) {
             break;
         }
-        if let Some((m, fresh)) = joints.read() {
-            if fresh {
-                if let Some((q, _)) = follower_positions(&robot, m) {
-                    q_now = q;
-                    last_state = Instant::now();
-                }
-            }
+        if let Some((m, true)) = joints.read()
+            && let Some((q, _)) = follower_positions(&robot, m)
+        {
+            q_now = q;
+            last_state = Instant::now();
         }
         let n = match stdin.read(&mut buf) {
             Ok(n) => n,

@@ -226,7 +226,7 @@ fn echo(a: EchoArgs) -> Result<()> {
             let line = serde_json::json!({"topic": spec.topic, "type": entry.ros_name, "attachment": att, "msg": v});
             println!("{line}");
         } else {
-            print!("{}---\n", serde_yaml::to_string(&v)?);
+            println!("{}---", serde_yaml::to_string(&v)?);
         }
     }
     let s = bus.stats().get(&spec.topic).copied().unwrap_or_default();

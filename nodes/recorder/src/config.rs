@@ -112,13 +112,13 @@ impl RecordConfig {
             }
         }
         for (what, topic) in [("labels", &self.labels_topic), ("instruction", &self.instruction_topic)] {
-            if let Some(t) = self.topics.iter().find(|t| kotoba_bus::qualify(&t.topic).ok().as_ref() == Some(topic)) {
-                if kotoba_msgs::lookup(&t.ros_type).map(|e| e.ros_name) != Some("std_msgs/msg/String") {
-                    return Err(RecorderError::Config(format!(
-                        "the {what} topic {topic} must be std_msgs/msg/String, not {}",
-                        t.ros_type
-                    )));
-                }
+            if let Some(t) = self.topics.iter().find(|t| kotoba_bus::qualify(&t.topic).ok().as_ref() == Some(topic))
+                && kotoba_msgs::lookup(&t.ros_type).map(|e| e.ros_name) != Some("std_msgs/msg/String")
+            {
+                return Err(RecorderError::Config(format!(
+                    "the {what} topic {topic} must be std_msgs/msg/String, not {}",
+                    t.ros_type
+                )));
             }
         }
         if !(self.reset_s >= 0.0) {

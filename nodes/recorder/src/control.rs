@@ -75,10 +75,10 @@ impl KeyReader {
                     if k.kind == KeyEventKind::Release {
                         continue;
                     }
-                    if let Some(c) = key_control(k.code, k.modifiers.contains(KeyModifiers::CONTROL)) {
-                        if !send(c) {
-                            break;
-                        }
+                    if let Some(c) = key_control(k.code, k.modifiers.contains(KeyModifiers::CONTROL))
+                        && !send(c)
+                    {
+                        break;
                     }
                 }
             }

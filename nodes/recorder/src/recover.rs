@@ -51,13 +51,13 @@ pub fn recover_episode(dir: &Path, labels_topic: &str, instruction_topic: &str, 
             }
             Err(e) => return Err(e),
         }
-        if m.topic() == labels_topic || m.topic() == instruction_topic {
-            if let Ok(s) = kotoba_msgs::decode::<std_msgs::String>(&m.data) {
-                if m.topic() == labels_topic {
-                    label_raw.push((m.log_time, s.data));
-                } else {
-                    instruction = Some(s.data.trim().to_string());
-                }
+        if (m.topic() == labels_topic || m.topic() == instruction_topic)
+            && let Ok(s) = kotoba_msgs::decode::<std_msgs::String>(&m.data)
+        {
+            if m.topic() == labels_topic {
+                label_raw.push((m.log_time, s.data));
+            } else {
+                instruction = Some(s.data.trim().to_string());
             }
         }
     }

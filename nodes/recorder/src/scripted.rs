@@ -107,7 +107,7 @@ pub fn record_scripted(
         sim.read_joints(&mut reading);
         let t = sim_ns(sim.time());
         write_joint_state(&mut ep, &names, &reading, t)?;
-        if tick % frame_every == 0 {
+        if tick.is_multiple_of(frame_every) {
             let f = cam.capture(sim)?;
             write_image(&mut ep, &f, t)?;
         }

@@ -251,18 +251,18 @@ impl Session {
             }
             // Schedule.
             if control.is_none() {
-                if let (Some((_, since)), Some(d)) = (&episode, schedule.episode_duration) {
-                    if since.elapsed() >= d {
-                        control = Some(Control::Stop { success: true });
-                    }
+                if let (Some((_, since)), Some(d)) = (&episode, schedule.episode_duration)
+                    && since.elapsed() >= d
+                {
+                    control = Some(Control::Stop { success: true });
                 }
-                if let Some(until) = reset_until {
-                    if Instant::now() >= until {
-                        reset_until = None;
-                        report(Report::Info("reset over".into()));
-                        if schedule.auto_start {
-                            pending_start = true;
-                        }
+                if let Some(until) = reset_until
+                    && Instant::now() >= until
+                {
+                    reset_until = None;
+                    report(Report::Info("reset over".into()));
+                    if schedule.auto_start {
+                        pending_start = true;
                     }
                 }
                 if pending_start && episode.is_none() && reset_until.is_none() {
@@ -304,10 +304,10 @@ impl Session {
                     }
                 }
             }
-            if let Some((ep, _)) = episode.as_mut() {
-                if let Err(e) = ep.tick() {
-                    return Err(self.fail(episode.take().map(|(ep, _)| ep), e));
-                }
+            if let Some((ep, _)) = episode.as_mut()
+                && let Err(e) = ep.tick()
+            {
+                return Err(self.fail(episode.take().map(|(ep, _)| ep), e));
             }
             if last_status.elapsed() >= Duration::from_secs(1) {
                 let dt = last_status.elapsed().as_secs_f64();

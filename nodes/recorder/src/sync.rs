@@ -158,10 +158,10 @@ impl EpisodeReader {
         let mut instructions: Vec<(i64, String)> = Vec::new();
         for m in self.messages()? {
             let m = m?;
-            if m.topic() == self.instruction_topic {
-                if let Ok(s) = kotoba_msgs::decode::<std_msgs::String>(&m.data) {
-                    instructions.push((m.log_time, s.data.trim().to_string()));
-                }
+            if m.topic() == self.instruction_topic
+                && let Ok(s) = kotoba_msgs::decode::<std_msgs::String>(&m.data)
+            {
+                instructions.push((m.log_time, s.data.trim().to_string()));
             }
             for (i, s) in spec.streams.iter().enumerate() {
                 if m.topic() == s.topic {

@@ -35,7 +35,7 @@ impl Encoder {
     pub fn new(cfg: EncoderConfig, seed: u64) -> Self {
         Self {
             cfg,
-            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x656e_636f_6465_72),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x65_6e_63_6f_64_65_72),
         }
     }
 

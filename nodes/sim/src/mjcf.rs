@@ -263,10 +263,10 @@ fn root_link(robot: &RobotModel) -> (&str, nalgebra::Isometry3<f64>) {
         .iter()
         .find(|l| !u.joints.iter().any(|j| j.child.link == l.name))
         .map_or("base_link", |l| l.name.as_str());
-    if root == "world" {
-        if let Some(j) = u.joints.iter().find(|j| j.parent.link == "world") {
-            return (j.child.link.as_str(), pose_iso(&j.origin));
-        }
+    if root == "world"
+        && let Some(j) = u.joints.iter().find(|j| j.parent.link == "world")
+    {
+        return (j.child.link.as_str(), pose_iso(&j.origin));
     }
     (root, nalgebra::Isometry3::identity())
 }

@@ -94,7 +94,7 @@ impl Sim {
                 cfg.home.len()
             )));
         }
-        if cfg.towel.count < 3 || cfg.towel.count % 2 == 0 {
+        if cfg.towel.count < 3 || cfg.towel.count.is_multiple_of(2) {
             return Err(SimError::Config("towel.count must be odd and >= 3".into()));
         }
         if !(cfg.timestep > 0.0 && cfg.timestep <= 0.01) {

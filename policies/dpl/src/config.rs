@@ -323,7 +323,7 @@ impl ModelConfig {
         if self.feature_pool == 0 || !self.image_height.is_multiple_of(self.feature_pool) || !self.image_width.is_multiple_of(self.feature_pool) {
             return bad("feature_pool must be > 0 and divide the image's height and width");
         }
-        if self.kernel_size == 0 || self.kernel_size % 2 == 0 {
+        if self.kernel_size == 0 || self.kernel_size.is_multiple_of(2) {
             return bad("kernel_size must be odd and > 0");
         }
         if fh < 2 || fw < 2 {
