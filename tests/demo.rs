@@ -225,3 +225,14 @@ fn demo_seeds_stay_below_the_rollout_seeds() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("reaches the rollout seeds (1000 on)"), "{err}");
 }
+
+/// Shaping a drift the recipe does not add is refused, not ignored.
+#[test]
+fn drift_shape_without_a_drift_is_refused() {
+    let out = std::env::temp_dir().join("kotoba-demo-holding");
+    let o = common::kotoba().args(["demo", "--recipe", "plain", "--demo-noise-holding", "false", "--out"]).arg(&out).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--demo-noise-holding false shapes a drift"), "{err}");
+    assert!(!out.join("demos").exists(), "nothing recorded");
+}

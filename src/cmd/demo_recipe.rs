@@ -76,6 +76,9 @@ impl DemoArgs {
             bail!("--demo-noise needs --through-controller: the drift is added to the replayed commands");
         }
         let sigma = self.demo_noise.or(subgoal.then_some(SUBGOAL_DEMO_NOISE));
+        if !self.demo_noise_holding && sigma.is_none() {
+            bail!("--demo-noise-holding false shapes a drift, and this recipe records without one: add --demo-noise SIGMA");
+        }
         let mut d = Demo {
             recipe: self.recipe,
             out: self.out,
